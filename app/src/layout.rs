@@ -1,0 +1,51 @@
+//! The frame every page shares: skip link, header with the product name and
+//! the primary navigation, and the main landmark.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// The page frame. On narrow screens the navigation collapses behind a menu
+/// button; the button only works once the page is hydrated, so the
+/// navigation stays visible without JavaScript (see `style/main.css`).
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let (menu_open, set_menu_open) = signal(false);
+    // Effects run only in the browser, so this flips once the WebAssembly has
+    // hydrated the page: CSS collapses the navigation only then, and tests
+    // wait for it before interacting.
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    view! {
+        <div class="app" data-hydrated=move || if hydrated.get() { "true" } else { "false" }>
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <a class="brand" href="/">
+                <img src="/favicon.svg" alt="" width="24" height="24" />
+                <span>"AuditStore"</span>
+            </a>
+            <button
+                type="button"
+                class="menu-toggle"
+                aria-controls="primary-nav"
+                aria-expanded=move || if menu_open.get() { "true" } else { "false" }
+                on:click=move |_| set_menu_open.update(|open| *open = !*open)
+            >
+                "Menu"
+            </button>
+            <nav
+                id="primary-nav"
+                aria-label="Primary"
+                class="primary-nav"
+                class:open=move || menu_open.get()
+            >
+                <A href="/" exact=true>"Overview"</A>
+                <A href="/login">"Sign in"</A>
+            </nav>
+        </header>
+        <main id="main" tabindex="-1">{children()}</main>
+        <footer class="footer">
+            <p>"AuditStore — tamper-evident audit trails."</p>
+        </footer>
+        </div>
+    }
+}

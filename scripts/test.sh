@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it: set-up of every tool and
+# service it needs, then formatting, lints, unit and integration tests
+# (SQLite and PostgreSQL), the wasm32 builds and the browser tests.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+STAGES=()
+stage() {
+  local name="$1"; shift
+  say "[$name] $*"
+  local start=$SECONDS
+  "$@"
+  STAGES+=("$(printf '%-10s %5ss' "$name" $((SECONDS - start)))")
+}
+summary() {
+  local status=$?
+  printf '\nTiming per stage:\n' >&2
+  local line
+  for line in "${STAGES[@]}"; do printf '  %s\n' "$line" >&2; done
+  printf '  %-10s %5ss\n' total "$SECONDS" >&2
+  cleanup_services
+  exit $status
+}
+source "$ROOT/scripts/services.sh"
+trap summary EXIT
+
+setup() {
+  bash "$ROOT/scripts/setup-build.sh"
+  ensure_chromium
+  if [ ! -d end2end/node_modules ] || [ end2end/package-lock.json -nt end2end/node_modules ]; then
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  start_postgres
+  start_moto
+}
+
+lint() {
+  # Per target platform, so the ssr and hydrate sides are each linted as they
+  # ship (a workspace-wide run would merge their features).
+  cargo clippy -p audit-core -p store -p app -p server --all-targets -- -D warnings
+  cargo clippy -p audit-core -p app -p frontend --target wasm32-unknown-unknown -- -D warnings
+}
+
+unit_and_integration() {
+  cargo test -p audit-core -p store -p server
+}
+
+wasm() {
+  cargo build -p audit-core --target wasm32-unknown-unknown
+  bash "$ROOT/scripts/build-site.sh"
+}
+
+end2end() {
+  local port data log
+  port="$(free_port)"
+  data="$SERVICES_DIR/e2e-data"
+  log="$SERVICES_DIR/e2e-server.log"
+  "$CARGO_TARGET_DIR/debug/auditstore" serve --data-dir "$data" --listen "127.0.0.1:$port" \
+    --site-root "$ROOT/target/site" --log-format json >"$log" 2>&1 &
+  local pid=$!
+  CLEANUPS+=("kill $pid 2>/dev/null")
+  local i
+  for i in $(seq 1 100); do
+    curl -skf "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
+    sleep 0.2
+  done
+  local status=0
+  (cd end2end && AUDITSTORE_URL="https://localhost:$port" npx playwright test) || status=$?
+  # The server must stop cleanly on SIGTERM (graceful shutdown).
+  kill -TERM "$pid"
+  wait "$pid" || { echo "server exited with $? after SIGTERM" >&2; cat "$log" >&2; return 1; }
+  [ $status = 0 ] || { echo "server log:" >&2; tail -n 50 "$log" >&2; }
+  return $status
+}
+
+stage setup setup
+stage fmt cargo fmt --all --check
+stage clippy lint
+stage test unit_and_integration
+stage wasm wasm
+stage end2end end2end

@@ -1,0 +1,289 @@
+//! Configuration: one typed struct, from defaults, then an optional TOML
+//! file, then environment variables, then command-line flags (later wins).
+//!
+//! The flag and variable names are a public contract (operators' scripts use
+//! them): extend, never rename.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// The default HTTPS address: loopback only, so a fresh install exposes
+/// nothing to the network until an operator says so.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+/// `auditstore`: the compliance-grade audit trail.
+#[derive(Debug, Parser)]
+#[command(name = "auditstore", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `serve`, the default subcommand.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What the binary does.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API and the dashboard over HTTPS (the default).
+    Serve(ServeArgs),
+}
+
+/// Options of `auditstore serve`. Every one is optional: a bare
+/// `auditstore serve` keeps everything in `./data`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (same names, snake_case).
+    #[arg(long, env = "AUDITSTORE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database, keys and the generated certificate [default: ./data].
+    #[arg(long, env = "AUDITSTORE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTPS listen address [default: 127.0.0.1:8443].
+    #[arg(long, env = "AUDITSTORE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Database URL: sqlite:PATH or postgres://USER:PASS@HOST/DB [default: SQLite in the data dir].
+    #[arg(long, env = "AUDITSTORE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// PEM certificate chain; without it a self-signed certificate is generated in the data dir.
+    #[arg(long, env = "AUDITSTORE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "AUDITSTORE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Optional plaintext HTTP address that only tells clients to use HTTPS [default: off].
+    #[arg(long, env = "AUDITSTORE_PLAINTEXT_LISTEN", value_name = "ADDR")]
+    pub plaintext_listen: Option<SocketAddr>,
+    /// Directory with the built dashboard assets (pkg/, favicon) [default: target/site].
+    #[arg(long, env = "AUDITSTORE_SITE_ROOT", value_name = "DIR")]
+    pub site_root: Option<PathBuf>,
+    /// Log format [default: auto: text on a terminal, JSON otherwise].
+    #[arg(long, env = "AUDITSTORE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Text on a terminal, JSON lines otherwise.
+    #[default]
+    Auto,
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The optional TOML file; the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    plaintext_listen: Option<SocketAddr>,
+    site_root: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// Operator-provided PEM files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A self-signed certificate kept in (and generated into) this directory.
+    SelfSigned { dir: PathBuf },
+}
+
+/// The resolved configuration of `auditstore serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: DatabaseUrl,
+    pub tls: TlsSource,
+    pub plaintext_listen: Option<SocketAddr>,
+    pub site_root: PathBuf,
+    pub log_format: LogFormat,
+}
+
+/// Configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("tls_cert and tls_key must be given together")]
+    TlsPair,
+    #[error("the default listen address is invalid: {0}")]
+    DefaultListen(#[from] std::net::AddrParseError),
+}
+
+impl Config {
+    /// Resolves flags and environment (already merged by clap: a flag beats
+    /// its variable) over the optional file over the defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let listen = match args.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse()?,
+        };
+        let database_url = args
+            .database_url
+            .or(file.database_url)
+            .map(DatabaseUrl)
+            .unwrap_or_else(|| DatabaseUrl::sqlite_in(&data_dir));
+        // A certificate and its key come as a pair from one source; mixing a
+        // flag's certificate with the file's key would be a silent surprise.
+        let tls = match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (None, None) => match (file.tls_cert, file.tls_key) {
+                (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+                (None, None) => TlsSource::SelfSigned { dir: data_dir.join("tls") },
+                _ => return Err(ConfigError::TlsPair),
+            },
+            _ => return Err(ConfigError::TlsPair),
+        };
+        Ok(Self {
+            listen,
+            database_url,
+            tls,
+            plaintext_listen: args.plaintext_listen.or(file.plaintext_listen),
+            site_root: args.site_root.or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            data_dir,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })
+}
+
+/// A database URL. It may carry a password, so `Debug` and `Display` show it
+/// with the password replaced; only [`DatabaseUrl::expose`] gives it whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The default: a SQLite file in the data directory.
+    pub fn sqlite_in(data_dir: &Path) -> Self {
+        Self(format!("sqlite:{}", data_dir.join("auditstore.db").display()))
+    }
+
+    /// The full URL, password included, for the one place that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://") else { return url.clone() };
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        let Some(at) = authority.rfind('@') else { return url.clone() };
+        let userinfo = &authority[..at];
+        match userinfo.find(':') {
+            Some(colon) => format!("{}://{}:***{}", &url[..scheme_end], &userinfo[..colon], &rest[at..]),
+            None => url.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.redacted()).finish()
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(argv).expect("arguments parse");
+        match cli.command {
+            Some(Command::Serve(args)) => args,
+            None => cli.serve,
+        }
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let config = Config::resolve(ServeArgs::default()).expect("defaults resolve");
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.database_url.expose(), "sqlite:data/auditstore.db");
+        assert_eq!(config.tls, TlsSource::SelfSigned { dir: PathBuf::from("data/tls") });
+        assert_eq!(config.plaintext_listen, None);
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("auditstore.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/audit\"\nlisten = \"0.0.0.0:9443\"\nplaintext_listen = \"0.0.0.0:8080\"\n",
+        )
+        .expect("write config");
+        let args =
+            parse(&["auditstore", "serve", "--config", path.to_str().expect("utf-8"), "--listen", "127.0.0.1:1"]);
+        let config = Config::resolve(args).expect("resolves");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/audit"));
+        assert_eq!(config.plaintext_listen.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:8080"));
+        assert_eq!(config.database_url.expose(), "sqlite:/srv/audit/auditstore.db");
+    }
+
+    #[test]
+    fn serve_is_the_default_subcommand() {
+        let args = parse(&["auditstore", "--data-dir", "/tmp/x"]);
+        assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/x")));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "listn = \"127.0.0.1:1\"\n").expect("write config");
+        let args = parse(&["auditstore", "--config", path.to_str().expect("utf-8")]);
+        let error = Config::resolve(args).expect_err("typo rejected");
+        assert!(error.to_string().contains("listn"), "{error}");
+    }
+
+    #[test]
+    fn half_a_tls_pair_is_rejected() {
+        assert!(Cli::try_parse_from(["auditstore", "--tls-cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn database_passwords_never_show() {
+        let url = DatabaseUrl("postgres://app:s3cret@db.internal:5432/audit?sslmode=require".into());
+        assert_eq!(url.to_string(), "postgres://app:***@db.internal:5432/audit?sslmode=require");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let no_password = DatabaseUrl("postgres://app@db/audit".into());
+        assert_eq!(no_password.to_string(), "postgres://app@db/audit");
+    }
+}

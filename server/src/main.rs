@@ -1,0 +1,21 @@
+//! The `auditstore` command. All the work lives in the library so tests can
+//! start the same server on port 0.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = server::config::Cli::parse();
+    match server::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Logging may not be set up yet (bad configuration), so the
+            // reason goes to stderr directly as well.
+            tracing::error!(%error, "auditstore stopped");
+            eprintln!("auditstore: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

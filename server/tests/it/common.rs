@@ -1,0 +1,64 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use server::config::{Config, ServeArgs};
+use server::Server;
+use tempfile::TempDir;
+
+/// A server started for one test, with its own data directory.
+pub struct TestServer {
+    pub server: Server,
+    pub data_dir: TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on ephemeral ports (HTTPS and plaintext) over SQLite
+    /// in a fresh data directory.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut ServeArgs)) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut args = ServeArgs {
+            data_dir: Some(data_dir.path().to_owned()),
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            plaintext_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            site_root: Some(PathBuf::from("/nonexistent-site")),
+            ..ServeArgs::default()
+        };
+        adjust(&mut args);
+        let config = Config::resolve(args).expect("config");
+        let server = server::start(config).await.expect("server starts");
+        Self { server, data_dir }
+    }
+
+    pub fn cert_path(&self) -> PathBuf {
+        self.data_dir.path().join("tls/cert.pem")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.server.https_addr.port())
+    }
+
+    /// An HTTPS client that trusts only this server's self-signed certificate.
+    pub fn client(&self) -> reqwest::Client {
+        let pem = std::fs::read(self.cert_path()).expect("certificate");
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+            .resolve("localhost", self.server.https_addr)
+            .build()
+            .expect("client")
+    }
+
+    /// Trust anchors for a raw rustls client.
+    pub fn roots(&self) -> Arc<rustls::RootCertStore> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(self.cert_path()).expect("pem") {
+            roots.add(cert.expect("certificate")).expect("trust anchor");
+        }
+        Arc::new(roots)
+    }
+}

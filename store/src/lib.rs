@@ -1,0 +1,148 @@
+//! AuditStore's persistence layer: the only crate that speaks SQL.
+//!
+//! Two backends with the same behaviour: SQLite (the embedded default, one
+//! file in the data directory) and PostgreSQL (production, shared by several
+//! stateless server processes). Migrations are embedded in the binary and
+//! applied when the store opens.
+
+mod error;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use error::StoreError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in WAL mode with `synchronous=FULL`.
+    Sqlite,
+    /// A PostgreSQL server (13 or newer).
+    Postgres,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite:` or `postgres://`),
+    /// creating a SQLite file if it does not exist, and applies every pending
+    /// migration.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = if url.starts_with("sqlite:") {
+            Pool::Sqlite(open_sqlite(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Pool::Postgres(open_postgres(url).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Checks that the database answers and carries the migrated schema.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let rows: i64 = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM instance").fetch_one(pool).await?,
+            Pool::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM instance").fetch_one(pool).await?,
+        };
+        if rows == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::SchemaMissing)
+        }
+    }
+
+    /// Closes every connection; pending queries finish first.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
+    // WAL lets readers proceed while the single writer commits; FULL makes a
+    // commit durable (fsync of the WAL) before it returns, which is what a 2xx
+    // for an event promises.
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    Ok(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
+}
+
+async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {
+    Ok(PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_is_durable_and_migrated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite:{}", dir.path().join("a.db").display());
+        let store = Store::open(&url).await.expect("opens");
+        assert_eq!(store.backend(), Backend::Sqlite);
+        store.ping().await.expect("migrated");
+        let Pool::Sqlite(pool) = &store.pool else { panic!("sqlite pool") };
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.expect("pragma");
+        assert_eq!(mode, "wal");
+        // 2 = FULL: the WAL is synced on every commit.
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.expect("pragma");
+        assert_eq!(sync, 2);
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(pool).await.expect("pragma");
+        assert_eq!(fk, 1);
+        store.close().await;
+        assert!(dir.path().join("a.db").exists());
+
+        // Opening again applies nothing twice.
+        let again = Store::open(&url).await.expect("reopens");
+        again.ping().await.expect("still migrated");
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_are_refused() {
+        let error = Store::open("mysql://localhost/x").await.expect_err("refused");
+        assert!(matches!(error, StoreError::UnsupportedUrl));
+    }
+}

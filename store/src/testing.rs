@@ -1,0 +1,80 @@
+//! Test support for this crate's and other crates' tests (feature
+//! `testing`): every database test gets a database of its own.
+
+use sqlx::Connection as _;
+
+use crate::StoreError;
+
+/// The variable naming the throw-away PostgreSQL server that the test
+/// command starts (a URL whose user may create databases).
+pub const POSTGRES_ENV: &str = "AUDITSTORE_TEST_POSTGRES_URL";
+
+/// Creates an empty database with a unique name on the test PostgreSQL
+/// server and returns its URL.
+///
+/// # Panics
+/// When the variable is not set: PostgreSQL tests are part of the suite, and
+/// silently skipping them would let a broken backend pass. Run the tests
+/// through `make test`, which starts a server.
+pub async fn fresh_postgres_url() -> Result<String, StoreError> {
+    let admin = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+        panic!("{POSTGRES_ENV} is not set: run the tests with `make test`, which starts PostgreSQL")
+    });
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(replace_database(&admin, &name))
+}
+
+/// Runs raw SQL against a database behind the application's back, the way
+/// an attacker with database access (or a broken disk) would: tests use it to
+/// check that tampering and lost tables are noticed.
+pub async fn execute_raw(url: &str, sql: &str) -> Result<u64, StoreError> {
+    let rows = if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        let result = sqlx::raw_sql(sql).execute(&mut conn).await?;
+        conn.close().await?;
+        result.rows_affected()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let result = sqlx::raw_sql(sql).execute(&mut conn).await?;
+        conn.close().await?;
+        result.rows_affected()
+    };
+    Ok(rows)
+}
+
+/// A SQLite URL for a new file in `dir`.
+pub fn sqlite_url_in(dir: &std::path::Path) -> String {
+    format!("sqlite:{}", dir.join("auditstore.db").display())
+}
+
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{database}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn the_database_name_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            replace_database("postgres://u@127.0.0.1:5/postgres?host=/tmp", "t_1"),
+            "postgres://u@127.0.0.1:5/t_1?host=/tmp"
+        );
+        assert_eq!(replace_database("postgres://u@h:5", "t_1"), "postgres://u@h:5/t_1");
+    }
+}
