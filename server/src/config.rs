@@ -31,6 +31,27 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API and the dashboard over HTTPS (the default).
     Serve(ServeArgs),
+    /// Administration from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `auditstore admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an account (idempotent per name) and a new account-wide admin
+    /// key; prints one JSON object with `account_id` and `admin_key`.
+    Bootstrap(BootstrapArgs),
+}
+
+/// Options of `auditstore admin bootstrap`.
+#[derive(Debug, Clone, Args)]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The account's name.
+    #[arg(long, default_value = "default")]
+    pub account: String,
 }
 
 /// Options of `auditstore serve`. Every one is optional: a bare
@@ -61,6 +82,9 @@ pub struct ServeArgs {
     /// Directory with the built dashboard assets (pkg/, favicon) [default: target/site].
     #[arg(long, env = "AUDITSTORE_SITE_ROOT", value_name = "DIR")]
     pub site_root: Option<PathBuf>,
+    /// Host name in checkpoint origins (`<host>/ledgers/<id>`) and the checkpoint key name [default: localhost].
+    #[arg(long, env = "AUDITSTORE_PUBLIC_HOST", value_name = "HOST")]
+    pub public_host: Option<String>,
     /// Log format [default: auto: text on a terminal, JSON otherwise].
     #[arg(long, env = "AUDITSTORE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -90,6 +114,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     plaintext_listen: Option<SocketAddr>,
     site_root: Option<PathBuf>,
+    public_host: Option<String>,
     log_format: Option<LogFormat>,
 }
 
@@ -111,6 +136,7 @@ pub struct Config {
     pub tls: TlsSource,
     pub plaintext_listen: Option<SocketAddr>,
     pub site_root: PathBuf,
+    pub public_host: String,
     pub log_format: LogFormat,
 }
 
@@ -162,6 +188,7 @@ impl Config {
             tls,
             plaintext_listen: args.plaintext_listen.or(file.plaintext_listen),
             site_root: args.site_root.or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
+            public_host: args.public_host.or(file.public_host).unwrap_or_else(|| "localhost".to_owned()),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             data_dir,
         })
@@ -225,6 +252,7 @@ mod tests {
         let cli = Cli::try_parse_from(argv).expect("arguments parse");
         match cli.command {
             Some(Command::Serve(args)) => args,
+            Some(Command::Admin(_)) => panic!("not a serve command"),
             None => cli.serve,
         }
     }

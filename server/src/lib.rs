@@ -2,8 +2,10 @@
 //! returns a handle (tests call it with port 0), [`run`] is what the binary
 //! does with the command line.
 
+pub mod api;
 pub mod config;
 pub mod plaintext;
+pub mod signing;
 pub mod telemetry;
 pub mod tls;
 pub mod web;
@@ -19,7 +21,7 @@ use leptos::config::LeptosOptions;
 use store::Store;
 use tokio::task::JoinHandle;
 
-use crate::config::{Cli, Command, Config};
+use crate::config::{AdminCommand, BootstrapArgs, Cli, Command, Config};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(10);
@@ -41,6 +43,10 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    SigningKey(#[from] signing::SigningKeyError),
+    #[error("{0}")]
+    Admin(String),
 }
 
 /// Runs the command given on the command line until it finishes (for
@@ -48,6 +54,7 @@ pub enum ServeError {
 pub async fn run(cli: Cli) -> Result<(), ServeError> {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Admin(AdminCommand::Bootstrap(args))) => return bootstrap(args).await,
         None => cli.serve,
     };
     let config = Config::resolve(args)?;
@@ -89,10 +96,7 @@ impl Server {
 /// Prepares the data directory, opens the database, loads TLS, binds the
 /// listeners and starts serving in background tasks.
 pub async fn start(config: Config) -> Result<Server, ServeError> {
-    prepare_data_dir(&config.data_dir)?;
-    let store = Store::open(config.database_url.expose())
-        .await
-        .map_err(|source| ServeError::Store { url: config.database_url.redacted(), source })?;
+    let store = open_store(&config).await?;
     let tls = tls::load(&config.tls)?;
 
     let leptos = LeptosOptions::builder()
@@ -141,6 +145,55 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         tracing::info!(fingerprint = %tls.fingerprint, "TLS certificate loaded");
     }
     Ok(Server { https_addr, plaintext_addr, fingerprint: tls.fingerprint, handle, tasks, store })
+}
+
+/// Prepares the data directory and opens the database with the checkpoint
+/// signer (shared by `serve` and the admin commands, so both sign alike).
+async fn open_store(config: &Config) -> Result<Store, ServeError> {
+    prepare_data_dir(&config.data_dir)?;
+    let key = signing::load_or_create(&config.data_dir)?;
+    let signer = store::CheckpointSigner::new(&config.public_host, key)
+        .map_err(|e| ServeError::Admin(format!("invalid --public-host: {e}")))?;
+    Store::open(config.database_url.expose(), signer)
+        .await
+        .map_err(|source| ServeError::Store { url: config.database_url.redacted(), source })
+}
+
+/// `auditstore admin bootstrap`: an account (idempotent per name) and a new
+/// account-wide admin key, printed as one JSON object on stdout.
+async fn bootstrap(args: BootstrapArgs) -> Result<(), ServeError> {
+    let config = Config::resolve(args.serve)?;
+    telemetry::init(config.log_format);
+    let store = open_store(&config).await?;
+    let (account, created) = store.ensure_account(&args.account).await.map_err(|e| ServeError::Admin(e.to_string()))?;
+    let new = store::NewApiKey {
+        name: "bootstrap admin".into(),
+        permission: store::Permission::Admin,
+        scope: store::KeyScope::AccountWide,
+        created_by: Some("cli:bootstrap".into()),
+    };
+    let (key, secret) = store.create_api_key(&account.id, new).await.map_err(|e| ServeError::Admin(e.to_string()))?;
+    api::admin::record(
+        &store,
+        &account.id,
+        ("cli", "bootstrap"),
+        "api_key.created",
+        ("api_key", key.id.as_str()),
+        serde_json::json!({"name": key.name, "permission": "admin", "ledgers": null}),
+    )
+    .await
+    .map_err(|e| ServeError::Admin(e.to_string()))?;
+    let out = serde_json::json!({
+        "account_id": account.id.as_str(),
+        "account": account.name,
+        "account_created": created,
+        "system_ledger": account.system_ledger.as_str(),
+        "admin_key_id": key.id.as_str(),
+        "admin_key": secret.expose(),
+    });
+    println!("{out}");
+    store.close().await;
+    Ok(())
 }
 
 fn prepare_data_dir(dir: &std::path::Path) -> Result<(), ServeError> {

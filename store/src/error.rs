@@ -9,10 +9,43 @@ pub enum StoreError {
     /// The database answers but the schema is not there.
     #[error("the database schema is missing; migrations have not been applied")]
     SchemaMissing,
+    /// The thing asked for does not exist (or is not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with what is stored (for example an event id
+    /// reused with other content).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is well-formed but cannot be satisfied (for example a
+    /// proof for a tree size the ledger has not reached).
+    #[error("{0}")]
+    Invalid(String),
+    /// Stored data violates an invariant: corruption or tampering.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(&'static str),
+    /// A proof could not be made from the stored nodes.
+    #[error("proof generation failed: {0}")]
+    Proof(String),
+    /// Signing a checkpoint failed.
+    #[error("checkpoint signing failed: {0}")]
+    Signing(String),
+    /// The ingest writer of a ledger is gone (the server is shutting down).
+    #[error("the ledger writer stopped")]
+    WriterGone,
     /// A migration could not be applied.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database refused or failed a query.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`].
+    pub(crate) fn conflict_on_unique(error: sqlx::Error, what: impl FnOnce() -> String) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
+            _ => StoreError::Database(error),
+        }
+    }
 }

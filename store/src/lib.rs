@@ -5,7 +5,12 @@
 //! stateless server processes). Migrations are embedded in the binary and
 //! applied when the store opens.
 
+mod accounts;
 mod error;
+mod events;
+mod ingest;
+mod keys;
+mod nodes;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -15,7 +20,23 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use accounts::{Account, AccountId, Ledger, LedgerKind};
 pub use error::StoreError;
+pub use events::{EventFilter, EventPage, StoredEvent, MAX_PAGE};
+pub use ingest::{Appended, AppendedEvent, CheckpointSigner, NewEvent};
+pub use keys::{ApiKey, ApiKeyId, ApiKeySecret, KeyScope, NewApiKey, Permission};
+
+/// Runs the same block against whichever pool a [`Store`] holds; the block is
+/// compiled once per backend, so each side uses its own driver's types.
+macro_rules! on_pool {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::Pool::Sqlite($p) => $body,
+            $crate::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -33,10 +54,11 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    ingest: std::sync::Arc<ingest::Sequencer>,
 }
 
 #[derive(Debug, Clone)]
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -44,8 +66,8 @@ enum Pool {
 impl Store {
     /// Opens the database named by `url` (`sqlite:` or `postgres://`),
     /// creating a SQLite file if it does not exist, and applies every pending
-    /// migration.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// migration. Checkpoints of new commits are signed with `signer`.
+    pub async fn open(url: &str, signer: CheckpointSigner) -> Result<Self, StoreError> {
         let pool = if url.starts_with("sqlite:") {
             Pool::Sqlite(open_sqlite(url).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -53,9 +75,9 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
+        migrate(&pool).await?;
+        let ingest = std::sync::Arc::new(ingest::Sequencer::new(pool.clone(), signer));
+        Ok(Self { pool, ingest })
     }
 
     /// The backend this store talks to.
@@ -86,14 +108,20 @@ impl Store {
             Pool::Postgres(pool) => pool.close().await,
         }
     }
+}
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.pool {
-            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
-        Ok(())
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    match pool {
+        Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+        Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
     }
+    Ok(())
+}
+
+/// The current time as Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
@@ -121,7 +149,7 @@ mod tests {
     async fn sqlite_is_durable_and_migrated() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite:{}", dir.path().join("a.db").display());
-        let store = Store::open(&url).await.expect("opens");
+        let store = Store::open(&url, crate::testing::signer()).await.expect("opens");
         assert_eq!(store.backend(), Backend::Sqlite);
         store.ping().await.expect("migrated");
         let Pool::Sqlite(pool) = &store.pool else { panic!("sqlite pool") };
@@ -136,13 +164,13 @@ mod tests {
         assert!(dir.path().join("a.db").exists());
 
         // Opening again applies nothing twice.
-        let again = Store::open(&url).await.expect("reopens");
+        let again = Store::open(&url, crate::testing::signer()).await.expect("reopens");
         again.ping().await.expect("still migrated");
     }
 
     #[tokio::test]
     async fn unknown_schemes_are_refused() {
-        let error = Store::open("mysql://localhost/x").await.expect_err("refused");
+        let error = Store::open("mysql://localhost/x", crate::testing::signer()).await.expect_err("refused");
         assert!(matches!(error, StoreError::UnsupportedUrl));
     }
 }

@@ -65,6 +65,12 @@ fn replace_database(url: &str, database: &str) -> String {
     out
 }
 
+/// A checkpoint signer with a fixed test key, for host `test.local`.
+pub fn signer() -> crate::CheckpointSigner {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    crate::CheckpointSigner::new("test.local", key).unwrap_or_else(|e| panic!("test signer: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::replace_database;

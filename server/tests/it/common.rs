@@ -11,6 +11,7 @@ use tempfile::TempDir;
 pub struct TestServer {
     pub server: Server,
     pub data_dir: TempDir,
+    pub database_url: Option<String>,
 }
 
 impl TestServer {
@@ -30,9 +31,24 @@ impl TestServer {
             ..ServeArgs::default()
         };
         adjust(&mut args);
+        let database_url = args.database_url.clone();
         let config = Config::resolve(args).expect("config");
         let server = server::start(config).await.expect("server starts");
-        Self { server, data_dir }
+        Self { server, data_dir, database_url }
+    }
+
+    /// Runs `auditstore admin bootstrap` (the real binary) against this
+    /// server's database and returns its JSON output.
+    pub fn bootstrap(&self, account: &str) -> serde_json::Value {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auditstore"));
+        command.args(["admin", "bootstrap", "--account", account, "--log-format", "json"]);
+        command.arg("--data-dir").arg(self.data_dir.path());
+        if let Some(url) = &self.database_url {
+            command.args(["--database-url", url]);
+        }
+        let output = command.output().expect("bootstrap runs");
+        assert!(output.status.success(), "bootstrap failed: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
     }
 
     pub fn cert_path(&self) -> PathBuf {

@@ -47,7 +47,7 @@ async fn graceful_shutdown_stops_listening() {
     let addr = server.server.https_addr;
     let client = server.client();
     assert_eq!(client.get(server.url("/healthz")).send().await.expect("up").status(), 200);
-    let TestServer { server, data_dir: _keep } = server;
+    let TestServer { server, data_dir: _keep, .. } = server;
     server.shutdown().await.expect("clean shutdown");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "port closed after shutdown");
 }

@@ -1,6 +1,7 @@
 //! Server integration tests, one binary: a real server on 127.0.0.1 with
 //! real TLS, against a real SQLite file and a real PostgreSQL.
 
+mod api;
 mod common;
 mod dashboard;
 mod health;

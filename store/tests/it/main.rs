@@ -2,3 +2,42 @@
 //! SQLite file and a real PostgreSQL database of its own.
 
 mod backends;
+mod immutability;
+mod ingest;
+mod keys;
+
+use store::testing::{fresh_postgres_url, signer, sqlite_url_in};
+use store::{NewEvent, Store};
+
+/// Opens one store per backend: a SQLite file in `dir` and a fresh
+/// PostgreSQL database. Returns each with its URL.
+pub async fn both_backends(dir: &std::path::Path) -> Vec<(Store, String)> {
+    let sqlite = sqlite_url_in(dir);
+    let postgres = fresh_postgres_url().await.expect("test database");
+    let mut stores = Vec::new();
+    for url in [sqlite, postgres] {
+        stores.push((Store::open(&url, signer()).await.expect("opens"), url));
+    }
+    stores
+}
+
+/// A valid event with the given id, actor and metadata marker.
+pub fn event(id: Option<&str>, actor: &str, n: u64) -> NewEvent {
+    let input = serde_json::json!({
+        "id": id,
+        "actor": {"type": "user", "id": actor, "name": "Jane Doe"},
+        "action": "invoice.updated",
+        "resource": {"type": "invoice", "id": format!("inv_{n}")},
+        "occurred_at": "2026-11-26T10:00:00.123456+01:00",
+        "metadata": {"n": n, "note": "héllo"},
+    });
+    let mut input = input;
+    if id.is_none() {
+        input.as_object_mut().expect("object").remove("id");
+    }
+    let parsed: audit_core::EventInput = serde_json::from_value(input).expect("event input");
+    let event = parsed
+        .into_event(|| audit_core::EventId::new(uuid::Uuid::now_v7().to_string()).expect("uuid id"))
+        .expect("valid event");
+    NewEvent { event, client_id: id.is_some() }
+}

@@ -1,0 +1,64 @@
+//! Bearer-key authentication and the permission and scope rules.
+
+use audit_core::LedgerId;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use store::{ApiKey, Ledger, LedgerKind, Permission};
+
+use super::error::ApiError;
+use crate::web::AppState;
+
+/// The authenticated API key of a request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub ApiKey);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
+        let value = header.to_str().map_err(|_| ApiError::Unauthorized)?;
+        let secret = value.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
+        let key = state.store.authenticate(secret).await?.ok_or(ApiError::Unauthorized)?;
+        Ok(Caller(key))
+    }
+}
+
+impl Caller {
+    /// How this caller appears as the actor of system-ledger events.
+    pub fn actor(&self) -> (&'static str, &str) {
+        ("api_key", self.0.id.as_str())
+    }
+
+    /// Requires the admin permission (account management).
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.permission == Permission::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this operation needs an admin key".into()))
+        }
+    }
+
+    /// The ledger a key may use for `permission`. A ledger outside the key's
+    /// account or scope is "not found", never "forbidden", so a key cannot
+    /// learn which ledgers exist elsewhere.
+    pub async fn ledger(&self, state: &AppState, id: &str, permission: Permission) -> Result<Ledger, ApiError> {
+        let id = LedgerId::new(id).map_err(|_| ApiError::NotFound("ledger"))?;
+        if !self.0.scope.allows(&id) {
+            return Err(ApiError::NotFound("ledger"));
+        }
+        let ledger = state.store.ledger(&self.0.account_id, &id).await?;
+        if self.0.permission != permission {
+            let what = match permission {
+                Permission::Read => "reading events needs a read key",
+                Permission::Write => "appending events needs a write key",
+                Permission::Admin => "this operation needs an admin key",
+            };
+            return Err(ApiError::Forbidden(what.into()));
+        }
+        if permission == Permission::Write && ledger.kind == LedgerKind::System {
+            return Err(ApiError::Forbidden("the system ledger is written only by AuditStore".into()));
+        }
+        Ok(ledger)
+    }
+}

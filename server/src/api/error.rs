@@ -1,0 +1,135 @@
+//! `ApiError`: every failure of the /v1 API as an RFC 9457 problem document.
+//! 5xx errors are logged with their cause and answered with a generic text,
+//! so internals never reach a client.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use store::StoreError;
+
+/// A failed API request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Input that cannot be accepted; `field` names the offending member.
+    #[error("{detail}")]
+    BadRequest { field: Option<String>, detail: String },
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("internal error")]
+    Internal(String),
+    #[error("the service is shutting down")]
+    Unavailable,
+}
+
+impl ApiError {
+    pub fn bad(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::BadRequest { field: Some(field.into()), detail: detail.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "Invalid request",
+            ApiError::Unauthorized => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::PayloadTooLarge(_) => "Payload too large",
+            ApiError::Unprocessable(_) => "Unprocessable request",
+            ApiError::Internal(_) => "Internal error",
+            ApiError::Unavailable => "Service unavailable",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict(detail) => ApiError::Conflict(detail),
+            StoreError::Invalid(detail) => ApiError::BadRequest { field: None, detail },
+            StoreError::WriterGone => ApiError::Unavailable,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::BytesRejection(_) => {
+                ApiError::PayloadTooLarge("the request body is larger than the 4 MiB limit".into())
+            }
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::bad("content-type", "the body must be JSON (Content-Type: application/json)")
+            }
+            other => ApiError::BadRequest {
+                field: None,
+                detail: format!("the body is not valid JSON: {}", other.body_text()),
+            },
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest { field: None, detail: format!("invalid query parameters: {}", rejection.body_text()) }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest { field: None, detail: format!("invalid path: {}", rejection.body_text()) }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                "the server could not complete the request; it has been logged".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.title(),
+            "status": status.as_u16(),
+            "detail": detail,
+        });
+        if let ApiError::BadRequest { field: Some(field), .. } = &self {
+            body["field"] = serde_json::Value::String(field.clone());
+        }
+        let mut response =
+            (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,295 @@
+//! Ingest, read-back, checkpoints and proofs of one ledger.
+
+use audit_core::{EventId, EventInput, OccurredAt};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use store::{EventFilter, NewEvent, Permission, StoredEvent};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::JsonBody;
+use crate::web::AppState;
+
+/// The most events one request may carry.
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Debug, Serialize)]
+pub struct AppendResponse {
+    tree_size: u64,
+    events: Vec<AppendedJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct AppendedJson {
+    id: String,
+    seq: u64,
+    leaf_hash: String,
+    chain_hash: String,
+}
+
+/// `POST /v1/ledgers/{ledger}/events`: one event, or `{"events": [...]}`.
+pub async fn append(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ledger): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let ledger = caller.ledger(&state, &ledger, Permission::Write).await?;
+    let (inputs, batch) = split_body(body)?;
+    let mut events = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.into_iter().enumerate() {
+        let at = |field: &str| if batch { format!("events[{i}].{field}") } else { field.to_owned() };
+        let input: EventInput = serde_json::from_value(input).map_err(|e| ApiError::bad(at("event"), e.to_string()))?;
+        let client_id = input.id.is_some();
+        // audit-core enforces the per-event limits (64 KiB canonical size,
+        // metadata depth 32, string bounds) and names the field.
+        let event = input
+            .into_event(|| EventId::new(uuid::Uuid::now_v7().to_string()).unwrap_or_else(|_| unreachable_uuid()))
+            .map_err(|e| ApiError::bad(at(e.field()), e.message().to_owned()))?;
+        events.push(NewEvent { event, client_id });
+    }
+    let appended = state.store.append(&ledger, events).await?;
+    let body = AppendResponse {
+        tree_size: appended.tree_size,
+        events: appended
+            .events
+            .into_iter()
+            .map(|e| AppendedJson {
+                id: e.id.to_string(),
+                seq: e.seq,
+                leaf_hash: e.leaf_hash.to_hex(),
+                chain_hash: e.chain_hash.to_hex(),
+            })
+            .collect(),
+    };
+    Ok((axum::http::StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A UUID's text is always a valid event id (hex digits and hyphens).
+fn unreachable_uuid() -> EventId {
+    unreachable!("a UUID is a valid event id")
+}
+
+/// A body is a batch when it is an object whose only member is `events`.
+fn split_body(body: Value) -> Result<(Vec<Value>, bool), ApiError> {
+    match body {
+        Value::Object(mut map) if map.len() == 1 && map.contains_key("events") => match map.remove("events") {
+            Some(Value::Array(events)) => {
+                if events.is_empty() {
+                    return Err(ApiError::bad("events", "a batch needs at least one event"));
+                }
+                if events.len() > MAX_BATCH {
+                    return Err(ApiError::PayloadTooLarge(format!(
+                        "a batch may hold at most {MAX_BATCH} events, got {}",
+                        events.len()
+                    )));
+                }
+                Ok((events, true))
+            }
+            _ => Err(ApiError::bad("events", "must be an array of events")),
+        },
+        Value::Object(map) => Ok((vec![Value::Object(map)], false)),
+        _ => Err(ApiError::bad("body", "must be an event object or {\"events\": [...]}")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    actor_type: Option<String>,
+    actor_id: Option<String>,
+    action: Option<String>,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn parse_time(field: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            OccurredAt::parse(&v).map(|t| t.unix_millis()).map_err(|e| ApiError::bad(field, e.message().to_owned()))
+        })
+        .transpose()
+}
+
+/// `GET /v1/ledgers/{ledger}/events`: newest first, filtered, paginated.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ledger): Path<String>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(50);
+    if limit == 0 || limit > store::MAX_PAGE {
+        return Err(ApiError::bad("limit", format!("must be between 1 and {}", store::MAX_PAGE)));
+    }
+    let filter = EventFilter {
+        actor_type: query.actor_type,
+        actor_id: query.actor_id,
+        action: query.action,
+        resource_type: query.resource_type,
+        resource_id: query.resource_id,
+        from_ms: parse_time("from", query.from)?,
+        to_ms: parse_time("to", query.to)?,
+    };
+    let page =
+        state.store.list_events(&ledger.id, &filter, query.cursor.as_deref(), limit).await.map_err(|e| match e {
+            store::StoreError::Invalid(detail) => ApiError::bad("cursor", detail),
+            other => other.into(),
+        })?;
+    Ok(Json(serde_json::json!({
+        "events": page.events.into_iter().map(event_json).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+/// `GET /v1/ledgers/{ledger}/events/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ledger, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
+    let stored = state.store.event(&ledger.id, &id).await?;
+    Ok(Json(event_json(stored)))
+}
+
+/// The event as ingested (normalised) plus where it is in the ledger.
+fn event_json(stored: StoredEvent) -> Value {
+    let received_at = OccurredAt::from_unix_millis(stored.received_ms).map(|t| t.as_str().to_owned()).ok();
+    let mut object = match stored.event {
+        Some(Value::Object(map)) => map,
+        _ => {
+            let mut map = serde_json::Map::new();
+            map.insert("id".into(), Value::String(stored.id.to_string()));
+            map.insert("tombstoned".into(), Value::Bool(true));
+            map
+        }
+    };
+    object.insert("seq".into(), stored.seq.into());
+    object.insert("leaf_hash".into(), stored.leaf_hash.to_hex().into());
+    object.insert("chain_hash".into(), stored.chain_hash.to_hex().into());
+    object.insert("received_at".into(), received_at.map(Value::String).unwrap_or(Value::Null));
+    Value::Object(object)
+}
+
+/// Answers 405 for every attempt to modify or delete an event.
+pub async fn immutable() -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": "Method not allowed",
+        "status": 405,
+        "detail": "events are immutable: they can be appended and read, never changed or deleted",
+    });
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        [(header::CONTENT_TYPE, "application/problem+json"), (header::ALLOW, "GET")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointQuery {
+    tree_size: Option<u64>,
+}
+
+/// `GET /v1/ledgers/{ledger}/checkpoint[?tree_size=N]`: the signed note.
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ledger): Path<String>,
+    query: Result<Query<CheckpointQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
+    let Query(query) = query?;
+    let note = state.store.checkpoint(&ledger.id, query.tree_size).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    seq: u64,
+    tree_size: Option<u64>,
+}
+
+/// `GET .../proofs/inclusion?seq=&tree_size=` (RFC 9162 §2.1.3).
+pub async fn inclusion(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ledger): Path<String>,
+    query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
+    let Query(query) = query?;
+    let tree_size = query.tree_size.unwrap_or(ledger.tree_size);
+    let proof = state.store.inclusion_proof(&ledger, query.seq, tree_size).await?;
+    Ok(Json(serde_json::json!({
+        "leaf_index": query.seq,
+        "tree_size": tree_size,
+        "proof": proof.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// `GET .../proofs/consistency?from=&to=` (RFC 9162 §2.1.4).
+pub async fn consistency(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ledger): Path<String>,
+    query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
+    let Query(query) = query?;
+    let to = query.to.unwrap_or(ledger.tree_size);
+    let proof = state.store.consistency_proof(&ledger, query.from, to).await?;
+    Ok(Json(serde_json::json!({
+        "from": query.from,
+        "to": to,
+        "proof": proof.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    start: u64,
+    end: u64,
+    tree_size: Option<u64>,
+}
+
+/// `GET .../proofs/range?start=&end=&tree_size=` (docs/FORMAT.md §9).
+pub async fn range(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ledger): Path<String>,
+    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
+    let Query(query) = query?;
+    let tree_size = query.tree_size.unwrap_or(ledger.tree_size);
+    let proof = state.store.range_proof(&ledger, query.start, query.end, tree_size).await?;
+    Ok(Json(serde_json::json!({
+        "start": query.start,
+        "end": query.end,
+        "tree_size": tree_size,
+        "proof": proof.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+    })))
+}

@@ -1,0 +1,340 @@
+//! The /v1 API over real HTTPS, on SQLite and PostgreSQL.
+
+use audit_core::merkle::{verify_consistency, verify_inclusion, verify_range};
+use audit_core::{Checkpoint, EventInput, Hash, TreeSize, VerifierKey};
+use serde_json::{json, Value};
+use store::testing::fresh_postgres_url;
+
+use crate::common::TestServer;
+
+/// A server per backend.
+async fn servers() -> Vec<TestServer> {
+    let url = fresh_postgres_url().await.expect("test database");
+    vec![TestServer::start().await, TestServer::start_with(|args| args.database_url = Some(url)).await]
+}
+
+struct Account {
+    server: TestServer,
+    client: reqwest::Client,
+    admin: String,
+}
+
+impl Account {
+    async fn send(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.client.request(method, self.server.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("response");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, key, Some(body)).await
+    }
+
+    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, key, None).await
+    }
+
+    async fn ledger(&self, name: &str) -> String {
+        let (status, body) = self.post("/v1/ledgers", &self.admin, json!({"name": name})).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    async fn key(&self, permission: &str, ledgers: Option<Vec<&str>>) -> String {
+        let mut body = json!({"name": format!("{permission} key"), "permission": permission});
+        if let Some(ledgers) = ledgers {
+            body["ledgers"] = json!(ledgers);
+        }
+        let (status, body) = self.post("/v1/keys", &self.admin, body).await;
+        assert_eq!(status, 201, "{body}");
+        body["secret"].as_str().expect("secret").to_owned()
+    }
+}
+
+async fn account(server: TestServer) -> Account {
+    let boot = server.bootstrap("acme");
+    assert!(boot["account_id"].as_str().expect("account_id").starts_with("acc_"));
+    let admin = boot["admin_key"].as_str().expect("admin_key").to_owned();
+    let client = server.client();
+    Account { server, client, admin }
+}
+
+fn event(id: &str, actor: &str) -> Value {
+    json!({
+        "id": id,
+        "actor": {"type": "user", "id": actor, "name": "Jane Doe"},
+        "action": "invoice.updated",
+        "resource": {"type": "invoice", "id": "inv_42"},
+        "occurred_at": "2026-11-26T11:00:00.123456+01:00",
+        "metadata": {"amount": 12.5, "tags": ["a", "é"]},
+    })
+}
+
+fn hashes(value: &Value) -> Vec<Hash> {
+    value.as_array().expect("array").iter().map(|h| Hash::from_hex(h.as_str().expect("hex")).expect("hash")).collect()
+}
+
+#[tokio::test]
+async fn ingested_events_read_back_and_every_proof_verifies_against_the_signed_checkpoint() {
+    for server in servers().await {
+        let acct = account(server).await;
+        let ledger = acct.ledger("billing").await;
+        let writer = acct.key("write", Some(vec![&ledger])).await;
+        let reader = acct.key("read", Some(vec![&ledger])).await;
+        let path = format!("/v1/ledgers/{ledger}/events");
+
+        let (status, one) = acct.post(&path, &writer, event("evt_1", "u_1")).await;
+        assert_eq!(status, 201, "{one}");
+        assert_eq!(one["tree_size"], 1);
+        assert_eq!(one["events"][0]["seq"], 0);
+        let batch: Vec<Value> = (2..=20).map(|i| event(&format!("evt_{i}"), &format!("u_{}", i % 2))).collect();
+        let (status, appended) = acct.post(&path, &writer, json!({"events": batch})).await;
+        assert_eq!(status, 201, "{appended}");
+        assert_eq!(appended["tree_size"], 20);
+
+        // The verifier key is public; the checkpoint is signed with it.
+        let key_text = acct
+            .client
+            .get(acct.server.url("/v1/checkpoint-key"))
+            .send()
+            .await
+            .expect("key")
+            .text()
+            .await
+            .expect("text");
+        let key: VerifierKey = key_text.trim().parse().expect("verifier key");
+        let keys = [key];
+        let note = acct
+            .client
+            .get(acct.server.url(&format!("/v1/ledgers/{ledger}/checkpoint")))
+            .bearer_auth(&reader)
+            .send()
+            .await
+            .expect("cp");
+        let note = note.text().await.expect("note");
+        let checkpoint = Checkpoint::open_for_origin(&note, &keys, &format!("localhost/ledgers/{ledger}"))
+            .expect("valid checkpoint");
+        assert_eq!(checkpoint.size(), TreeSize(20));
+        let tampered_note = note.replace("\n20\n", "\n21\n");
+        assert_ne!(tampered_note, note);
+        assert!(Checkpoint::open(&tampered_note, &keys).is_err(), "a changed size breaks the signature");
+
+        // Read back: the stored event hashes to its leaf, which is in the tree.
+        let (status, stored) = acct.get(&format!("{path}/evt_7"), &reader).await;
+        assert_eq!(status, 200, "{stored}");
+        assert_eq!(stored["occurred_at"], "2026-11-26T10:00:00.123Z");
+        let input: EventInput = serde_json::from_value(json!({
+            "id": stored["id"], "actor": stored["actor"], "action": stored["action"],
+            "resource": stored["resource"], "occurred_at": stored["occurred_at"], "metadata": stored["metadata"],
+        }))
+        .expect("input");
+        let leaf = input.into_event(|| unreachable!("id given")).expect("valid").leaf_hash();
+        assert_eq!(leaf.to_hex(), stored["leaf_hash"].as_str().expect("hex"));
+        let seq = stored["seq"].as_u64().expect("seq");
+        let (status, proof) =
+            acct.get(&format!("/v1/ledgers/{ledger}/proofs/inclusion?seq={seq}&tree_size=20"), &reader).await;
+        assert_eq!(status, 200, "{proof}");
+        verify_inclusion(seq, TreeSize(20), &leaf, &hashes(&proof["proof"]), checkpoint.root())
+            .expect("inclusion verifies");
+        let forged = audit_core::hash::leaf_hash(b"forged");
+        assert!(verify_inclusion(seq, TreeSize(20), &forged, &hashes(&proof["proof"]), checkpoint.root()).is_err());
+
+        let (status, first) = acct.get(&format!("/v1/ledgers/{ledger}/checkpoint?tree_size=1"), &reader).await;
+        assert_eq!(status, 200);
+        let first = Checkpoint::open(first.as_str().expect("note"), &keys).expect("first checkpoint");
+        let (_, consistency) =
+            acct.get(&format!("/v1/ledgers/{ledger}/proofs/consistency?from=1&to=20"), &reader).await;
+        verify_consistency(TreeSize(1), TreeSize(20), first.root(), checkpoint.root(), &hashes(&consistency["proof"]))
+            .expect("consistent");
+
+        let (_, page) = acct.get(&format!("{path}?limit=500"), &reader).await;
+        let mut leaves: Vec<Hash> = page["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| Hash::from_hex(e["leaf_hash"].as_str().expect("hex")).expect("hash"))
+            .collect();
+        leaves.reverse();
+        let (_, range) =
+            acct.get(&format!("/v1/ledgers/{ledger}/proofs/range?start=5&end=15&tree_size=20"), &reader).await;
+        verify_range(5, 15, TreeSize(20), &leaves[5..15], &hashes(&range["proof"]), checkpoint.root())
+            .expect("range verifies");
+
+        // Filters: actor u_1 wrote evt_1 and the odd ones.
+        let (_, filtered) = acct.get(&format!("{path}?actor_id=u_1&limit=3"), &reader).await;
+        let ids: Vec<&str> =
+            filtered["events"].as_array().expect("events").iter().map(|e| e["id"].as_str().expect("id")).collect();
+        assert_eq!(ids, ["evt_19", "evt_17", "evt_15"]);
+        let cursor = filtered["next_cursor"].as_str().expect("more pages");
+        let (_, next) = acct.get(&format!("{path}?actor_id=u_1&limit=3&cursor={cursor}"), &reader).await;
+        assert_eq!(next["events"][0]["id"], "evt_13");
+    }
+}
+
+#[tokio::test]
+async fn retries_conflicts_and_bad_batches_store_nothing_twice_or_partly() {
+    for server in servers().await {
+        let acct = account(server).await;
+        let ledger = acct.ledger("l").await;
+        let writer = acct.key("write", Some(vec![&ledger])).await;
+        let reader = acct.key("read", None).await;
+        let path = format!("/v1/ledgers/{ledger}/events");
+
+        let (_, first) = acct.post(&path, &writer, event("evt_a", "u_1")).await;
+        let (status, retry) = acct.post(&path, &writer, event("evt_a", "u_1")).await;
+        assert_eq!(status, 201);
+        assert_eq!(first["events"], retry["events"], "the stored record, no duplicate");
+        let (status, conflict) = acct.post(&path, &writer, event("evt_a", "u_2")).await;
+        assert_eq!(status, 409, "{conflict}");
+        assert_eq!(conflict["status"], 409);
+
+        // One bad event fails the whole batch and names itself.
+        let mut bad = event("evt_c", "u_1");
+        bad["occurred_at"] = json!("yesterday");
+        let (status, problem) = acct.post(&path, &writer, json!({"events": [event("evt_b", "u_1"), bad]})).await;
+        assert_eq!(status, 400, "{problem}");
+        assert_eq!(problem["field"], "events[1].occurred_at");
+        let (status, _) = acct.get(&format!("{path}/evt_b"), &reader).await;
+        assert_eq!(status, 404, "nothing of a rejected batch is stored");
+
+        for (body, field) in [
+            (json!({"events": []}), "events"),
+            (
+                {
+                    let mut e = event("x", "u");
+                    e["extra"] = json!(1);
+                    e
+                },
+                "event",
+            ),
+            (
+                {
+                    let mut e = event("x", "u");
+                    e["actor"]["id"] = json!("has space");
+                    e
+                },
+                "actor.id",
+            ),
+            (
+                {
+                    let mut e = event("x", "u");
+                    e["metadata"] = json!([1]);
+                    e
+                },
+                "metadata",
+            ),
+            (
+                {
+                    let mut e = event("bad id!", "u");
+                    e["id"] = json!("bad id!");
+                    e
+                },
+                "id",
+            ),
+        ] {
+            let (status, problem) = acct.post(&path, &writer, body.clone()).await;
+            assert_eq!(status, 400, "{body} -> {problem}");
+            assert_eq!(problem["field"], field, "{problem}");
+        }
+        let mut deep = json!(1);
+        for _ in 0..40 {
+            deep = json!({ "d": deep });
+        }
+        let mut too_deep = event("deep", "u");
+        too_deep["metadata"] = deep;
+        let (status, problem) = acct.post(&path, &writer, too_deep).await;
+        assert_eq!(status, 400, "{problem}");
+        let mut huge = event("huge", "u");
+        huge["metadata"] = json!({"blob": "x".repeat(70_000)});
+        let (status, problem) = acct.post(&path, &writer, huge).await;
+        assert_eq!(status, 400, "{problem}");
+        assert_eq!(problem["field"], "event");
+        assert!(problem["detail"].as_str().expect("detail").contains("65536"), "{problem}");
+        let many: Vec<Value> = (0..1001).map(|i| event(&format!("m{i}"), "u")).collect();
+        let (status, _) = acct.post(&path, &writer, json!({"events": many})).await;
+        assert_eq!(status, 413);
+        let (_, page) = acct.get(&format!("{path}?limit=500"), &reader).await;
+        assert_eq!(page["events"].as_array().expect("events").len(), 1, "only evt_a is stored");
+    }
+}
+
+#[tokio::test]
+async fn permissions_and_scopes_are_enforced_and_other_ledgers_do_not_exist() {
+    let acct = account(TestServer::start().await).await;
+    let a = acct.ledger("a").await;
+    let b = acct.ledger("b").await;
+    let write_a = acct.key("write", Some(vec![&a])).await;
+    let read_a = acct.key("read", Some(vec![&a])).await;
+    let events_a = format!("/v1/ledgers/{a}/events");
+    let events_b = format!("/v1/ledgers/{b}/events");
+
+    assert_eq!(acct.post(&events_a, &write_a, event("e1", "u")).await.0, 201);
+    assert_eq!(acct.get(&events_a, &write_a).await.0, 403, "write-only cannot read");
+    assert_eq!(acct.post(&events_a, &read_a, event("e2", "u")).await.0, 403, "read-only cannot write");
+    assert_eq!(acct.post(&events_b, &write_a, event("e3", "u")).await.0, 404, "out of scope is not found");
+    assert_eq!(acct.get(&events_b, &read_a).await.0, 404);
+    assert_eq!(acct.get("/v1/ledgers/ldg_nope/events", &read_a).await.0, 404);
+    assert_eq!(
+        acct.post(&events_a, &acct.admin, event("e4", "u")).await.0,
+        403,
+        "admin keys manage, they do not write"
+    );
+    assert_eq!(acct.post("/v1/ledgers", &write_a, json!({"name": "c"})).await.0, 403);
+    assert_eq!(acct.post("/v1/keys", &read_a, json!({"name": "k", "permission": "admin"})).await.0, 403);
+    assert_eq!(acct.get(&events_a, "auds_not_a_key").await.0, 401);
+    let anonymous = acct.client.get(acct.server.url(&events_a)).send().await.expect("response");
+    assert_eq!(anonymous.status(), 401);
+
+    // Another account's admin sees none of this one.
+    let other = acct.server.bootstrap("other");
+    let other_admin = other["admin_key"].as_str().expect("key");
+    assert_eq!(acct.get(&events_a, other_admin).await.0, 404, "another account's ledger does not exist for it");
+    let other_reader = {
+        let (status, body) = acct.post("/v1/keys", other_admin, json!({"name": "r", "permission": "read"})).await;
+        assert_eq!(status, 201);
+        body["secret"].as_str().expect("secret").to_owned()
+    };
+    assert_eq!(acct.get(&events_a, &other_reader).await.0, 404, "another account's ledger does not exist for it");
+
+    // Events are immutable through the API.
+    for method in [reqwest::Method::PUT, reqwest::Method::PATCH, reqwest::Method::DELETE] {
+        let (status, _) = acct.send(method.clone(), &format!("{events_a}/e1"), &write_a, Some(json!({}))).await;
+        assert_eq!(status, 405, "{method}");
+    }
+
+    // The system ledger is read-only to clients and records key lifecycle.
+    let (_, ledgers) = acct.get("/v1/ledgers", &acct.admin).await;
+    let system =
+        ledgers["ledgers"].as_array().expect("ledgers").iter().find(|l| l["kind"] == "system").expect("system ledger")
+            ["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+    let write_all = acct.key("write", None).await;
+    assert_eq!(acct.post(&format!("/v1/ledgers/{system}/events"), &write_all, event("s", "u")).await.0, 403);
+    let (status, revoked) =
+        acct.send(reqwest::Method::DELETE, &format!("/v1/keys/{}", key_id(&write_all)), &acct.admin, None).await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(acct.post(&events_a, &write_all, event("e5", "u")).await.0, 401, "revoked keys authenticate nothing");
+    let read_all = acct.key("read", None).await;
+    let (_, log) = acct.get(&format!("/v1/ledgers/{system}/events?limit=500"), &read_all).await;
+    let actions: Vec<&str> =
+        log["events"].as_array().expect("events").iter().map(|e| e["action"].as_str().expect("action")).collect();
+    assert_eq!(actions.first(), Some(&"api_key.created"), "the newest: the read key just made");
+    assert!(actions.contains(&"api_key.revoked") && actions.contains(&"ledger.created"), "{actions:?}");
+    assert_eq!(actions.last(), Some(&"api_key.created"), "the oldest: bootstrap's admin key");
+
+    let (status, rotated) = acct.post(&format!("/v1/keys/{}/rotate", key_id(&read_a)), &acct.admin, json!({})).await;
+    assert_eq!(status, 201, "{rotated}");
+    assert_eq!(acct.get(&events_a, &read_a).await.0, 401, "the rotated-out secret stops working");
+    assert_eq!(acct.get(&events_a, rotated["secret"].as_str().expect("secret")).await.0, 200);
+}
+
+fn key_id(secret: &str) -> String {
+    format!("key_{}", &secret[5..21])
+}

@@ -1,0 +1,268 @@
+//! Accounts and their ledgers.
+
+use audit_core::LedgerId;
+use sqlx::Row as _;
+
+use crate::{now_ms, on_pool, Store, StoreError};
+
+/// An account's id: `acc_` and a UUIDv7 in hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct AccountId(String);
+
+impl AccountId {
+    fn generate() -> Self {
+        Self(format!("acc_{}", uuid::Uuid::now_v7().simple()))
+    }
+
+    pub(crate) fn from_stored(id: String) -> Self {
+        Self(id)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AccountId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A customer account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub created_ms: i64,
+    /// The account's own audit trail (key lifecycle, sign-ins, ...).
+    pub system_ledger: LedgerId,
+}
+
+/// What a ledger is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerKind {
+    /// Events sent by the customer's applications.
+    User,
+    /// The account's own audit trail, written only by AuditStore.
+    System,
+}
+
+impl LedgerKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::User => "user",
+            LedgerKind::System => "system",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "user" => Ok(LedgerKind::User),
+            "system" => Ok(LedgerKind::System),
+            _ => Err(StoreError::Corrupt("unknown ledger kind")),
+        }
+    }
+}
+
+/// A ledger and its current size.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pub id: LedgerId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub kind: LedgerKind,
+    /// The checkpoint origin, `<host>/ledgers/<id>`.
+    pub origin: String,
+    pub created_ms: i64,
+    pub tree_size: u64,
+}
+
+/// The name of every account's system ledger.
+pub const SYSTEM_LEDGER_NAME: &str = "system";
+
+const MAX_NAME_LEN: usize = 128;
+
+fn check_name(what: &'static str, name: &str) -> Result<(), StoreError> {
+    if name.trim().is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "{what} must be 1 to {MAX_NAME_LEN} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Returns the account called `name`, creating it (with its system
+    /// ledger) when it does not exist. Idempotent per name.
+    pub async fn ensure_account(&self, name: &str) -> Result<(Account, bool), StoreError> {
+        check_name("account name", name)?;
+        if let Some(account) = self.account_by_name(name).await? {
+            return Ok((account, false));
+        }
+        let id = AccountId::generate();
+        let created_ms = now_ms();
+        let inserted = on_pool!(&self.pool, |p| {
+            sqlx::query("INSERT INTO accounts (id, name, created_ms) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+                .bind(id.as_str())
+                .bind(name)
+                .bind(created_ms)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        if inserted == 0 {
+            // Another process created it first.
+            let account = self.account_by_name(name).await?.ok_or(StoreError::NotFound("account"))?;
+            return Ok((account, false));
+        }
+        self.create_ledger_of_kind(&id, SYSTEM_LEDGER_NAME, LedgerKind::System).await?;
+        let account = self.account_by_name(name).await?.ok_or(StoreError::NotFound("account"))?;
+        Ok((account, true))
+    }
+
+    /// The account called `name`, if any.
+    pub async fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        let row = on_pool!(&self.pool, |p| {
+            sqlx::query(
+                "SELECT a.id, a.name, a.created_ms, l.id FROM accounts a \
+                 LEFT JOIN ledgers l ON l.account_id = a.id AND l.kind = 'system' WHERE a.name = $1",
+            )
+            .bind(name)
+            .fetch_optional(p)
+            .await?
+            .map(|row| -> Result<_, sqlx::Error> {
+                Ok((
+                    row.try_get::<String, _>(0)?,
+                    row.try_get::<String, _>(1)?,
+                    row.try_get::<i64, _>(2)?,
+                    row.try_get::<Option<String>, _>(3)?,
+                ))
+            })
+            .transpose()?
+        });
+        let Some((id, name, created_ms, system)) = row else { return Ok(None) };
+        let system = system.ok_or(StoreError::Corrupt("account without a system ledger"))?;
+        Ok(Some(Account {
+            id: AccountId(id),
+            name,
+            created_ms,
+            system_ledger: LedgerId::new(system).map_err(|_| StoreError::Corrupt("invalid ledger id"))?,
+        }))
+    }
+
+    /// The system ledger of an account.
+    pub async fn system_ledger(&self, account: &AccountId) -> Result<LedgerId, StoreError> {
+        let id: Option<String> = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT id FROM ledgers WHERE account_id = $1 AND kind = 'system'")
+                .bind(account.as_str())
+                .fetch_optional(p)
+                .await?
+        });
+        let id = id.ok_or(StoreError::NotFound("system ledger"))?;
+        LedgerId::new(id).map_err(|_| StoreError::Corrupt("invalid ledger id"))
+    }
+
+    /// Creates a ledger for an account; names are unique per account.
+    pub async fn create_ledger(&self, account: &AccountId, name: &str) -> Result<Ledger, StoreError> {
+        check_name("ledger name", name)?;
+        self.create_ledger_of_kind(account, name, LedgerKind::User).await
+    }
+
+    async fn create_ledger_of_kind(
+        &self,
+        account: &AccountId,
+        name: &str,
+        kind: LedgerKind,
+    ) -> Result<Ledger, StoreError> {
+        let id = LedgerId::new(format!("ldg_{}", uuid::Uuid::now_v7().simple()))
+            .map_err(|_| StoreError::Corrupt("generated ledger id invalid"))?;
+        let origin = audit_core::ledger_origin(self.ingest.origin_host(), &id);
+        let created_ms = now_ms();
+        let genesis = audit_core::genesis(&id);
+        let empty_root = audit_core::hash::empty_root();
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO ledgers (id, account_id, name, kind, origin, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .bind(name)
+            .bind(kind.as_str())
+            .bind(&origin)
+            .bind(created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::conflict_on_unique(e, || format!("a ledger named {name:?} already exists")))?;
+            sqlx::query(
+                "INSERT INTO ledger_heads (ledger_id, tree_size, chain_hash, root_hash) VALUES ($1, 0, $2, $3)",
+            )
+            .bind(id.as_str())
+            .bind(genesis.as_bytes().as_slice())
+            .bind(empty_root.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(Ledger { id, account_id: account.clone(), name: name.to_owned(), kind, origin, created_ms, tree_size: 0 })
+    }
+
+    /// The ledgers of an account, oldest first.
+    pub async fn list_ledgers(&self, account: &AccountId) -> Result<Vec<Ledger>, StoreError> {
+        let rows = on_pool!(&self.pool, |p| {
+            sqlx::query(
+                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size FROM ledgers l \
+                 JOIN ledger_heads h ON h.ledger_id = l.id WHERE l.account_id = $1 ORDER BY l.created_ms, l.id",
+            )
+            .bind(account.as_str())
+            .fetch_all(p)
+            .await?
+            .into_iter()
+            .map(|row| ledger_from_row(account, &row))
+            .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// One ledger of an account; [`StoreError::NotFound`] when it does not
+    /// exist or belongs to another account (callers must not learn which).
+    pub async fn ledger(&self, account: &AccountId, id: &LedgerId) -> Result<Ledger, StoreError> {
+        let ledger = on_pool!(&self.pool, |p| {
+            sqlx::query(
+                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size FROM ledgers l \
+                 JOIN ledger_heads h ON h.ledger_id = l.id WHERE l.account_id = $1 AND l.id = $2",
+            )
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_optional(p)
+            .await?
+            .map(|row| ledger_from_row(account, &row))
+            .transpose()?
+        });
+        ledger.ok_or(StoreError::NotFound("ledger"))
+    }
+}
+
+fn ledger_from_row<R>(account: &AccountId, row: &R) -> Result<Ledger, StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let id: String = row.try_get(0)?;
+    let kind: String = row.try_get(2)?;
+    Ok(Ledger {
+        id: LedgerId::new(id).map_err(|_| StoreError::Corrupt("invalid ledger id"))?,
+        account_id: account.clone(),
+        name: row.try_get(1)?,
+        kind: LedgerKind::parse(&kind)?,
+        origin: row.try_get(3)?,
+        created_ms: row.try_get(4)?,
+        tree_size: crate::nodes::from_i64(row.try_get(5)?)?,
+    })
+}

@@ -1,0 +1,481 @@
+//! The ingest sequencer: one writer per ledger and process, with group commit.
+//!
+//! Requests for a ledger queue on its writer. The writer takes everything
+//! queued (up to [`MAX_GROUP_EVENTS`]) into one transaction: it locks the
+//! ledger's head row, assigns sequence numbers, computes leaf and chain
+//! hashes and the new Merkle nodes with audit-core, writes events, nodes,
+//! filter terms, the new head and a signed checkpoint, commits (one fsync),
+//! and only then answers every waiting request. A reply of success therefore
+//! always means "durably committed".
+//!
+//! Several processes may append to one PostgreSQL ledger: the head row is
+//! locked with `SELECT ... FOR UPDATE`, and a writer that finds the head moved
+//! since its last commit reloads its Merkle frontier from the database, so
+//! chains never fork. With SQLite (one process), writers of all ledgers take
+//! turns on one process-wide lock, as SQLite has a single writer anyway.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use audit_core::{
+    chain_hash, Checkpoint, CompactRange, Event, EventId, Hash, KeyName, LedgerId, TreeSize, VerifierKey,
+};
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+use sqlx::Row as _;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::nodes::{self, from_i64, is_stored_level, to_hash, to_i64};
+use crate::{now_ms, on_pool, Ledger, Pool, Store, StoreError};
+
+/// The most events one transaction takes; more wait for the next one.
+const MAX_GROUP_EVENTS: usize = 10_000;
+/// Requests queued per ledger before senders wait (back-pressure).
+const QUEUE_DEPTH: usize = 1024;
+/// Rows per multi-row INSERT (below both backends' bind-parameter limits).
+const INSERT_CHUNK: usize = 500;
+
+/// Signs checkpoints: an Ed25519 key and the note key name (the host).
+pub struct CheckpointSigner {
+    name: KeyName,
+    key: SigningKey,
+    host: String,
+}
+
+impl std::fmt::Debug for CheckpointSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointSigner").field("name", &self.name).field("key", &"***").finish()
+    }
+}
+
+impl CheckpointSigner {
+    /// A signer for checkpoints of ledgers served at `host` (the origin
+    /// prefix and the note key name).
+    pub fn new(host: &str, key: SigningKey) -> Result<Self, StoreError> {
+        let name = KeyName::new(host).map_err(|e| StoreError::Invalid(format!("invalid checkpoint key name: {e}")))?;
+        Ok(Self { name, key, host: host.to_owned() })
+    }
+
+    /// The public verifier key, in the C2SP note format.
+    pub fn verifier_key(&self) -> VerifierKey {
+        VerifierKey::new(self.name.clone(), self.key.verifying_key())
+    }
+
+    fn sign(&self, origin: &str, size: u64, root: Hash) -> Result<String, StoreError> {
+        let checkpoint =
+            Checkpoint::new(origin, TreeSize(size), root).map_err(|e| StoreError::Signing(e.to_string()))?;
+        checkpoint.sign(&self.name, &self.key).map_err(|e| StoreError::Signing(e.to_string()))
+    }
+}
+
+/// An event to append, validated and normalised.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event: Event,
+    /// Whether the client chose the id (only those can be retries).
+    pub client_id: bool,
+}
+
+/// The outcome of one append request.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The tree size that includes every event of the request.
+    pub tree_size: u64,
+    pub events: Vec<AppendedEvent>,
+}
+
+/// Where an event landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendedEvent {
+    pub id: EventId,
+    pub seq: u64,
+    pub leaf_hash: Hash,
+    pub chain_hash: Hash,
+}
+
+struct Job {
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// The writers of this process.
+pub(crate) struct Sequencer {
+    pool: Pool,
+    signer: Arc<CheckpointSigner>,
+    writers: Mutex<HashMap<LedgerId, mpsc::Sender<Job>>>,
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Sequencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequencer").field("signer", &self.signer).finish_non_exhaustive()
+    }
+}
+
+impl Sequencer {
+    pub(crate) fn new(pool: Pool, signer: CheckpointSigner) -> Self {
+        Self {
+            pool,
+            signer: Arc::new(signer),
+            writers: Mutex::new(HashMap::new()),
+            sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    pub(crate) fn origin_host(&self) -> &str {
+        &self.signer.host
+    }
+
+    pub(crate) fn signer(&self) -> &CheckpointSigner {
+        &self.signer
+    }
+
+    fn sender(&self, ledger: &Ledger) -> mpsc::Sender<Job> {
+        // A poisoned lock only means another thread panicked while holding
+        // it; the map itself is still usable.
+        let mut writers = self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(sender) = writers.get(&ledger.id).filter(|s| !s.is_closed()) {
+            return sender.clone();
+        }
+        let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let writer = Writer {
+            pool: self.pool.clone(),
+            signer: self.signer.clone(),
+            ledger: ledger.id.clone(),
+            origin: ledger.origin.clone(),
+            frontier: None,
+            sqlite_writer: self.sqlite_writer.clone(),
+        };
+        tokio::spawn(writer.run(receiver));
+        writers.insert(ledger.id.clone(), sender.clone());
+        sender
+    }
+}
+
+impl Store {
+    /// Appends events to a ledger, all or nothing, and returns once they are
+    /// durably committed. An event whose client-chosen id is already stored
+    /// with the same content is answered with the stored record (a retry);
+    /// with other content the whole request fails with
+    /// [`StoreError::Conflict`].
+    ///
+    /// Callers check permissions; this does not (the system ledger is
+    /// appended to through here as well).
+    pub async fn append(&self, ledger: &Ledger, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::Invalid("no events to append".into()));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.ingest.sender(ledger).send(Job { events, reply }).await.map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// The public key that verifies this server's checkpoints.
+    pub fn verifier_key(&self) -> VerifierKey {
+        self.ingest.signer().verifier_key()
+    }
+}
+
+struct Writer {
+    pool: Pool,
+    signer: Arc<CheckpointSigner>,
+    ledger: LedgerId,
+    origin: String,
+    /// The Merkle frontier after the last commit of this writer; reloaded
+    /// when the head moved (another process) or after a failed commit.
+    frontier: Option<CompactRange>,
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// One planned new row of `events`.
+struct Row {
+    seq: u64,
+    event_id: String,
+    occurred_ms: i64,
+    received_ms: i64,
+    content: Vec<u8>,
+    leaf: Hash,
+    chain: Hash,
+    terms: [[u8; 32]; 5],
+}
+
+/// Everything one group commit writes.
+struct Plan {
+    rows: Vec<Row>,
+    nodes: Vec<(u8, u64, Hash)>,
+    new_size: u64,
+    new_chain: Hash,
+    frontier: CompactRange,
+}
+
+impl Writer {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Job>) {
+        while let Some(first) = receiver.recv().await {
+            let mut count = first.events.len();
+            let mut jobs = vec![first];
+            while count < MAX_GROUP_EVENTS {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        count += job.events.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            match self.commit(&jobs).await {
+                Ok(outcomes) => {
+                    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                        let _ = job.reply.send(outcome);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(ledger = %self.ledger, %error, events = count, "append transaction failed; nothing of it was stored");
+                    self.frontier = None;
+                    for job in jobs {
+                        let _ = job.reply.send(Err(StoreError::Database(sqlx::Error::Protocol(
+                            "the append transaction failed".into(),
+                        ))));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One transaction for a group of requests. Returns each request's
+    /// outcome; an error means the transaction failed as a whole.
+    async fn commit(&mut self, jobs: &[Job]) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        let received_ms = now_ms();
+        let ledger = self.ledger.clone();
+        let pool = self.pool.clone();
+        on_pool!(&pool, |p| {
+            let _turn = match &self.pool {
+                Pool::Sqlite(_) => Some(self.sqlite_writer.clone().lock_owned().await),
+                Pool::Postgres(_) => None,
+            };
+            let mut tx = match &self.pool {
+                Pool::Sqlite(_) => p.begin_with("BEGIN IMMEDIATE").await?,
+                Pool::Postgres(_) => p.begin().await?,
+            };
+            let lock_sql = match &self.pool {
+                Pool::Sqlite(_) => "SELECT tree_size, chain_hash FROM ledger_heads WHERE ledger_id = $1",
+                Pool::Postgres(_) => "SELECT tree_size, chain_hash FROM ledger_heads WHERE ledger_id = $1 FOR UPDATE",
+            };
+            let head = sqlx::query(lock_sql).bind(ledger.as_str()).fetch_optional(&mut *tx).await?;
+            let head = head.ok_or(StoreError::NotFound("ledger"))?;
+            let size = from_i64(head.try_get(0)?)?;
+            let chain: Vec<u8> = head.try_get(1)?;
+            let chain = to_hash(&chain)?;
+
+            let frontier = match self.frontier.take().filter(|f| f.size().get() == size) {
+                Some(frontier) => frontier,
+                None => {
+                    let ids = CompactRange::node_ids(TreeSize(size));
+                    let fetched = nodes::fetch(&mut *tx, &ledger, &ids).await?;
+                    let hashes = ids
+                        .iter()
+                        .map(|id| audit_core::NodeSource::subtree(&fetched, id.level, id.index))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| StoreError::Corrupt("the Merkle frontier is missing nodes"))?;
+                    CompactRange::from_hashes(TreeSize(size), hashes)
+                        .map_err(|_| StoreError::Corrupt("the Merkle frontier does not match the head"))?
+                }
+            };
+
+            // Stored records of client ids that may be retries.
+            let mut client_ids: Vec<String> = Vec::new();
+            for job in jobs {
+                for new in &job.events {
+                    if new.client_id {
+                        client_ids.push(new.event.id().as_str().to_owned());
+                    }
+                }
+            }
+            let mut known: HashMap<String, AppendedEvent> = HashMap::new();
+            for chunk in client_ids.chunks(INSERT_CHUNK) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT event_id, seq, leaf_hash, chain_hash FROM events WHERE ledger_id = ",
+                );
+                query.push_bind(ledger.as_str()).push(" AND event_id IN (");
+                let mut separated = query.separated(", ");
+                for id in chunk {
+                    separated.push_bind(id.as_str());
+                }
+                query.push(")");
+                for row in query.build().fetch_all(&mut *tx).await? {
+                    let id: String = row.try_get(0)?;
+                    let record = AppendedEvent {
+                        id: EventId::new(id.clone()).map_err(|_| StoreError::Corrupt("invalid stored event id"))?,
+                        seq: from_i64(row.try_get(1)?)?,
+                        leaf_hash: to_hash(&row.try_get::<Vec<u8>, _>(2)?)?,
+                        chain_hash: to_hash(&row.try_get::<Vec<u8>, _>(3)?)?,
+                    };
+                    known.insert(id, record);
+                }
+            }
+
+            let (plan, outcomes) = plan(jobs, &mut known, size, chain, frontier, received_ms)?;
+            if !plan.rows.is_empty() {
+                for chunk in plan.rows.chunks(INSERT_CHUNK) {
+                    let mut query = sqlx::QueryBuilder::new(
+                        "INSERT INTO events (ledger_id, seq, event_id, occurred_ms, received_ms, content, leaf_hash, chain_hash) ",
+                    );
+                    query.push_values(chunk, |mut b, row| {
+                        b.push_bind(ledger.as_str())
+                            .push_bind(to_i64(row.seq).unwrap_or(i64::MAX))
+                            .push_bind(row.event_id.as_str())
+                            .push_bind(row.occurred_ms)
+                            .push_bind(row.received_ms)
+                            .push_bind(row.content.as_slice())
+                            .push_bind(row.leaf.as_bytes().as_slice())
+                            .push_bind(row.chain.as_bytes().as_slice());
+                    });
+                    query.build().execute(&mut *tx).await?;
+                }
+                let terms: Vec<(&[u8; 32], u64)> =
+                    plan.rows.iter().flat_map(|row| row.terms.iter().map(move |t| (t, row.seq))).collect();
+                for chunk in terms.chunks(INSERT_CHUNK) {
+                    let mut query = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger_id, term, seq) ");
+                    query.push_values(chunk, |mut b, (term, seq)| {
+                        b.push_bind(ledger.as_str())
+                            .push_bind(term.as_slice())
+                            .push_bind(to_i64(*seq).unwrap_or(i64::MAX));
+                    });
+                    query.push(" ON CONFLICT DO NOTHING");
+                    query.build().execute(&mut *tx).await?;
+                }
+                for chunk in plan.nodes.chunks(INSERT_CHUNK) {
+                    let mut query = sqlx::QueryBuilder::new("INSERT INTO merkle_nodes (ledger_id, level, idx, hash) ");
+                    query.push_values(chunk, |mut b, (level, idx, hash)| {
+                        b.push_bind(ledger.as_str())
+                            .push_bind(i16::from(*level))
+                            .push_bind(to_i64(*idx).unwrap_or(i64::MAX))
+                            .push_bind(hash.as_bytes().as_slice());
+                    });
+                    query.build().execute(&mut *tx).await?;
+                }
+                let root = plan.frontier.root();
+                let new_size = to_i64(plan.new_size)?;
+                sqlx::query(
+                    "UPDATE ledger_heads SET tree_size = $1, chain_hash = $2, root_hash = $3 WHERE ledger_id = $4",
+                )
+                .bind(new_size)
+                .bind(plan.new_chain.as_bytes().as_slice())
+                .bind(root.as_bytes().as_slice())
+                .bind(ledger.as_str())
+                .execute(&mut *tx)
+                .await?;
+                let note = self.signer.sign(&self.origin, plan.new_size, root)?;
+                sqlx::query("INSERT INTO checkpoints (ledger_id, tree_size, root_hash, note, created_ms) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(ledger.as_str())
+                    .bind(new_size)
+                    .bind(root.as_bytes().as_slice())
+                    .bind(note)
+                    .bind(received_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            self.frontier = Some(plan.frontier);
+            Ok(outcomes)
+        })
+    }
+}
+
+/// Assigns sequence numbers and computes hashes for a group of requests.
+/// A request that reuses a stored id with other content fails alone and
+/// contributes nothing (all or nothing per request).
+fn plan(
+    jobs: &[Job],
+    known: &mut HashMap<String, AppendedEvent>,
+    size: u64,
+    chain: Hash,
+    frontier: CompactRange,
+    received_ms: i64,
+) -> Result<(Plan, Vec<Result<Appended, StoreError>>), StoreError> {
+    let mut plan = Plan { rows: Vec::new(), nodes: Vec::new(), new_size: size, new_chain: chain, frontier };
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    'requests: for job in jobs {
+        let request = &job.events;
+        // First pass: conflicts, without touching the plan.
+        let mut leaves = Vec::with_capacity(request.len());
+        let mut pending: HashMap<&str, Hash> = HashMap::new();
+        for new in request.iter() {
+            let leaf = new.event.leaf_hash();
+            let id = new.event.id().as_str();
+            let stored = known.get(id).map(|k| k.leaf_hash).or_else(|| pending.get(id).copied());
+            if let Some(stored) = stored {
+                if !stored.ct_eq(&leaf) {
+                    outcomes.push(Err(StoreError::Conflict(format!(
+                        "event id {id:?} is already used by an event with other content"
+                    ))));
+                    continue 'requests;
+                }
+            } else {
+                pending.insert(id, leaf);
+            }
+            leaves.push(leaf);
+        }
+        // Second pass: append what is new, answer retries with the record.
+        let mut answered = Vec::with_capacity(request.len());
+        for (new, leaf) in request.iter().zip(leaves) {
+            let id = new.event.id().as_str();
+            if let Some(record) = known.get(id) {
+                answered.push(record.clone());
+                continue;
+            }
+            let seq = plan.new_size;
+            let chain = chain_hash(&plan.new_chain, &leaf);
+            plan.frontier.push_with(leaf, |node, hash| {
+                if is_stored_level(node.level) {
+                    plan.nodes.push((node.level, node.index, *hash));
+                }
+            });
+            let event = &new.event;
+            let content =
+                serde_json::to_vec(&event.to_input()).map_err(|_| StoreError::Corrupt("event does not serialise"))?;
+            plan.rows.push(Row {
+                seq,
+                event_id: id.to_owned(),
+                occurred_ms: event.occurred_at().unix_millis(),
+                received_ms,
+                content,
+                leaf,
+                chain,
+                terms: terms(event),
+            });
+            let record = AppendedEvent { id: event.id().clone(), seq, leaf_hash: leaf, chain_hash: chain };
+            known.insert(id.to_owned(), record.clone());
+            answered.push(record);
+            plan.new_size += 1;
+            plan.new_chain = chain;
+        }
+        outcomes.push(Ok(Appended { tree_size: plan.new_size, events: answered }));
+    }
+    // Every successful request is included in the final tree of the commit.
+    for outcome in outcomes.iter_mut().flatten() {
+        outcome.tree_size = plan.new_size.max(outcome.tree_size);
+    }
+    Ok((plan, outcomes))
+}
+
+/// The filter terms of an event: one per searchable field.
+fn terms(event: &Event) -> [[u8; 32]; 5] {
+    [
+        term("actor.type", event.actor().kind()),
+        term("actor.id", event.actor().id()),
+        term("action", event.action().as_str()),
+        term("resource.type", event.resource().kind()),
+        term("resource.id", event.resource().id()),
+    ]
+}
+
+/// A filter term: a hash of the field and its value, so the index holds no
+/// readable content (the encryption issue turns this into a keyed HMAC).
+pub(crate) fn term(field: &str, value: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"auditstore/v1/term\n");
+    hasher.update(field.as_bytes());
+    hasher.update([0]);
+    hasher.update(value.as_bytes());
+    hasher.finalize().into()
+}
