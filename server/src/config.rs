@@ -85,6 +85,12 @@ pub struct ServeArgs {
     /// Host name in checkpoint origins (`<host>/ledgers/<id>`) and the checkpoint key name [default: localhost].
     #[arg(long, env = "AUDITSTORE_PUBLIC_HOST", value_name = "HOST")]
     pub public_host: Option<String>,
+    /// Requests per second one API key may make (also its burst) [default: 1000].
+    #[arg(long, env = "AUDITSTORE_RATE_LIMIT_PER_KEY", value_name = "N")]
+    pub rate_limit_per_key: Option<std::num::NonZeroU32>,
+    /// Requests per second on one ledger, all keys together (also its burst) [default: 2000].
+    #[arg(long, env = "AUDITSTORE_RATE_LIMIT_PER_LEDGER", value_name = "N")]
+    pub rate_limit_per_ledger: Option<std::num::NonZeroU32>,
     /// Log format [default: auto: text on a terminal, JSON otherwise].
     #[arg(long, env = "AUDITSTORE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -115,6 +121,8 @@ struct FileConfig {
     plaintext_listen: Option<SocketAddr>,
     site_root: Option<PathBuf>,
     public_host: Option<String>,
+    rate_limit_per_key: Option<std::num::NonZeroU32>,
+    rate_limit_per_ledger: Option<std::num::NonZeroU32>,
     log_format: Option<LogFormat>,
 }
 
@@ -137,6 +145,7 @@ pub struct Config {
     pub plaintext_listen: Option<SocketAddr>,
     pub site_root: PathBuf,
     pub public_host: String,
+    pub rate_limits: crate::api::limits::RateLimitConfig,
     pub log_format: LogFormat,
 }
 
@@ -189,6 +198,16 @@ impl Config {
             plaintext_listen: args.plaintext_listen.or(file.plaintext_listen),
             site_root: args.site_root.or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
             public_host: args.public_host.or(file.public_host).unwrap_or_else(|| "localhost".to_owned()),
+            rate_limits: {
+                let defaults = crate::api::limits::RateLimitConfig::default();
+                crate::api::limits::RateLimitConfig {
+                    per_key: args.rate_limit_per_key.or(file.rate_limit_per_key).unwrap_or(defaults.per_key),
+                    per_ledger: args
+                        .rate_limit_per_ledger
+                        .or(file.rate_limit_per_ledger)
+                        .unwrap_or(defaults.per_ledger),
+                }
+            },
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             data_dir,
         })

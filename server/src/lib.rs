@@ -77,6 +77,7 @@ pub struct Server {
     handle: Handle<SocketAddr>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     store: Store,
+    cleanup: JoinHandle<()>,
 }
 
 impl Server {
@@ -87,6 +88,7 @@ impl Server {
         for task in self.tasks {
             task.await??;
         }
+        self.cleanup.abort();
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -105,7 +107,9 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         .site_pkg_dir("pkg")
         .site_addr(config.listen)
         .build();
-    let router = web::router(web::AppState { leptos, store: store.clone() });
+    let limits = api::limits::RateLimits::new(config.rate_limits);
+    let cleanup = limits.spawn_cleanup();
+    let router = web::router(web::AppState { leptos, store: store.clone(), limits });
 
     let https = bind(config.listen)?;
     let https_addr = https.local_addr()?;
@@ -144,7 +148,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     } else {
         tracing::info!(fingerprint = %tls.fingerprint, "TLS certificate loaded");
     }
-    Ok(Server { https_addr, plaintext_addr, fingerprint: tls.fingerprint, handle, tasks, store })
+    Ok(Server { https_addr, plaintext_addr, fingerprint: tls.fingerprint, handle, tasks, store, cleanup })
 }
 
 /// Prepares the data directory and opens the database with the checkpoint

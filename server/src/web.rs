@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub leptos: LeptosOptions,
     pub store: Store,
+    pub limits: crate::api::limits::RateLimits,
 }
 
 impl FromRef<AppState> for LeptosOptions {

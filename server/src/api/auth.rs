@@ -20,6 +20,7 @@ impl FromRequestParts<AppState> for Caller {
         let value = header.to_str().map_err(|_| ApiError::Unauthorized)?;
         let secret = value.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
         let key = state.store.authenticate(secret).await?.ok_or(ApiError::Unauthorized)?;
+        state.limits.check_key(key.id.as_str())?;
         Ok(Caller(key))
     }
 }
@@ -48,6 +49,7 @@ impl Caller {
             return Err(ApiError::NotFound("ledger"));
         }
         let ledger = state.store.ledger(&self.0.account_id, &id).await?;
+        state.limits.check_ledger(ledger.id.as_str())?;
         if self.0.permission != permission {
             let what = match permission {
                 Permission::Read => "reading events needs a read key",

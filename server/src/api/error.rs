@@ -25,6 +25,8 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("rate limit of {limit} requests per second exceeded; retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64, limit: u32 },
     #[error("internal error")]
     Internal(String),
     #[error("the service is shutting down")]
@@ -45,6 +47,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::Conflict(_) => "Conflict",
             ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::Unprocessable(_) => "Unprocessable request",
+            ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::Internal(_) => "Internal error",
             ApiError::Unavailable => "Service unavailable",
         }
@@ -129,6 +133,20 @@ impl IntoResponse for ApiError {
             (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::TooManyRequests { retry_after_secs, limit } = self {
+            let headers = response.headers_mut();
+            // IETF draft-ietf-httpapi-ratelimit-headers: the policy and the
+            // current state; Retry-After for every HTTP client.
+            for (name, value) in [
+                (header::RETRY_AFTER.as_str(), retry_after_secs.to_string()),
+                ("ratelimit-policy", format!("{limit};w=1")),
+                ("ratelimit", format!("limit={limit}, remaining=0, reset={retry_after_secs}")),
+            ] {
+                if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+                    headers.insert(axum::http::HeaderName::from_static(name), value);
+                }
+            }
         }
         response
     }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod limits;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::header;

@@ -338,3 +338,33 @@ async fn permissions_and_scopes_are_enforced_and_other_ledgers_do_not_exist() {
 fn key_id(secret: &str) -> String {
     format!("key_{}", &secret[5..21])
 }
+
+#[tokio::test]
+async fn a_key_over_its_rate_limit_gets_429_with_retry_after_and_ratelimit_headers() {
+    let server = TestServer::start_with(|args| args.rate_limit_per_key = std::num::NonZeroU32::new(3)).await;
+    let acct = account(server).await;
+    let ledger = acct.ledger("l").await;
+    let reader = acct.key("read", Some(vec![&ledger])).await;
+    let path = acct.server.url(&format!("/v1/ledgers/{ledger}/events"));
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..6 {
+        let response = acct.client.get(&path).bearer_auth(&reader).send().await.expect("response");
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            limited = Some(response);
+        }
+    }
+    assert_eq!(&statuses[..3], &[200, 200, 200], "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    let limited = limited.expect("a 429");
+    let retry_after: u64 = limited.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!(retry_after >= 1);
+    assert_eq!(limited.headers()["ratelimit-policy"], "3;w=1");
+    assert!(limited.headers()["ratelimit"].to_str().expect("ascii").contains("remaining=0"));
+    let problem: Value = limited.json().await.expect("problem");
+    assert_eq!(problem["status"], 429);
+    // Other keys are not affected by this key's budget.
+    let other = acct.key("read", Some(vec![&ledger])).await;
+    assert_eq!(acct.get(&format!("/v1/ledgers/{ledger}/events"), &other).await.0, 200);
+}

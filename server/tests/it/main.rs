@@ -5,4 +5,5 @@ mod api;
 mod common;
 mod dashboard;
 mod health;
+mod processes;
 mod tls;

@@ -1,0 +1,109 @@
+//! Rate limits per API key and per ledger (GCRA through `governor`),
+//! answered with 429, `Retry-After` and the IETF `RateLimit` headers.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::error::ApiError;
+
+/// Requests per second a key, and a ledger, may make (each also its burst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    pub per_key: NonZeroU32,
+    pub per_ledger: NonZeroU32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_key: NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
+            per_ledger: NonZeroU32::new(2000).unwrap_or(NonZeroU32::MIN),
+        }
+    }
+}
+
+/// The limiters of this process.
+#[derive(Clone)]
+pub struct RateLimits {
+    config: RateLimitConfig,
+    keys: Arc<DefaultKeyedRateLimiter<String>>,
+    ledgers: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl RateLimits {
+    pub fn new(config: RateLimitConfig) -> Self {
+        Self {
+            config,
+            keys: Arc::new(RateLimiter::keyed(Quota::per_second(config.per_key))),
+            ledgers: Arc::new(RateLimiter::keyed(Quota::per_second(config.per_ledger))),
+        }
+    }
+
+    /// Counts one request of an API key.
+    pub fn check_key(&self, key_id: &str) -> Result<(), ApiError> {
+        check(&self.keys, key_id, self.config.per_key)
+    }
+
+    /// Counts one request on a ledger.
+    pub fn check_ledger(&self, ledger_id: &str) -> Result<(), ApiError> {
+        check(&self.ledgers, ledger_id, self.config.per_ledger)
+    }
+
+    /// Forgets keys and ledgers idle long enough to be back at full quota,
+    /// so memory stays bounded by recent activity.
+    pub fn spawn_cleanup(&self) -> tokio::task::JoinHandle<()> {
+        let limits = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limits.keys.retain_recent();
+                limits.ledgers.retain_recent();
+            }
+        })
+    }
+}
+
+fn check(limiter: &DefaultKeyedRateLimiter<String>, key: &str, limit: NonZeroU32) -> Result<(), ApiError> {
+    match limiter.check_key(&key.to_owned()) {
+        Ok(()) => Ok(()),
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Err(ApiError::TooManyRequests { retry_after_secs: wait.as_secs() + 1, limit: limit.get() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_beyond_the_quota_is_refused_with_a_wait() {
+        let limits = RateLimits::new(RateLimitConfig {
+            per_key: NonZeroU32::new(3).expect("nonzero"),
+            per_ledger: NonZeroU32::new(100).expect("nonzero"),
+        });
+        for _ in 0..3 {
+            limits.check_key("k").expect("within quota");
+        }
+        match limits.check_key("k") {
+            Err(ApiError::TooManyRequests { retry_after_secs, limit }) => {
+                assert_eq!(limit, 3);
+                assert!(retry_after_secs >= 1);
+            }
+            other => panic!("expected 429, got {other:?}"),
+        }
+        limits.check_key("other").expect("keys are limited separately");
+    }
+}

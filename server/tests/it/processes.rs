@@ -1,0 +1,293 @@
+//! Real `auditstore` processes: killed with SIGKILL mid-ingest, and two of
+//! them appending to one PostgreSQL ledger at once.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use audit_core::{verify_chain_segment, ChainLink, Checkpoint, Hash, Seq, TreeSize, VerifierKey};
+use serde_json::{json, Value};
+use store::testing::fresh_postgres_url;
+
+/// A server process on a free loopback port.
+struct Process {
+    child: Mutex<Child>,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Process {
+    async fn start(data_dir: &Path, database_url: Option<&str>) -> Self {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_auditstore"));
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--site-root")
+            .arg("/nonexistent-site")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        let child = command.spawn().expect("server starts");
+        // The process generates its certificate on first start; wait for it.
+        let cert = data_dir.join("tls/cert.pem");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            if let Ok(pem) = std::fs::read(&cert) {
+                let client = reqwest::Client::builder()
+                    .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+                    .resolve("localhost", format!("127.0.0.1:{port}").parse().expect("addr"))
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .expect("client");
+                let ready = client.get(format!("https://localhost:{port}/readyz")).send().await;
+                if ready.map(|r| r.status().is_success()).unwrap_or(false) {
+                    break client;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Self { child: Mutex::new(child), base: format!("https://localhost:{port}"), client }
+    }
+
+    fn kill_9(&self) {
+        // Child::kill sends SIGKILL on Unix: no shutdown, no flush, no goodbye.
+        let mut child = self.child.lock().expect("lock");
+        child.kill().expect("kill");
+        child.wait().expect("reaped");
+    }
+
+    async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
+        self.client.post(format!("{}{path}", self.base)).bearer_auth(key).json(body).send().await
+    }
+
+    async fn get_json(&self, path: &str, key: &str) -> Value {
+        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.expect("response");
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.expect("json")
+    }
+
+    async fn get_text(&self, path: &str, key: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("response")
+            .text()
+            .await
+            .expect("text")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(child) = self.child.get_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn bootstrap(data_dir: &Path, database_url: Option<&str>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auditstore"));
+    command.args(["admin", "bootstrap", "--account", "acme", "--log-format", "json"]).arg("--data-dir").arg(data_dir);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let output = command.output().expect("bootstrap");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let out: Value = serde_json::from_slice(&output.stdout).expect("json");
+    out["admin_key"].as_str().expect("admin key").to_owned()
+}
+
+/// Creates a ledger and write and read keys; returns (ledger, write, read).
+async fn setup(process: &Process, admin: &str) -> (String, String, String) {
+    let ledger: Value =
+        process.post("/v1/ledgers", admin, &json!({"name": "busy"})).await.expect("ledger").json().await.expect("json");
+    let ledger = ledger["id"].as_str().expect("id").to_owned();
+    let mut secrets = Vec::new();
+    for permission in ["write", "read"] {
+        let key: Value = process
+            .post("/v1/keys", admin, &json!({"name": permission, "permission": permission, "ledgers": [ledger]}))
+            .await
+            .expect("key")
+            .json()
+            .await
+            .expect("json");
+        secrets.push(key["secret"].as_str().expect("secret").to_owned());
+    }
+    let read = secrets.pop().expect("read");
+    let write = secrets.pop().expect("write");
+    (ledger, write, read)
+}
+
+fn batch(client: usize, round: usize) -> Value {
+    let events: Vec<Value> = (0..10)
+        .map(|i| {
+            json!({
+                "id": format!("c{client}-r{round}-{i}"),
+                "actor": {"type": "user", "id": format!("u_{client}")},
+                "action": "record.created",
+                "resource": {"type": "record", "id": format!("r_{round}_{i}")},
+                "occurred_at": "2026-11-26T10:00:00Z",
+                "metadata": {"client": client, "round": round},
+            })
+        })
+        .collect();
+    json!({ "events": events })
+}
+
+/// Hammers a ledger from `clients` tasks until `stop`; returns the ids whose
+/// request got a 2xx.
+async fn hammer(
+    processes: Vec<Arc<Process>>,
+    ledger: &str,
+    key: &str,
+    clients: usize,
+    for_how_long: Duration,
+) -> Arc<Mutex<Vec<String>>> {
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let deadline = Instant::now() + for_how_long;
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let process = processes[client % processes.len()].clone();
+        let acked = acked.clone();
+        let path = format!("/v1/ledgers/{ledger}/events");
+        let key = key.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut round = 0;
+            while Instant::now() < deadline {
+                let body = batch(client, round);
+                match process.post(&path, &key, &body).await {
+                    Ok(response) if response.status().is_success() => {
+                        let ids = body["events"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|e| e["id"].as_str().map(str::to_owned));
+                        acked.lock().expect("lock").extend(ids);
+                    }
+                    // The process was killed: stop this client.
+                    _ => break,
+                }
+                round += 1;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("client task");
+    }
+    acked
+}
+
+/// Reads the whole ledger back and checks the chain from genesis, the tree
+/// root against the signed checkpoint, and that every acknowledged id is
+/// there. Returns the ledger size.
+async fn verify_ledger(process: &Process, ledger: &str, read: &str, acked: &[String]) -> u64 {
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/ledgers/{ledger}/events?limit=500");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = process.get_json(&path, read).await;
+        events.extend(page["events"].as_array().expect("events").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    events.reverse();
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(event["seq"].as_u64(), Some(i as u64), "no gap, no duplicate seq");
+    }
+    let hex = |v: &Value| Hash::from_hex(v.as_str().expect("hex")).expect("hash");
+    let links: Vec<ChainLink> = events
+        .iter()
+        .map(|e| ChainLink { leaf_hash: hex(&e["leaf_hash"]), chain_hash: hex(&e["chain_hash"]) })
+        .collect();
+    let ledger_id = audit_core::LedgerId::new(ledger).expect("ledger id");
+    verify_chain_segment(&audit_core::genesis(&ledger_id), Seq(0), &links).expect("one unforked chain");
+
+    let key: VerifierKey = process.get_text("/v1/checkpoint-key", read).await.trim().parse().expect("key");
+    let note = process.get_text(&format!("/v1/ledgers/{ledger}/checkpoint"), read).await;
+    let checkpoint = Checkpoint::open(&note, &[key]).expect("signed checkpoint");
+    assert_eq!(checkpoint.size(), TreeSize(events.len() as u64));
+    let leaves: Vec<Hash> = links.iter().map(|l| l.leaf_hash).collect();
+    assert_eq!(&audit_core::merkle::root(&leaves), checkpoint.root(), "the tree matches the signed root");
+
+    let stored: HashSet<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
+    let missing: Vec<&String> = acked.iter().filter(|id| !stored.contains(id.as_str())).collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    events.len() as u64
+}
+
+async fn kill_9_loses_nothing_acknowledged(database_url: Option<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data: PathBuf = dir.path().to_owned();
+    let admin = bootstrap(&data, database_url.as_deref());
+    let first = Arc::new(Process::start(&data, database_url.as_deref()).await);
+    let (ledger, write, read) = setup(&first, &admin).await;
+
+    let killer = {
+        let first = first.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            first.kill_9();
+        })
+    };
+    // Clients stop at their first failed request, which the kill causes
+    // long before the time bound.
+    let acked = hammer(vec![first.clone()], &ledger, &write, 8, Duration::from_secs(20)).await;
+    killer.await.expect("killer");
+    let acked = acked.lock().expect("lock").clone();
+    assert!(!acked.is_empty(), "some batches were acknowledged before the kill");
+
+    let restarted = Process::start(&data, database_url.as_deref()).await;
+    let size = verify_ledger(&restarted, &ledger, &read, &acked).await;
+    eprintln!("SIGKILL test: {} events acknowledged before the kill, {size} stored after restart", acked.len());
+    assert!(size >= acked.len() as u64, "an unacknowledged batch may or may not have committed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_ingest_loses_no_acknowledged_event_on_sqlite() {
+    kill_9_loses_nothing_acknowledged(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_ingest_loses_no_acknowledged_event_on_postgres() {
+    kill_9_loses_nothing_acknowledged(Some(fresh_postgres_url().await.expect("test database"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_appending_to_one_postgres_ledger_never_fork_the_chain() {
+    let url = fresh_postgres_url().await.expect("test database");
+    let dir_a = tempfile::tempdir().expect("tempdir");
+    let dir_b = tempfile::tempdir().expect("tempdir");
+    let admin = bootstrap(dir_a.path(), Some(&url));
+    // Both processes sign with the same checkpoint key, as a deployment does.
+    std::fs::create_dir_all(dir_b.path().join("keys")).expect("keys dir");
+    std::fs::copy(dir_a.path().join("keys/checkpoint-signing.key"), dir_b.path().join("keys/checkpoint-signing.key"))
+        .expect("copy key");
+    let a = Arc::new(Process::start(dir_a.path(), Some(&url)).await);
+    let b = Arc::new(Process::start(dir_b.path(), Some(&url)).await);
+    let (ledger, write, read) = setup(&a, &admin).await;
+
+    let acked = hammer(vec![a.clone(), b.clone()], &ledger, &write, 8, Duration::from_secs(3)).await;
+    let acked = acked.lock().expect("lock").clone();
+    let size = verify_ledger(&b, &ledger, &read, &acked).await;
+    eprintln!("two processes appended {size} events to one ledger");
+    assert_eq!(size, acked.len() as u64, "every event exactly once");
+}
