@@ -1,6 +1,6 @@
 # The two commands a newcomer needs. Both install what is missing first.
 SHELL := bash
-.PHONY: run test site setup
+.PHONY: run test bench site setup
 
 # Build the dashboard and run AuditStore with its embedded defaults
 # (everything in ./data, https://localhost:8443).
@@ -17,3 +17,7 @@ site: setup
 
 setup:
 	bash scripts/setup-build.sh
+
+# Benchmarks: ingest load generator (SQLite, PostgreSQL) and audit-core.
+bench:
+	bash scripts/bench.sh

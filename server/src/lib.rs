@@ -81,6 +81,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// The database handle this server uses (for benchmarks and tests that
+    /// seed data without going through the API).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Stops accepting connections, lets in-flight requests finish (bounded
     /// by a grace period) and closes the database.
     pub async fn shutdown(self) -> Result<(), ServeError> {

@@ -53,7 +53,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .nest("/v1", crate::api::router())
+        .merge(crate::api::router())
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .route_service("/favicon.svg", ServeFile::new(site_root.join("favicon.svg")))
         .leptos_routes_with_context(&state, routes, provide_request_nonce, move || app::shell(options.clone()))

@@ -71,6 +71,70 @@ pub fn signer() -> crate::CheckpointSigner {
     crate::CheckpointSigner::new("test.local", key).unwrap_or_else(|e| panic!("test signer: {e}"))
 }
 
+/// The benchmark baseline: inserts `contents.len()` event rows (with their
+/// five filter-term rows) into `ledger` in transactions of `batch` rows, the
+/// way a plain application would, without hashing, Merkle nodes or
+/// checkpoints. The hashes stored are placeholders derived from the
+/// position; the rows are the same size as real ones.
+pub async fn raw_insert_baseline(
+    store: &crate::Store,
+    ledger: &crate::Ledger,
+    contents: &[Vec<u8>],
+    batch: usize,
+) -> Result<(), StoreError> {
+    let ledger_id = ledger.id.as_str();
+    let received = crate::now_ms();
+    let mut seq = 0i64;
+    for chunk in contents.chunks(batch.max(1)) {
+        crate::on_pool!(&store.pool, |p| {
+            let mut tx = p.begin().await?;
+            let rows: Vec<(i64, &Vec<u8>, [u8; 32])> = chunk
+                .iter()
+                .map(|content| {
+                    let mut hash = [0u8; 32];
+                    hash[..8].copy_from_slice(&seq.to_be_bytes());
+                    seq += 1;
+                    (seq - 1, content, hash)
+                })
+                .collect();
+            for part in rows.chunks(500) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO events (ledger_id, seq, event_id, occurred_ms, received_ms, content, leaf_hash, chain_hash) ",
+                );
+                query.push_values(part, |mut b, (seq, content, hash)| {
+                    b.push_bind(ledger_id)
+                        .push_bind(*seq)
+                        .push_bind(format!("raw-{seq}"))
+                        .push_bind(received)
+                        .push_bind(received)
+                        .push_bind(content.as_slice())
+                        .push_bind(hash.as_slice())
+                        .push_bind(hash.as_slice());
+                });
+                query.build().execute(&mut *tx).await?;
+                let mut terms = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger_id, term, seq) ");
+                let term_rows: Vec<(i64, [u8; 32])> = part
+                    .iter()
+                    .flat_map(|(seq, _, _)| {
+                        (0u8..5).map(move |field| {
+                            let mut term = [0u8; 32];
+                            term[0] = field;
+                            term[1..9].copy_from_slice(&(seq % 1000).to_be_bytes());
+                            (*seq, term)
+                        })
+                    })
+                    .collect();
+                terms.push_values(&term_rows, |mut b, (seq, term)| {
+                    b.push_bind(ledger_id).push_bind(term.as_slice()).push_bind(*seq);
+                });
+                terms.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::replace_database;

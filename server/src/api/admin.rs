@@ -6,22 +6,22 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
-use store::{AccountId, ApiKey, ApiKeyId, KeyScope, NewApiKey, NewEvent, Permission, Store};
+use store::{AccountId, ApiKey, ApiKeyId, KeyScope, NewApiKey, NewEvent, Store};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::schema::{CreateKey, CreateLedger, KeyList, KeyOut, LedgerList, LedgerOut, Problem};
 use super::JsonBody;
 use crate::web::AppState;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateLedger {
-    name: String,
-}
-
-/// `POST /v1/ledgers` `{"name": ...}` (admin).
+/// Create a ledger (admin key). Names are unique per account.
+#[utoipa::path(
+    post, path = "/ledgers", tag = "admin",
+    request_body = CreateLedger,
+    responses((status = 201, body = LedgerOut), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn create_ledger(
     State(state): State<AppState>,
     caller: Caller,
@@ -41,36 +41,44 @@ pub async fn create_ledger(
         json!({"name": ledger.name}),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(ledger_json(&ledger))).into_response())
+    Ok((StatusCode::CREATED, Json(ledger_out(&ledger))).into_response())
 }
 
-/// `GET /v1/ledgers` (admin: all of the account's; others: those in scope).
-pub async fn list_ledgers(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// List ledgers: every ledger of the account for account-wide keys, the
+/// scoped ones otherwise.
+#[utoipa::path(
+    get, path = "/ledgers", tag = "admin",
+    responses((status = 200, body = LedgerList), (status = 401, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn list_ledgers(State(state): State<AppState>, caller: Caller) -> Result<Json<LedgerList>, ApiError> {
     let ledgers = state.store.list_ledgers(&caller.0.account_id).await?;
-    let visible: Vec<Value> = ledgers.iter().filter(|l| caller.0.scope.allows(&l.id)).map(ledger_json).collect();
-    Ok(Json(json!({ "ledgers": visible })))
+    let visible = ledgers.iter().filter(|l| caller.0.scope.allows(&l.id)).map(ledger_out).collect();
+    Ok(Json(LedgerList { ledgers: visible }))
 }
 
-fn ledger_json(ledger: &store::Ledger) -> Value {
-    json!({
-        "id": ledger.id.as_str(),
-        "name": ledger.name,
-        "kind": ledger.kind,
-        "origin": ledger.origin,
-        "tree_size": ledger.tree_size,
-        "created_at": millis(ledger.created_ms),
-    })
+fn ledger_out(ledger: &store::Ledger) -> LedgerOut {
+    LedgerOut {
+        id: ledger.id.as_str().to_owned(),
+        name: ledger.name.clone(),
+        kind: match ledger.kind {
+            store::LedgerKind::User => "user",
+            store::LedgerKind::System => "system",
+        }
+        .to_owned(),
+        origin: ledger.origin.clone(),
+        tree_size: ledger.tree_size,
+        created_at: millis(ledger.created_ms),
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKey {
-    name: String,
-    permission: Permission,
-    ledgers: Option<Vec<String>>,
-}
-
-/// `POST /v1/keys` (admin): the secret is in this response only.
+/// Create an API key (admin key). The secret is in this response only.
+#[utoipa::path(
+    post, path = "/keys", tag = "admin",
+    request_body = CreateKey,
+    responses((status = 201, body = KeyOut), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -108,19 +116,31 @@ pub async fn create_key(
         key_meta(&key),
     )
     .await?;
-    let mut body = key_json(&key);
-    body["secret"] = Value::String(secret.expose().to_owned());
+    let mut body = key_out(&key);
+    body.secret = Some(secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// `GET /v1/keys` (admin): never secrets.
-pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// List the account's API keys (admin key); never their secrets.
+#[utoipa::path(
+    get, path = "/keys", tag = "admin",
+    responses((status = 200, body = KeyList), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, ApiError> {
     caller.require_admin()?;
     let keys = state.store.list_api_keys(&caller.0.account_id).await?;
-    Ok(Json(json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() })))
+    Ok(Json(KeyList { keys: keys.iter().map(key_out).collect() }))
 }
 
-/// `POST /v1/keys/{id}/rotate` (admin): a new secret; the old one stops working.
+/// Rotate a key (admin key): a new secret with the same name, permission and
+/// scope; the old secret stops working at once.
+#[utoipa::path(
+    post, path = "/keys/{id}/rotate", tag = "admin",
+    params(("id" = String, Path, description = "key id")),
+    responses((status = 201, body = KeyOut), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn rotate_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,17 +154,23 @@ pub async fn rotate_key(
     meta["replaces"] = Value::String(id.as_str().to_owned());
     record(&state.store, &caller.0.account_id, caller.actor(), "api_key.rotated", ("api_key", key.id.as_str()), meta)
         .await?;
-    let mut body = key_json(&key);
-    body["secret"] = Value::String(secret.expose().to_owned());
+    let mut body = key_out(&key);
+    body.secret = Some(secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// `DELETE /v1/keys/{id}` (admin): revoke.
+/// Revoke a key (admin key): it authenticates nothing from now on.
+#[utoipa::path(
+    delete, path = "/keys/{id}", tag = "admin",
+    params(("id" = String, Path, description = "key id")),
+    responses((status = 200, body = KeyOut), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyOut>, ApiError> {
     caller.require_admin()?;
     let id = ApiKeyId::parse(&id).ok_or(ApiError::NotFound("API key"))?;
     let key = state.store.revoke_api_key(&caller.0.account_id, &id).await?;
@@ -157,7 +183,7 @@ pub async fn revoke_key(
         key_meta(&key),
     )
     .await?;
-    Ok(Json(key_json(&key)))
+    Ok(Json(key_out(&key)))
 }
 
 fn key_meta(key: &ApiKey) -> Value {
@@ -171,20 +197,24 @@ fn scope_json(scope: &KeyScope) -> Value {
     }
 }
 
-fn key_json(key: &ApiKey) -> Value {
-    json!({
-        "id": key.id.as_str(),
-        "name": key.name,
-        "prefix": key.display_prefix(),
-        "permission": key.permission,
-        "ledgers": scope_json(&key.scope),
-        "created_at": millis(key.created_ms),
-        "created_by": key.created_by,
-        "last_used_at": key.last_used_ms.map(millis),
-        "revoked_at": key.revoked_ms.map(millis),
-        "replaces": key.replaces.as_ref().map(ApiKeyId::as_str),
-        "status": if key.revoked_ms.is_some() { "revoked" } else { "active" },
-    })
+fn key_out(key: &ApiKey) -> KeyOut {
+    KeyOut {
+        id: key.id.as_str().to_owned(),
+        name: key.name.clone(),
+        prefix: key.display_prefix(),
+        permission: key.permission,
+        ledgers: match &key.scope {
+            KeyScope::AccountWide => None,
+            KeyScope::Ledgers(ids) => Some(ids.iter().map(|l| l.as_str().to_owned()).collect()),
+        },
+        created_at: millis(key.created_ms),
+        created_by: key.created_by.clone(),
+        last_used_at: key.last_used_ms.and_then(millis),
+        revoked_at: key.revoked_ms.and_then(millis),
+        replaces: key.replaces.as_ref().map(|id| id.as_str().to_owned()),
+        status: if key.revoked_ms.is_some() { "revoked" } else { "active" }.to_owned(),
+        secret: None,
+    }
 }
 
 fn millis(ms: i64) -> Option<String> {

@@ -5,33 +5,41 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use store::{EventFilter, NewEvent, Permission, StoredEvent};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::schema::{
+    AppendBody, AppendResponse, Appended, ConsistencyProof, EventIn, EventOut, EventPage, InclusionProof, Problem,
+    RangeProof,
+};
 use super::JsonBody;
 use crate::web::AppState;
 
 /// The most events one request may carry.
 pub const MAX_BATCH: usize = 1000;
 
-#[derive(Debug, Serialize)]
-pub struct AppendResponse {
-    tree_size: u64,
-    events: Vec<AppendedJson>,
-}
-
-#[derive(Debug, Serialize)]
-struct AppendedJson {
-    id: String,
-    seq: u64,
-    leaf_hash: String,
-    chain_hash: String,
-}
-
-/// `POST /v1/ledgers/{ledger}/events`: one event, or `{"events": [...]}`.
+/// Append one event, or a batch `{"events": [...]}` (all or nothing).
+///
+/// A 2xx means the events are durably committed. Retrying an event with the
+/// same client `id` and content returns the stored record; the same `id`
+/// with other content is a 409.
+#[utoipa::path(
+    post, path = "/ledgers/{ledger}/events", tag = "events",
+    params(("ledger" = String, Path, description = "ledger id")),
+    request_body = AppendBody,
+    responses(
+        (status = 201, description = "committed", body = AppendResponse),
+        (status = 400, description = "invalid event; `field` names it", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "id reused with other content", body = Problem),
+        (status = 413, description = "batch too large", body = Problem),
+        (status = 429, description = "rate limited", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn append(
     State(state): State<AppState>,
     caller: Caller,
@@ -58,7 +66,7 @@ pub async fn append(
         events: appended
             .events
             .into_iter()
-            .map(|e| AppendedJson {
+            .map(|e| Appended {
                 id: e.id.to_string(),
                 seq: e.seq,
                 leaf_hash: e.leaf_hash.to_hex(),
@@ -97,8 +105,10 @@ fn split_body(body: Value) -> Result<(Vec<Value>, bool), ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Filters and pagination of a listing.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     actor_type: Option<String>,
     actor_id: Option<String>,
@@ -119,13 +129,20 @@ fn parse_time(field: &str, value: Option<String>) -> Result<Option<i64>, ApiErro
         .transpose()
 }
 
-/// `GET /v1/ledgers/{ledger}/events`: newest first, filtered, paginated.
+/// List events, newest first, filtered by exact actor, action and resource
+/// values and an `occurred_at` range (`from` inclusive, `to` exclusive).
+#[utoipa::path(
+    get, path = "/ledgers/{ledger}/events", tag = "events",
+    params(("ledger" = String, Path, description = "ledger id"), ListQuery),
+    responses((status = 200, body = EventPage), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(ledger): Path<String>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventPage>, ApiError> {
     let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(50);
@@ -146,40 +163,54 @@ pub async fn list(
             store::StoreError::Invalid(detail) => ApiError::bad("cursor", detail),
             other => other.into(),
         })?;
-    Ok(Json(serde_json::json!({
-        "events": page.events.into_iter().map(event_json).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(Json(EventPage { events: page.events.into_iter().map(event_out).collect(), next_cursor: page.next_cursor }))
 }
 
-/// `GET /v1/ledgers/{ledger}/events/{id}`.
+/// One event by id, as ingested (normalised), with `seq`, hashes and `received_at`.
+#[utoipa::path(
+    get, path = "/ledgers/{ledger}/events/{id}", tag = "events",
+    params(("ledger" = String, Path, description = "ledger id"), ("id" = String, Path, description = "event id")),
+    responses((status = 200, body = EventOut), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path((ledger, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventOut>, ApiError> {
     let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
     let stored = state.store.event(&ledger.id, &id).await?;
-    Ok(Json(event_json(stored)))
+    Ok(Json(event_out(stored)))
 }
 
 /// The event as ingested (normalised) plus where it is in the ledger.
-fn event_json(stored: StoredEvent) -> Value {
+fn event_out(stored: StoredEvent) -> EventOut {
     let received_at = OccurredAt::from_unix_millis(stored.received_ms).map(|t| t.as_str().to_owned()).ok();
-    let mut object = match stored.event {
-        Some(Value::Object(map)) => map,
-        _ => {
-            let mut map = serde_json::Map::new();
-            map.insert("id".into(), Value::String(stored.id.to_string()));
-            map.insert("tombstoned".into(), Value::Bool(true));
-            map
+    // The stored content is the normalised ingest JSON, so it has exactly
+    // the ingest shape; anything else is shown as a tombstone rather than
+    // failing the whole page.
+    let content = stored.event.and_then(|value| serde_json::from_value::<EventIn>(value).ok());
+    let tombstoned = content.is_none();
+    let content = content.map(|c| (c.actor, c.action, c.resource, c.occurred_at, c.metadata.unwrap_or_default()));
+    let (actor, action, resource, occurred_at, metadata) = match content {
+        Some((actor, action, resource, occurred_at, metadata)) => {
+            (Some(actor), Some(action), Some(resource), Some(occurred_at), Some(metadata))
         }
+        None => (None, None, None, None, None),
     };
-    object.insert("seq".into(), stored.seq.into());
-    object.insert("leaf_hash".into(), stored.leaf_hash.to_hex().into());
-    object.insert("chain_hash".into(), stored.chain_hash.to_hex().into());
-    object.insert("received_at".into(), received_at.map(Value::String).unwrap_or(Value::Null));
-    Value::Object(object)
+    EventOut {
+        id: stored.id.to_string(),
+        actor,
+        action,
+        resource,
+        occurred_at,
+        metadata,
+        tombstoned,
+        seq: stored.seq,
+        leaf_hash: stored.leaf_hash.to_hex(),
+        chain_hash: stored.chain_hash.to_hex(),
+        received_at,
+    }
 }
 
 /// Answers 405 for every attempt to modify or delete an event.
@@ -198,13 +229,21 @@ pub async fn immutable() -> Response {
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CheckpointQuery {
     tree_size: Option<u64>,
 }
 
-/// `GET /v1/ledgers/{ledger}/checkpoint[?tree_size=N]`: the signed note.
+/// The latest signed checkpoint (a C2SP signed note), or the stored one of
+/// exactly `tree_size`.
+#[utoipa::path(
+    get, path = "/ledgers/{ledger}/checkpoint", tag = "proofs",
+    params(("ledger" = String, Path, description = "ledger id"), CheckpointQuery),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn checkpoint(
     State(state): State<AppState>,
     caller: Caller,
@@ -217,79 +256,94 @@ pub async fn checkpoint(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
     seq: u64,
     tree_size: Option<u64>,
 }
 
-/// `GET .../proofs/inclusion?seq=&tree_size=` (RFC 9162 §2.1.3).
+/// Inclusion proof of event `seq` in the tree of `tree_size` (default: the
+/// current size), RFC 9162 §2.1.3.
+#[utoipa::path(
+    get, path = "/ledgers/{ledger}/proofs/inclusion", tag = "proofs",
+    params(("ledger" = String, Path, description = "ledger id"), InclusionQuery),
+    responses((status = 200, body = InclusionProof), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn inclusion(
     State(state): State<AppState>,
     caller: Caller,
     Path(ledger): Path<String>,
     query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InclusionProof>, ApiError> {
     let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
     let Query(query) = query?;
     let tree_size = query.tree_size.unwrap_or(ledger.tree_size);
     let proof = state.store.inclusion_proof(&ledger, query.seq, tree_size).await?;
-    Ok(Json(serde_json::json!({
-        "leaf_index": query.seq,
-        "tree_size": tree_size,
-        "proof": proof.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
-    })))
+    Ok(Json(InclusionProof { leaf_index: query.seq, tree_size, proof: hex_list(&proof) }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     from: u64,
     to: Option<u64>,
 }
 
-/// `GET .../proofs/consistency?from=&to=` (RFC 9162 §2.1.4).
+/// Consistency proof between tree sizes `from` and `to` (default: the
+/// current size), RFC 9162 §2.1.4.
+#[utoipa::path(
+    get, path = "/ledgers/{ledger}/proofs/consistency", tag = "proofs",
+    params(("ledger" = String, Path, description = "ledger id"), ConsistencyQuery),
+    responses((status = 200, body = ConsistencyProof), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn consistency(
     State(state): State<AppState>,
     caller: Caller,
     Path(ledger): Path<String>,
     query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsistencyProof>, ApiError> {
     let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
     let Query(query) = query?;
     let to = query.to.unwrap_or(ledger.tree_size);
     let proof = state.store.consistency_proof(&ledger, query.from, to).await?;
-    Ok(Json(serde_json::json!({
-        "from": query.from,
-        "to": to,
-        "proof": proof.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
-    })))
+    Ok(Json(ConsistencyProof { from: query.from, to, proof: hex_list(&proof) }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     start: u64,
     end: u64,
     tree_size: Option<u64>,
 }
 
-/// `GET .../proofs/range?start=&end=&tree_size=` (docs/FORMAT.md §9).
+/// Range proof of events `[start, end)` in the tree of `tree_size`
+/// (default: the current size), docs/FORMAT.md §9.
+#[utoipa::path(
+    get, path = "/ledgers/{ledger}/proofs/range", tag = "proofs",
+    params(("ledger" = String, Path, description = "ledger id"), RangeQuery),
+    responses((status = 200, body = RangeProof), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
 pub async fn range(
     State(state): State<AppState>,
     caller: Caller,
     Path(ledger): Path<String>,
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RangeProof>, ApiError> {
     let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
     let Query(query) = query?;
     let tree_size = query.tree_size.unwrap_or(ledger.tree_size);
     let proof = state.store.range_proof(&ledger, query.start, query.end, tree_size).await?;
-    Ok(Json(serde_json::json!({
-        "start": query.start,
-        "end": query.end,
-        "tree_size": tree_size,
-        "proof": proof.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
-    })))
+    Ok(Json(RangeProof { start: query.start, end: query.end, tree_size, proof: hex_list(&proof) }))
+}
+
+fn hex_list(hashes: &[audit_core::Hash]) -> Vec<String> {
+    hashes.iter().map(|h| h.to_hex()).collect()
 }

@@ -5,12 +5,18 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod limits;
+pub mod schema;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use std::sync::Arc;
+
+use axum::routing::get;
 use axum::Router;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::web::AppState;
 use error::ApiError;
@@ -38,42 +44,86 @@ where
     }
 }
 
-/// The /v1 routes (nested under `/v1` by the web router).
+/// The OpenAPI document's fixed parts; paths and schemas come from the
+/// handlers' annotations as they are routed below.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "AuditStore API",
+        description = "Tamper-evident audit trails: append events, read them back, and prove their integrity \
+                       against signed checkpoints. Errors are RFC 9457 problem documents. Formats: docs/FORMAT.md."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "events", description = "Append and read events"),
+        (name = "proofs", description = "Checkpoints and Merkle proofs"),
+        (name = "admin", description = "Ledgers and API keys (admin keys)"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the `Authorization: Bearer <key secret>` scheme.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The /v1 routes and the OpenAPI document generated from them, served at
+/// `/v1/openapi.json`.
 pub fn router() -> Router<AppState> {
-    let events = Router::new()
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(events::append, events::list))
+        .routes(routes!(events::get))
+        .routes(routes!(events::checkpoint))
+        .routes(routes!(events::inclusion))
+        .routes(routes!(events::consistency))
+        .routes(routes!(events::range))
+        .routes(routes!(admin::create_ledger, admin::list_ledgers))
+        .routes(routes!(admin::create_key, admin::list_keys))
+        .routes(routes!(admin::rotate_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(checkpoint_key));
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/v1", v1).split_for_parts();
+    let document = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
+    router
+        // Events can be appended and read, never changed: every other
+        // method answers 405 with a problem document.
         .route(
-            "/ledgers/{ledger}/events",
-            post(events::append)
-                .get(events::list)
-                .put(events::immutable)
-                .patch(events::immutable)
-                .delete(events::immutable),
+            "/v1/ledgers/{ledger}/events",
+            axum::routing::put(events::immutable).patch(events::immutable).delete(events::immutable),
         )
         .route(
-            "/ledgers/{ledger}/events/{id}",
-            get(events::get)
-                .put(events::immutable)
+            "/v1/ledgers/{ledger}/events/{id}",
+            axum::routing::put(events::immutable)
                 .patch(events::immutable)
                 .delete(events::immutable)
                 .post(events::immutable),
         )
-        .route("/ledgers/{ledger}/checkpoint", get(events::checkpoint))
-        .route("/ledgers/{ledger}/proofs/inclusion", get(events::inclusion))
-        .route("/ledgers/{ledger}/proofs/consistency", get(events::consistency))
-        .route("/ledgers/{ledger}/proofs/range", get(events::range));
-    Router::new()
-        .merge(events)
-        .route("/ledgers", post(admin::create_ledger).get(admin::list_ledgers))
-        .route("/keys", post(admin::create_key).get(admin::list_keys))
-        .route("/keys/{id}/rotate", post(admin::rotate_key))
-        .route("/keys/{id}", delete(admin::revoke_key))
-        .route("/checkpoint-key", get(checkpoint_key))
-        .fallback(|| async { ApiError::NotFound("API route") })
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], document.as_str().to_owned()) }
+            }),
+        )
+        .route("/v1/{*rest}", axum::routing::any(|| async { ApiError::NotFound("API route") }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// `GET /v1/checkpoint-key`: the verifier key of every checkpoint this
-/// server signs (C2SP note format), public.
+/// The verifier key of every checkpoint this server signs, in the C2SP note
+/// format `<name>+<key id>+<base64 key>`. Public: no key needed.
+#[utoipa::path(
+    get, path = "/checkpoint-key", tag = "proofs",
+    responses((status = 200, content_type = "text/plain", body = String))
+)]
 async fn checkpoint_key(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", state.store.verifier_key())).into_response()
 }

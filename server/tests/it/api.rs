@@ -368,3 +368,48 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after_and_ratelimit_heade
     let other = acct.key("read", Some(vec![&ledger])).await;
     assert_eq!(acct.get(&format!("/v1/ledgers/{ledger}/events"), &other).await.0, 200);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_that_answers() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let response = client.get(server.url("/v1/openapi.json")).send().await.expect("document");
+    assert_eq!(response.status(), 200);
+    let document: Value = response.json().await.expect("json");
+    assert!(document["openapi"].as_str().expect("version").starts_with("3."));
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    for schema in ["AppendResponse", "EventOut", "EventPage", "InclusionProof", "KeyOut", "Problem"] {
+        assert!(document["components"]["schemas"][schema].is_object(), "schema {schema}");
+    }
+    let paths = document["paths"].as_object().expect("paths");
+    for expected in [
+        "/v1/ledgers",
+        "/v1/keys",
+        "/v1/keys/{id}/rotate",
+        "/v1/keys/{id}",
+        "/v1/ledgers/{ledger}/events",
+        "/v1/ledgers/{ledger}/events/{id}",
+        "/v1/ledgers/{ledger}/checkpoint",
+        "/v1/ledgers/{ledger}/proofs/inclusion",
+        "/v1/ledgers/{ledger}/proofs/consistency",
+        "/v1/ledgers/{ledger}/proofs/range",
+        "/v1/checkpoint-key",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is documented");
+    }
+    // Every documented operation is routed: without a key it answers 401
+    // (or 200 when public), never 404 or 405.
+    for (path, item) in paths {
+        let concrete = path.replace("{ledger}", "ldg_x").replace("{id}", "key_0000000000000000");
+        for method in item.as_object().expect("item").keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let response =
+                client.request(method.clone(), server.url(&concrete)).json(&json!({})).send().await.expect("response");
+            let status = response.status().as_u16();
+            assert!(status == 401 || status == 200, "{method} {path} answered {status}");
+        }
+    }
+    let unknown = client.get(server.url("/v1/no-such-route")).send().await.expect("response");
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.headers()["content-type"], "application/problem+json");
+}

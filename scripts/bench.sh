@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Benchmarks (not tests): the ingest load generator on SQLite and a
+# throw-away PostgreSQL, and the audit-core criterion benches. Figures are
+# meant as ratios within one run.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+source "$ROOT/scripts/services.sh"
+start_postgres
+cargo bench -p server --bench ingest
+if [ "${BENCH_CORE:-1}" = 1 ]; then
+  cargo bench -p audit-core --bench core -- --warm-up-time 1 --measurement-time 3
+fi

@@ -1,0 +1,226 @@
+//! The ingest load generator: events/s into one ledger and into 8 ledgers,
+//! for batch sizes 1, 10 and 100, over HTTPS and directly into the store,
+//! beside the raw insert rate of the same rows into the same database (the
+//! ratio's denominator), then inclusion-proof latency on the largest ledger.
+//!
+//! Run: `cargo bench -p server --bench ingest` (SQLite), with
+//! `AUDITSTORE_TEST_POSTGRES_URL` set for PostgreSQL too (`make bench` does
+//! both). `BENCH_EVENTS` sets the events per configuration (default 50000).
+//! Figures are for comparison within one run, not absolute promises.
+
+use std::time::{Duration, Instant};
+
+use audit_core::{EventId, EventInput};
+use serde_json::{json, Value};
+use server::config::{Config, ServeArgs};
+use store::{Ledger, NewEvent, Store};
+
+const CLIENTS: usize = 32;
+
+fn event_json(client: usize, n: usize) -> Value {
+    json!({
+        "actor": {"type": "user", "id": format!("u_{}", (client * 7919 + n) % 10_000), "name": "Benchmark User"},
+        "action": format!("action.{}", n % 50),
+        "resource": {"type": "invoice", "id": format!("inv_{}", (client * 104_729 + n * 31) % 100_000)},
+        "occurred_at": "2026-11-26T10:00:00.123Z",
+        "metadata": {"amount": n, "currency": "EUR", "note": "a typical audit event with a little metadata", "ip": "192.0.2.1"},
+    })
+}
+
+fn new_event(client: usize, n: usize) -> NewEvent {
+    let input: EventInput = serde_json::from_value(event_json(client, n)).expect("input");
+    let event = input.into_event(|| EventId::new(uuid::Uuid::now_v7().to_string()).expect("id")).expect("valid");
+    NewEvent { event, client_id: false }
+}
+
+struct Row {
+    target: &'static str,
+    ledgers: usize,
+    batch: usize,
+    events: usize,
+    elapsed: Duration,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+async fn store_run(store: &Store, ledgers: &[Ledger], batch: usize, total: usize) -> Duration {
+    let per_client = total / CLIENTS / batch;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..CLIENTS {
+        let store = store.clone();
+        let ledger = ledgers[client % ledgers.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..per_client {
+                let events = (0..batch).map(|i| new_event(client, round * batch + i)).collect();
+                store.append(&ledger, events).await.expect("append");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    start.elapsed()
+}
+
+async fn https_run(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    ledgers: &[Ledger],
+    batch: usize,
+    total: usize,
+) -> Duration {
+    let per_client = total / CLIENTS / batch;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        let client = client.clone();
+        let url = format!("{base}/v1/ledgers/{}/events", ledgers[c % ledgers.len()].id.as_str());
+        let key = key.to_owned();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..per_client {
+                let events: Vec<Value> = (0..batch).map(|i| event_json(c, round * batch + i)).collect();
+                let body =
+                    if batch == 1 { events.into_iter().next().expect("one") } else { json!({ "events": events }) };
+                let response = client.post(&url).bearer_auth(&key).json(&body).send().await.expect("response");
+                assert!(response.status().is_success(), "{}", response.status());
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    start.elapsed()
+}
+
+async fn bench_backend(name: &'static str, database_url: Option<String>, total: usize) -> (Vec<Row>, Duration, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ServeArgs {
+        data_dir: Some(dir.path().to_owned()),
+        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        database_url: database_url.clone(),
+        site_root: Some("/nonexistent".into()),
+        rate_limit_per_key: std::num::NonZeroU32::new(u32::MAX),
+        rate_limit_per_ledger: std::num::NonZeroU32::new(u32::MAX),
+        log_format: Some(server::config::LogFormat::Json),
+        ..ServeArgs::default()
+    };
+    let config = Config::resolve(args).expect("config");
+    let running = server::start(config).await.expect("server");
+    let store = running.store().clone();
+    let (account, _) = store.ensure_account("bench").await.expect("account");
+    let (_, secret) = store
+        .create_api_key(
+            &account.id,
+            store::NewApiKey {
+                name: "bench".into(),
+                permission: store::Permission::Write,
+                scope: store::KeyScope::AccountWide,
+                created_by: None,
+            },
+        )
+        .await
+        .expect("key");
+    let pem = std::fs::read(dir.path().join("tls/cert.pem")).expect("cert");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .resolve("localhost", running.https_addr)
+        .build()
+        .expect("client");
+    let base = format!("https://localhost:{}", running.https_addr.port());
+
+    let mut rows = Vec::new();
+    let mut ledger_no = 0;
+    let mut ledgers = |n: usize| {
+        let store = store.clone();
+        let account = account.id.clone();
+        ledger_no += n;
+        let first = ledger_no - n;
+        async move {
+            let mut out = Vec::new();
+            for i in first..first + n {
+                out.push(store.create_ledger(&account, &format!("l{i}")).await.expect("ledger"));
+            }
+            out
+        }
+    };
+
+    // The denominator: the same rows, plain inserts, batches of 100.
+    let raw_ledger = ledgers(1).await;
+    let contents: Vec<Vec<u8>> = (0..total).map(|n| serde_json::to_vec(&event_json(0, n)).expect("json")).collect();
+    let start = Instant::now();
+    store::testing::raw_insert_baseline(&store, &raw_ledger[0], &contents, 100).await.expect("raw inserts");
+    rows.push(Row { target: "raw SQL inserts", ledgers: 1, batch: 100, events: total, elapsed: start.elapsed() });
+
+    for (ledger_count, batch) in [(1, 1), (1, 10), (1, 100), (8, 100)] {
+        // Batch size 1 is slow by nature; a tenth of the events measures it.
+        let events = if batch == 1 { total / 10 } else { total };
+        let target = ledgers(ledger_count).await;
+        let elapsed = store_run(&store, &target, batch, events).await;
+        rows.push(Row { target: "store (in process)", ledgers: ledger_count, batch, events, elapsed });
+        let target = ledgers(ledger_count).await;
+        let elapsed = https_run(&client, &base, secret.expose(), &target, batch, events).await;
+        rows.push(Row { target: "HTTPS API", ledgers: ledger_count, batch, events, elapsed });
+    }
+
+    // Proof latency on the largest single ledger of this run.
+    let list = store.list_ledgers(&account.id).await.expect("ledgers");
+    let big = list.into_iter().max_by_key(|l| l.tree_size).expect("a ledger");
+    let mut latencies = Vec::new();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..2000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let seq = seed % big.tree_size;
+        let start = Instant::now();
+        store.inclusion_proof(&big, seq, big.tree_size).await.expect("proof");
+        latencies.push(start.elapsed());
+    }
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
+    let proofs = format!("{name}: inclusion proof at {} events: p50 {:?}, p99 {:?}", big.tree_size, p(0.5), p(0.99));
+    running.shutdown().await.expect("shutdown");
+    let raw = rows[0].elapsed;
+    (rows, raw, proofs)
+}
+
+fn main() {
+    let total: usize = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let mut backends = vec![("SQLite", None)];
+        if std::env::var(store::testing::POSTGRES_ENV).is_ok() {
+            backends.push(("PostgreSQL", Some(store::testing::fresh_postgres_url().await.expect("database"))));
+        }
+        let mut proof_lines = Vec::new();
+        for (name, url) in backends {
+            let (rows, _, proofs) = bench_backend(name, url, total).await;
+            let raw = rows[0].rate();
+            println!("\n{name}: {total} events per configuration, {CLIENTS} concurrent clients");
+            println!("| path | ledgers | batch | events | events/s | × raw |");
+            println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+            for row in &rows {
+                println!(
+                    "| {} | {} | {} | {} | {:.0} | {:.2} |",
+                    row.target,
+                    row.ledgers,
+                    row.batch,
+                    row.events,
+                    row.rate(),
+                    row.rate() / raw
+                );
+            }
+            proof_lines.push(proofs);
+        }
+        println!();
+        for line in proof_lines {
+            println!("{line}");
+        }
+    });
+}
