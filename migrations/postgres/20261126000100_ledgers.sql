@@ -55,6 +55,16 @@ CREATE TABLE merkle_nodes (
     PRIMARY KEY (ledger_id, level, idx)
 );
 
+-- The public key every checkpoint of this database is signed with. All
+-- server processes sharing the database must hold the matching private key;
+-- a process with another key refuses to start rather than sign checkpoints
+-- that verifiers would reject.
+CREATE TABLE checkpoint_signers (
+    key_name   TEXT PRIMARY KEY,
+    public_key BYTEA NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+
 CREATE TABLE checkpoints (
     ledger_id  TEXT NOT NULL REFERENCES ledgers (id),
     tree_size  BIGINT NOT NULL,
@@ -77,6 +87,9 @@ CREATE TABLE api_keys (
     account_id   TEXT NOT NULL REFERENCES accounts (id),
     name         TEXT NOT NULL,
     permission   TEXT NOT NULL CHECK (permission IN ('read', 'write', 'admin')),
+    -- 'account': every ledger of the account; 'ledgers': only those in
+    -- api_key_ledgers (none left means no access, never account-wide).
+    scope        TEXT NOT NULL CHECK (scope IN ('account', 'ledgers')),
     secret_hash  BYTEA NOT NULL,
     created_ms   BIGINT NOT NULL,
     created_by   TEXT,
@@ -85,7 +98,7 @@ CREATE TABLE api_keys (
     replaces     TEXT REFERENCES api_keys (id)
 );
 
--- A key with rows here is limited to those ledgers; without, it is account-wide.
+-- The ledgers of a key whose scope is 'ledgers'.
 CREATE TABLE api_key_ledgers (
     key_id    TEXT NOT NULL REFERENCES api_keys (id),
     ledger_id TEXT NOT NULL REFERENCES ledgers (id),
@@ -122,6 +135,10 @@ CREATE TRIGGER merkle_nodes_refuse_change BEFORE UPDATE OR DELETE ON merkle_node
     FOR EACH ROW EXECUTE FUNCTION auditstore_refuse_change();
 CREATE TRIGGER checkpoints_refuse_change BEFORE UPDATE OR DELETE ON checkpoints
     FOR EACH ROW EXECUTE FUNCTION auditstore_refuse_change();
+CREATE TRIGGER merkle_nodes_refuse_truncate BEFORE TRUNCATE ON merkle_nodes
+    FOR EACH STATEMENT EXECUTE FUNCTION auditstore_refuse_change();
+CREATE TRIGGER checkpoints_refuse_truncate BEFORE TRUNCATE ON checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION auditstore_refuse_change();
 
 -- Least privilege: a role for the application processes, without UPDATE or
 -- DELETE on history (only the tombstone column may be updated). Operators
@@ -134,10 +151,9 @@ BEGIN
         CREATE ROLE auditstore_app NOLOGIN;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditstore_app') THEN
-        GRANT SELECT, INSERT ON events, merkle_nodes, checkpoints, event_terms TO auditstore_app;
+        GRANT SELECT, INSERT ON events, merkle_nodes, checkpoints, event_terms, checkpoint_signers TO auditstore_app;
         GRANT UPDATE (content) ON events TO auditstore_app;
         GRANT SELECT, INSERT, UPDATE ON accounts, ledgers, ledger_heads, api_keys, api_key_ledgers, instance TO auditstore_app;
-        GRANT SELECT, INSERT, DELETE ON api_key_ledgers TO auditstore_app;
         GRANT SELECT ON _sqlx_migrations TO auditstore_app;
     END IF;
 END;

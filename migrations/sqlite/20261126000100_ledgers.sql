@@ -55,6 +55,16 @@ CREATE TABLE merkle_nodes (
     PRIMARY KEY (ledger_id, level, idx)
 ) WITHOUT ROWID;
 
+-- The public key every checkpoint of this database is signed with. All
+-- server processes sharing the database must hold the matching private key;
+-- a process with another key refuses to start rather than sign checkpoints
+-- that verifiers would reject.
+CREATE TABLE checkpoint_signers (
+    key_name   TEXT PRIMARY KEY,
+    public_key BLOB NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+
 CREATE TABLE checkpoints (
     ledger_id  TEXT NOT NULL REFERENCES ledgers (id),
     tree_size  INTEGER NOT NULL,
@@ -77,6 +87,9 @@ CREATE TABLE api_keys (
     account_id   TEXT NOT NULL REFERENCES accounts (id),
     name         TEXT NOT NULL,
     permission   TEXT NOT NULL CHECK (permission IN ('read', 'write', 'admin')),
+    -- 'account': every ledger of the account; 'ledgers': only those in
+    -- api_key_ledgers (none left means no access, never account-wide).
+    scope        TEXT NOT NULL CHECK (scope IN ('account', 'ledgers')),
     secret_hash  BLOB NOT NULL,
     created_ms   INTEGER NOT NULL,
     created_by   TEXT,
@@ -85,7 +98,7 @@ CREATE TABLE api_keys (
     replaces     TEXT REFERENCES api_keys (id)
 );
 
--- A key with rows here is limited to those ledgers; without, it is account-wide.
+-- The ledgers of a key whose scope is 'ledgers'.
 CREATE TABLE api_key_ledgers (
     key_id    TEXT NOT NULL REFERENCES api_keys (id),
     ledger_id TEXT NOT NULL REFERENCES ledgers (id),
@@ -107,6 +120,25 @@ END;
 CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
 BEGIN
     SELECT RAISE(ABORT, 'events are append-only and cannot be deleted');
+END;
+-- INSERT OR REPLACE deletes the old row without firing delete triggers
+-- (unless a connection enables recursive_triggers, which an attacker's does
+-- not), so an insert that would replace a row is refused up front.
+CREATE TRIGGER events_refuse_replace BEFORE INSERT ON events
+WHEN EXISTS (SELECT 1 FROM events WHERE ledger_id = NEW.ledger_id AND seq = NEW.seq)
+  OR EXISTS (SELECT 1 FROM events WHERE ledger_id = NEW.ledger_id AND event_id = NEW.event_id)
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only: an existing event cannot be replaced');
+END;
+CREATE TRIGGER merkle_nodes_refuse_replace BEFORE INSERT ON merkle_nodes
+WHEN EXISTS (SELECT 1 FROM merkle_nodes WHERE ledger_id = NEW.ledger_id AND level = NEW.level AND idx = NEW.idx)
+BEGIN
+    SELECT RAISE(ABORT, 'Merkle nodes are immutable: an existing node cannot be replaced');
+END;
+CREATE TRIGGER checkpoints_refuse_replace BEFORE INSERT ON checkpoints
+WHEN EXISTS (SELECT 1 FROM checkpoints WHERE ledger_id = NEW.ledger_id AND tree_size = NEW.tree_size)
+BEGIN
+    SELECT RAISE(ABORT, 'signed checkpoints are immutable: an existing checkpoint cannot be replaced');
 END;
 CREATE TRIGGER merkle_nodes_refuse_update BEFORE UPDATE ON merkle_nodes
 BEGIN

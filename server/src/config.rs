@@ -235,8 +235,30 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL with any password (in the user info or a `password=` query
+    /// parameter) replaced by `***`.
     pub fn redacted(&self) -> String {
+        let redacted = self.redact_userinfo();
+        match redacted.split_once('?') {
+            Some((base, query)) => {
+                let query: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((key, _))
+                            if key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword") =>
+                        {
+                            format!("{key}=***")
+                        }
+                        _ => pair.to_owned(),
+                    })
+                    .collect();
+                format!("{base}?{}", query.join("&"))
+            }
+            None => redacted,
+        }
+    }
+
+    fn redact_userinfo(&self) -> String {
         let url = &self.0;
         let Some(scheme_end) = url.find("://") else { return url.clone() };
         let rest = &url[scheme_end + 3..];
@@ -330,6 +352,8 @@ mod tests {
         let url = DatabaseUrl("postgres://app:s3cret@db.internal:5432/audit?sslmode=require".into());
         assert_eq!(url.to_string(), "postgres://app:***@db.internal:5432/audit?sslmode=require");
         assert!(!format!("{url:?}").contains("s3cret"));
+        let in_query = DatabaseUrl("postgres://app@db/audit?sslmode=require&password=s3cret".into());
+        assert_eq!(in_query.to_string(), "postgres://app@db/audit?sslmode=require&password=***");
         let no_password = DatabaseUrl("postgres://app@db/audit".into());
         assert_eq!(no_password.to_string(), "postgres://app@db/audit");
     }

@@ -183,7 +183,7 @@ async fn bootstrap(args: BootstrapArgs) -> Result<(), ServeError> {
         created_by: Some("cli:bootstrap".into()),
     };
     let (key, secret) = store.create_api_key(&account.id, new).await.map_err(|e| ServeError::Admin(e.to_string()))?;
-    api::admin::record(
+    api::admin::try_record(
         &store,
         &account.id,
         ("cli", "bootstrap"),

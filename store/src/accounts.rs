@@ -103,25 +103,12 @@ impl Store {
         if let Some(account) = self.account_by_name(name).await? {
             return Ok((account, false));
         }
+        // The account and its system ledger are created in one transaction:
+        // an account never exists without its audit trail.
         let id = AccountId::generate();
-        let created_ms = now_ms();
-        let inserted = on_pool!(&self.pool, |p| {
-            sqlx::query("INSERT INTO accounts (id, name, created_ms) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-                .bind(id.as_str())
-                .bind(name)
-                .bind(created_ms)
-                .execute(p)
-                .await?
-                .rows_affected()
-        });
-        if inserted == 0 {
-            // Another process created it first.
-            let account = self.account_by_name(name).await?.ok_or(StoreError::NotFound("account"))?;
-            return Ok((account, false));
-        }
-        self.create_ledger_of_kind(&id, SYSTEM_LEDGER_NAME, LedgerKind::System).await?;
+        let created = self.insert_ledger(&id, SYSTEM_LEDGER_NAME, LedgerKind::System, Some(name)).await?;
         let account = self.account_by_name(name).await?.ok_or(StoreError::NotFound("account"))?;
-        Ok((account, true))
+        Ok((account, created.is_some()))
     }
 
     /// The account called `name`, if any.
@@ -169,46 +156,75 @@ impl Store {
     /// Creates a ledger for an account; names are unique per account.
     pub async fn create_ledger(&self, account: &AccountId, name: &str) -> Result<Ledger, StoreError> {
         check_name("ledger name", name)?;
-        self.create_ledger_of_kind(account, name, LedgerKind::User).await
+        self.insert_ledger(account, name, LedgerKind::User, None).await?.ok_or(StoreError::NotFound("account"))
     }
 
-    async fn create_ledger_of_kind(
+    /// Inserts a ledger and its head. With `new_account`, first inserts the
+    /// account `account` under that name in the same transaction, and
+    /// returns `None` (inserting nothing) when that name is taken.
+    async fn insert_ledger(
         &self,
         account: &AccountId,
         name: &str,
         kind: LedgerKind,
-    ) -> Result<Ledger, StoreError> {
+        new_account: Option<&str>,
+    ) -> Result<Option<Ledger>, StoreError> {
         let id = LedgerId::new(format!("ldg_{}", uuid::Uuid::now_v7().simple()))
             .map_err(|_| StoreError::Corrupt("generated ledger id invalid"))?;
         let origin = audit_core::ledger_origin(self.ingest.origin_host(), &id);
         let created_ms = now_ms();
         let genesis = audit_core::genesis(&id);
         let empty_root = audit_core::hash::empty_root();
-        on_pool!(&self.pool, |p| {
+        let inserted = on_pool!(&self.pool, |p| {
             let mut tx = p.begin().await?;
-            sqlx::query(
-                "INSERT INTO ledgers (id, account_id, name, kind, origin, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .bind(name)
-            .bind(kind.as_str())
-            .bind(&origin)
-            .bind(created_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::conflict_on_unique(e, || format!("a ledger named {name:?} already exists")))?;
-            sqlx::query(
-                "INSERT INTO ledger_heads (ledger_id, tree_size, chain_hash, root_hash) VALUES ($1, 0, $2, $3)",
-            )
-            .bind(id.as_str())
-            .bind(genesis.as_bytes().as_slice())
-            .bind(empty_root.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
+            let fresh =
+                match new_account {
+                    None => true,
+                    Some(account_name) => sqlx::query(
+                        "INSERT INTO accounts (id, name, created_ms) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(account.as_str())
+                    .bind(account_name)
+                    .bind(created_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1,
+                };
+            if fresh {
+                sqlx::query(
+                    "INSERT INTO ledgers (id, account_id, name, kind, origin, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .bind(name)
+                .bind(kind.as_str())
+                .bind(&origin)
+                .bind(created_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::conflict_on_unique(e, || format!("a ledger named {name:?} already exists")))?;
+                sqlx::query(
+                    "INSERT INTO ledger_heads (ledger_id, tree_size, chain_hash, root_hash) VALUES ($1, 0, $2, $3)",
+                )
+                .bind(id.as_str())
+                .bind(genesis.as_bytes().as_slice())
+                .bind(empty_root.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }
+            fresh
         });
-        Ok(Ledger { id, account_id: account.clone(), name: name.to_owned(), kind, origin, created_ms, tree_size: 0 })
+        Ok(inserted.then(|| Ledger {
+            id,
+            account_id: account.clone(),
+            name: name.to_owned(),
+            kind,
+            origin,
+            created_ms,
+            tree_size: 0,
+        }))
     }
 
     /// The ledgers of an account, oldest first.

@@ -55,7 +55,8 @@ fn decode_cursor(cursor: &str) -> Result<u64, StoreError> {
     let text =
         std::str::from_utf8(&bytes).map_err(|_| StoreError::Invalid("cursor is not one this server issued".into()))?;
     text.strip_prefix("before:")
-        .and_then(|n| n.parse().ok())
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| i64::try_from(*n).is_ok())
         .ok_or_else(|| StoreError::Invalid("cursor is not one this server issued".into()))
 }
 
@@ -157,6 +158,10 @@ impl Store {
 
     /// The latest signed checkpoint, or the one of exactly `tree_size`.
     pub async fn checkpoint(&self, ledger: &LedgerId, tree_size: Option<u64>) -> Result<String, StoreError> {
+        // No ledger reaches sizes beyond the database's integers.
+        if tree_size.is_some_and(|size| i64::try_from(size).is_err()) {
+            return Err(StoreError::NotFound("checkpoint"));
+        }
         let note: Option<String> = on_pool!(&self.pool, |p| match tree_size {
             Some(size) => {
                 sqlx::query_scalar("SELECT note FROM checkpoints WHERE ledger_id = $1 AND tree_size = $2")

@@ -257,14 +257,17 @@ impl Writer {
                 Pool::Postgres(_) => p.begin().await?,
             };
             let lock_sql = match &self.pool {
-                Pool::Sqlite(_) => "SELECT tree_size, chain_hash FROM ledger_heads WHERE ledger_id = $1",
-                Pool::Postgres(_) => "SELECT tree_size, chain_hash FROM ledger_heads WHERE ledger_id = $1 FOR UPDATE",
+                Pool::Sqlite(_) => "SELECT tree_size, chain_hash, root_hash FROM ledger_heads WHERE ledger_id = $1",
+                Pool::Postgres(_) => {
+                    "SELECT tree_size, chain_hash, root_hash FROM ledger_heads WHERE ledger_id = $1 FOR UPDATE"
+                }
             };
             let head = sqlx::query(lock_sql).bind(ledger.as_str()).fetch_optional(&mut *tx).await?;
             let head = head.ok_or(StoreError::NotFound("ledger"))?;
             let size = from_i64(head.try_get(0)?)?;
             let chain: Vec<u8> = head.try_get(1)?;
             let chain = to_hash(&chain)?;
+            let head_root = to_hash(&head.try_get::<Vec<u8>, _>(2)?)?;
 
             let frontier = match self.frontier.take().filter(|f| f.size().get() == size) {
                 Some(frontier) => frontier,
@@ -276,8 +279,27 @@ impl Writer {
                         .map(|id| audit_core::NodeSource::subtree(&fetched, id.level, id.index))
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|_| StoreError::Corrupt("the Merkle frontier is missing nodes"))?;
-                    CompactRange::from_hashes(TreeSize(size), hashes)
-                        .map_err(|_| StoreError::Corrupt("the Merkle frontier does not match the head"))?
+                    let frontier = CompactRange::from_hashes(TreeSize(size), hashes)
+                        .map_err(|_| StoreError::Corrupt("the Merkle frontier does not match the head"))?;
+                    // Never extend (and sign) a tree that is not the one the
+                    // head, and so the last checkpoint, committed to.
+                    if !frontier.root().ct_eq(&head_root) {
+                        return Err(StoreError::Corrupt("stored Merkle nodes do not match the ledger head's root"));
+                    }
+                    if size > 0 {
+                        let last: Vec<u8> =
+                            sqlx::query_scalar("SELECT chain_hash FROM events WHERE ledger_id = $1 AND seq = $2")
+                                .bind(ledger.as_str())
+                                .bind(to_i64(size - 1)?)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                        if !to_hash(&last)?.ct_eq(&chain) {
+                            return Err(StoreError::Corrupt(
+                                "the last event's chain hash does not match the ledger head",
+                            ));
+                        }
+                    }
+                    frontier
                 }
             };
 

@@ -309,13 +309,17 @@ impl Store {
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin().await?;
             sqlx::query(
-                "INSERT INTO api_keys (id, account_id, name, permission, secret_hash, created_ms, created_by, replaces) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO api_keys (id, account_id, name, permission, scope, secret_hash, created_ms, created_by, replaces) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(id.as_str())
             .bind(account.as_str())
             .bind(name)
             .bind(new.permission.as_str())
+            .bind(match new.scope {
+                KeyScope::AccountWide => "account",
+                KeyScope::Ledgers(_) => "ledgers",
+            })
             .bind(hash.as_slice())
             .bind(created_ms)
             .bind(new.created_by.as_deref())
@@ -334,11 +338,21 @@ impl Store {
                 }
             }
             if let Some(old) = replaces {
-                sqlx::query("UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
+                let revoked = sqlx::query("UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
                     .bind(created_ms)
                     .bind(old.as_str())
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                // Another rotation or a revocation got there first: this one
+                // must not leave a second live successor.
+                if revoked != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Conflict(format!(
+                        "key {} was revoked or rotated concurrently",
+                        old.as_str()
+                    )));
+                }
             }
             tx.commit().await?;
         });
@@ -349,8 +363,8 @@ impl Store {
     async fn load_key(&self, id: &ApiKeyId) -> Result<Option<(ApiKey, Vec<u8>)>, StoreError> {
         let row = on_pool!(&self.pool, |p| {
             let row = sqlx::query(
-                "SELECT account_id, name, permission, secret_hash, created_ms, created_by, revoked_ms, last_used_ms, replaces \
-                 FROM api_keys WHERE id = $1",
+                "SELECT account_id, name, permission, secret_hash, created_ms, created_by, revoked_ms, last_used_ms, replaces, \
+                 scope FROM api_keys WHERE id = $1",
             )
             .bind(id.as_str())
             .fetch_optional(p)
@@ -374,6 +388,7 @@ impl Store {
                         row.try_get::<Option<i64>, _>(6)?,
                         row.try_get::<Option<i64>, _>(7)?,
                         row.try_get::<Option<String>, _>(8)?,
+                        row.try_get::<String, _>(9)?,
                         ledgers,
                     ))
                 }
@@ -389,12 +404,15 @@ impl Store {
             revoked_ms,
             last_used_ms,
             replaces,
+            scope,
             ledgers,
         )) = row
         else {
             return Ok(None);
         };
-        let scope = if ledgers.is_empty() {
+        // A ledger-scoped key whose ledgers are gone reaches nothing; it
+        // never widens to account-wide.
+        let scope = if scope == "account" {
             KeyScope::AccountWide
         } else {
             KeyScope::Ledgers(

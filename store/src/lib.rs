@@ -76,6 +76,7 @@ impl Store {
             return Err(StoreError::UnsupportedUrl);
         };
         migrate(&pool).await?;
+        check_signer(&pool, &signer).await?;
         let ingest = std::sync::Arc::new(ingest::Sequencer::new(pool.clone(), signer));
         Ok(Self { pool, ingest })
     }
@@ -118,6 +119,36 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Records this database's checkpoint key on first use, and refuses a
+/// signer whose public key differs from the recorded one.
+async fn check_signer(pool: &Pool, signer: &CheckpointSigner) -> Result<(), StoreError> {
+    let key = signer.verifier_key();
+    let name = key.name().as_str().to_owned();
+    let public = key.verifying_key().to_bytes().to_vec();
+    let recorded: Vec<(String, Vec<u8>)> = on_pool!(pool, |p| {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT key_name, public_key FROM checkpoint_signers").fetch_all(p).await?;
+        if rows.is_empty() {
+            sqlx::query("INSERT INTO checkpoint_signers (key_name, public_key, created_ms) VALUES ($1, $2, $3)")
+                .bind(&name)
+                .bind(public.as_slice())
+                .bind(now_ms())
+                .execute(p)
+                .await?;
+        }
+        rows
+    });
+    if recorded.is_empty() || recorded.iter().any(|(n, k)| *n == name && *k == public) {
+        return Ok(());
+    }
+    let names: Vec<&str> = recorded.iter().map(|(n, _)| n.as_str()).collect();
+    Err(StoreError::Conflict(format!(
+        "this database's checkpoints are signed as {names:?} with another key than this process's ({name:?}): give \
+         every server process the same --public-host and checkpoint signing key (keys/checkpoint-signing.key in \
+         the data dir)"
+    )))
+}
+
 /// The current time as Unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -133,6 +164,9 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
+        // Without this, INSERT OR REPLACE deletes rows without firing the
+        // delete triggers that keep history immutable.
+        .pragma("recursive_triggers", "ON")
         .busy_timeout(Duration::from_secs(10));
     Ok(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
 }

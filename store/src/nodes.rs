@@ -116,23 +116,29 @@ fn fold_perfect(mut hashes: Vec<Hash>) -> Hash {
     hashes.first().copied().unwrap_or_else(|| Hash::from_bytes([0; 32]))
 }
 
-/// Fetches the stored hashes that make up `ids`, with one query for leaves
-/// and one for inner nodes.
+/// Queries joined into one statement at most (SQLite allows 500).
+const MAX_UNION: usize = 200;
+
+/// Fetches the stored hashes that make up `ids`, with one statement for
+/// leaves and one for inner nodes (for any proof of a tree below 2^64).
 pub(crate) async fn fetch<C: NodeConn + ?Sized>(
     conn: &mut C,
     ledger: &LedgerId,
     ids: &[NodeId],
 ) -> Result<FetchedNodes, StoreError> {
-    let mut leaf_ranges = Vec::new();
-    let mut node_ranges = Vec::new();
+    // A generator may read a node twice; fetch it once.
+    let mut leaf_ranges = std::collections::BTreeSet::new();
+    let mut node_ranges = std::collections::BTreeSet::new();
     for id in ids {
         let (level, start, end) = base_range(id.level, id.index);
         if level == 0 {
-            leaf_ranges.push((start, end));
+            leaf_ranges.insert((start, end));
         } else {
-            node_ranges.push((level, start, end));
+            node_ranges.insert((level, start, end));
         }
     }
+    let leaf_ranges: Vec<_> = leaf_ranges.into_iter().collect();
+    let node_ranges: Vec<_> = node_ranges.into_iter().collect();
     let base = conn.fetch_ranges(ledger, &leaf_ranges, &node_ranges).await?;
     Ok(FetchedNodes { base })
 }
@@ -161,47 +167,44 @@ macro_rules! impl_node_conn {
                 async move {
                     use sqlx::Row as _;
                     let mut out = Base::new();
-                    if !leaf_ranges.is_empty() {
-                        let mut query =
-                            sqlx::QueryBuilder::<$db>::new("SELECT seq, leaf_hash FROM events WHERE ledger_id = ");
-                        query.push_bind(ledger.as_str()).push(" AND (");
-                        for (i, (start, end)) in leaf_ranges.iter().enumerate() {
+                    // One indexed range scan per run, joined with UNION ALL: an
+                    // OR of ranges would make SQLite scan the whole ledger.
+                    for chunk in leaf_ranges.chunks(MAX_UNION) {
+                        let mut query = sqlx::QueryBuilder::<$db>::new("");
+                        for (i, (start, end)) in chunk.iter().enumerate() {
                             if i > 0 {
-                                query.push(" OR ");
+                                query.push(" UNION ALL ");
                             }
                             query
-                                .push("(seq >= ")
+                                .push("SELECT seq, leaf_hash FROM events WHERE ledger_id = ")
+                                .push_bind(ledger.as_str())
+                                .push(" AND seq >= ")
                                 .push_bind(to_i64(*start)?)
                                 .push(" AND seq < ")
-                                .push_bind(to_i64(*end)?)
-                                .push(")");
+                                .push_bind(to_i64(*end)?);
                         }
-                        query.push(")");
                         for row in query.build().fetch_all(&mut *self).await? {
                             let seq: i64 = row.try_get(0)?;
                             let hash: Vec<u8> = row.try_get(1)?;
                             out.insert((0, from_i64(seq)?), to_hash(&hash)?);
                         }
                     }
-                    if !node_ranges.is_empty() {
-                        let mut query = sqlx::QueryBuilder::<$db>::new(
-                            "SELECT level, idx, hash FROM merkle_nodes WHERE ledger_id = ",
-                        );
-                        query.push_bind(ledger.as_str()).push(" AND (");
-                        for (i, (level, start, end)) in node_ranges.iter().enumerate() {
+                    for chunk in node_ranges.chunks(MAX_UNION) {
+                        let mut query = sqlx::QueryBuilder::<$db>::new("");
+                        for (i, (level, start, end)) in chunk.iter().enumerate() {
                             if i > 0 {
-                                query.push(" OR ");
+                                query.push(" UNION ALL ");
                             }
                             query
-                                .push("(level = ")
+                                .push("SELECT level, idx, hash FROM merkle_nodes WHERE ledger_id = ")
+                                .push_bind(ledger.as_str())
+                                .push(" AND level = ")
                                 .push_bind(i16::from(*level))
                                 .push(" AND idx >= ")
                                 .push_bind(to_i64(*start)?)
                                 .push(" AND idx < ")
-                                .push_bind(to_i64(*end)?)
-                                .push(")");
+                                .push_bind(to_i64(*end)?);
                         }
-                        query.push(")");
                         for row in query.build().fetch_all(&mut *self).await? {
                             let level: i16 = row.try_get(0)?;
                             let idx: i64 = row.try_get(1)?;

@@ -40,7 +40,7 @@ pub async fn create_ledger(
         ("ledger", ledger.id.as_str()),
         json!({"name": ledger.name}),
     )
-    .await?;
+    .await;
     Ok((StatusCode::CREATED, Json(ledger_out(&ledger))).into_response())
 }
 
@@ -115,7 +115,7 @@ pub async fn create_key(
         ("api_key", key.id.as_str()),
         key_meta(&key),
     )
-    .await?;
+    .await;
     let mut body = key_out(&key);
     body.secret = Some(secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -153,7 +153,7 @@ pub async fn rotate_key(
     let mut meta = key_meta(&key);
     meta["replaces"] = Value::String(id.as_str().to_owned());
     record(&state.store, &caller.0.account_id, caller.actor(), "api_key.rotated", ("api_key", key.id.as_str()), meta)
-        .await?;
+        .await;
     let mut body = key_out(&key);
     body.secret = Some(secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -182,7 +182,7 @@ pub async fn revoke_key(
         ("api_key", key.id.as_str()),
         key_meta(&key),
     )
-    .await?;
+    .await;
     Ok(Json(key_out(&key)))
 }
 
@@ -221,8 +221,25 @@ fn millis(ms: i64) -> Option<String> {
     audit_core::OccurredAt::from_unix_millis(ms).ok().map(|t| t.as_str().to_owned())
 }
 
-/// Appends an event to the account's system ledger.
+/// Appends an event to the account's system ledger. The change it records
+/// is already committed, so a failure here must not turn the answer into an
+/// error (a rotated key's new secret would be lost): it is logged as an
+/// error for operators instead.
 pub async fn record(
+    store: &Store,
+    account: &AccountId,
+    actor: (&str, &str),
+    action: &str,
+    resource: (&str, &str),
+    metadata: Value,
+) {
+    if let Err(error) = try_record(store, account, actor, action, resource, metadata).await {
+        tracing::error!(%error, account = %account, action, "a committed change could not be recorded in the system ledger");
+    }
+}
+
+/// Appends an event to the account's system ledger.
+pub async fn try_record(
     store: &Store,
     account: &AccountId,
     (actor_type, actor_id): (&str, &str),

@@ -49,7 +49,6 @@ impl Caller {
             return Err(ApiError::NotFound("ledger"));
         }
         let ledger = state.store.ledger(&self.0.account_id, &id).await?;
-        state.limits.check_ledger(ledger.id.as_str())?;
         if self.0.permission != permission {
             let what = match permission {
                 Permission::Read => "reading events needs a read key",
@@ -61,6 +60,9 @@ impl Caller {
         if permission == Permission::Write && ledger.kind == LedgerKind::System {
             return Err(ApiError::Forbidden("the system ledger is written only by AuditStore".into()));
         }
+        // Only permitted requests count, and reads and writes have separate
+        // budgets, so readers can never starve ingestion.
+        state.limits.check_ledger(ledger.id.as_str(), permission)?;
         Ok(ledger)
     }
 }

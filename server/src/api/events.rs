@@ -163,7 +163,8 @@ pub async fn list(
             store::StoreError::Invalid(detail) => ApiError::bad("cursor", detail),
             other => other.into(),
         })?;
-    Ok(Json(EventPage { events: page.events.into_iter().map(event_out).collect(), next_cursor: page.next_cursor }))
+    let events = page.events.into_iter().map(event_out).collect::<Result<_, _>>()?;
+    Ok(Json(EventPage { events, next_cursor: page.next_cursor }))
 }
 
 /// One event by id, as ingested (normalised), with `seq`, hashes and `received_at`.
@@ -180,25 +181,28 @@ pub async fn get(
 ) -> Result<Json<EventOut>, ApiError> {
     let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
     let stored = state.store.event(&ledger.id, &id).await?;
-    Ok(Json(event_out(stored)))
+    Ok(Json(event_out(stored)?))
 }
 
 /// The event as ingested (normalised) plus where it is in the ledger.
-fn event_out(stored: StoredEvent) -> EventOut {
+/// Content that is present but not an event is corruption, reported as an
+/// internal error; only absent content (retention) is a tombstone.
+fn event_out(stored: StoredEvent) -> Result<EventOut, ApiError> {
     let received_at = OccurredAt::from_unix_millis(stored.received_ms).map(|t| t.as_str().to_owned()).ok();
-    // The stored content is the normalised ingest JSON, so it has exactly
-    // the ingest shape; anything else is shown as a tombstone rather than
-    // failing the whole page.
-    let content = stored.event.and_then(|value| serde_json::from_value::<EventIn>(value).ok());
+    let content = match stored.event {
+        None => None,
+        Some(value) => Some(serde_json::from_value::<EventIn>(value).map_err(|e| {
+            ApiError::Internal(format!("stored content of event seq {} does not parse: {e}", stored.seq))
+        })?),
+    };
     let tombstoned = content.is_none();
-    let content = content.map(|c| (c.actor, c.action, c.resource, c.occurred_at, c.metadata.unwrap_or_default()));
     let (actor, action, resource, occurred_at, metadata) = match content {
-        Some((actor, action, resource, occurred_at, metadata)) => {
-            (Some(actor), Some(action), Some(resource), Some(occurred_at), Some(metadata))
+        Some(c) => {
+            (Some(c.actor), Some(c.action), Some(c.resource), Some(c.occurred_at), Some(c.metadata.unwrap_or_default()))
         }
         None => (None, None, None, None, None),
     };
-    EventOut {
+    Ok(EventOut {
         id: stored.id.to_string(),
         actor,
         action,
@@ -210,11 +214,20 @@ fn event_out(stored: StoredEvent) -> EventOut {
         leaf_hash: stored.leaf_hash.to_hex(),
         chain_hash: stored.chain_hash.to_hex(),
         received_at,
-    }
+    })
 }
 
-/// Answers 405 for every attempt to modify or delete an event.
-pub async fn immutable() -> Response {
+/// Answers 405 to PUT, PATCH and DELETE on a ledger's events.
+pub async fn immutable_collection() -> Response {
+    immutable("GET, POST")
+}
+
+/// Answers 405 to everything but GET on one event.
+pub async fn immutable_event() -> Response {
+    immutable("GET")
+}
+
+fn immutable(allow: &'static str) -> Response {
     let body = serde_json::json!({
         "type": "about:blank",
         "title": "Method not allowed",
@@ -223,7 +236,7 @@ pub async fn immutable() -> Response {
     });
     (
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        [(header::CONTENT_TYPE, "application/problem+json"), (header::ALLOW, "GET")],
+        [(header::CONTENT_TYPE, "application/problem+json"), (header::ALLOW, allow)],
         body.to_string(),
     )
         .into_response()

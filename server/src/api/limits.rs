@@ -54,9 +54,10 @@ impl RateLimits {
         check(&self.keys, key_id, self.config.per_key)
     }
 
-    /// Counts one request on a ledger.
-    pub fn check_ledger(&self, ledger_id: &str) -> Result<(), ApiError> {
-        check(&self.ledgers, ledger_id, self.config.per_ledger)
+    /// Counts one permitted request on a ledger; reads and writes are
+    /// counted separately, each against the per-ledger quota.
+    pub fn check_ledger(&self, ledger_id: &str, permission: store::Permission) -> Result<(), ApiError> {
+        check(&self.ledgers, &format!("{ledger_id}:{}", permission.as_str()), self.config.per_ledger)
     }
 
     /// Forgets keys and ledgers idle long enough to be back at full quota,

@@ -98,14 +98,16 @@ pub fn router() -> Router<AppState> {
         // method answers 405 with a problem document.
         .route(
             "/v1/ledgers/{ledger}/events",
-            axum::routing::put(events::immutable).patch(events::immutable).delete(events::immutable),
+            axum::routing::put(events::immutable_collection)
+                .patch(events::immutable_collection)
+                .delete(events::immutable_collection),
         )
         .route(
             "/v1/ledgers/{ledger}/events/{id}",
-            axum::routing::put(events::immutable)
-                .patch(events::immutable)
-                .delete(events::immutable)
-                .post(events::immutable),
+            axum::routing::put(events::immutable_event)
+                .patch(events::immutable_event)
+                .delete(events::immutable_event)
+                .post(events::immutable_event),
         )
         .route(
             "/v1/openapi.json",

@@ -260,6 +260,20 @@ async fn retries_conflicts_and_bad_batches_store_nothing_twice_or_partly() {
         assert_eq!(status, 413);
         let (_, page) = acct.get(&format!("{path}?limit=500"), &reader).await;
         assert_eq!(page["events"].as_array().expect("events").len(), 1, "only evt_a is stored");
+
+        // Hostile numbers are client errors, never "corruption".
+        use base64::Engine as _;
+        let huge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("before:18446744073709551615");
+        let (status, problem) = acct.get(&format!("{path}?cursor={huge}"), &reader).await;
+        assert_eq!(status, 400, "{problem}");
+        assert_eq!(problem["field"], "cursor");
+        let (status, _) =
+            acct.get(&format!("/v1/ledgers/{ledger}/checkpoint?tree_size=18446744073709551615"), &reader).await;
+        assert_eq!(status, 404);
+        let (status, _) = acct
+            .get(&format!("/v1/ledgers/{ledger}/proofs/inclusion?seq=0&tree_size=18446744073709551615"), &reader)
+            .await;
+        assert_eq!(status, 400);
     }
 }
 
@@ -305,6 +319,15 @@ async fn permissions_and_scopes_are_enforced_and_other_ledgers_do_not_exist() {
     for method in [reqwest::Method::PUT, reqwest::Method::PATCH, reqwest::Method::DELETE] {
         let (status, _) = acct.send(method.clone(), &format!("{events_a}/e1"), &write_a, Some(json!({}))).await;
         assert_eq!(status, 405, "{method}");
+        let response = acct
+            .client
+            .request(method.clone(), acct.server.url(&events_a))
+            .bearer_auth(&write_a)
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 405, "{method} on the collection");
+        assert_eq!(response.headers()["allow"], "GET, POST");
     }
 
     // The system ledger is read-only to clients and records key lifecycle.

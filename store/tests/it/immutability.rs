@@ -31,3 +31,81 @@ async fn the_database_refuses_to_rewrite_or_delete_history() {
         assert!(stored.event.is_none(), "tombstoned content is gone; hashes stay");
     }
 }
+
+#[tokio::test]
+async fn sqlite_insert_or_replace_cannot_overwrite_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, url) = both_backends(dir.path()).await.remove(0);
+    let (account, _) = store.ensure_account("acme").await.expect("account");
+    let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+    store.append(&ledger, (0..3).map(|n| event(None, "u", n)).collect()).await.expect("append");
+    let id = ledger.id.as_str();
+    for sql in [
+        format!(
+            "INSERT OR REPLACE INTO events (ledger_id, seq, event_id, occurred_ms, received_ms, content, leaf_hash, chain_hash) \
+             SELECT ledger_id, seq, 'forged', occurred_ms, received_ms, content, leaf_hash, chain_hash FROM events \
+             WHERE ledger_id = '{id}' AND seq = 1"
+        ),
+        format!(
+            "INSERT OR REPLACE INTO checkpoints (ledger_id, tree_size, root_hash, note, created_ms) \
+             SELECT ledger_id, tree_size, root_hash, 'forged', created_ms FROM checkpoints WHERE ledger_id = '{id}'"
+        ),
+    ] {
+        let error = execute_raw(&url, &sql).await.expect_err("REPLACE must be refused");
+        assert!(error.to_string().contains("immutable") || error.to_string().contains("append-only"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_merkle_node_stops_appends_instead_of_being_signed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in both_backends(dir.path()).await {
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+        // 16 events complete the stored level-4 node that the next append's
+        // frontier is rebuilt from.
+        store.append(&ledger, (0..16).map(|n| event(None, "u", n)).collect()).await.expect("append");
+        let id = ledger.id.as_str();
+        // An attacker with database access disables the guard first.
+        let (disable, enable) = if url.starts_with("sqlite:") {
+            ("DROP TRIGGER merkle_nodes_refuse_update".to_owned(), String::new())
+        } else {
+            (
+                "ALTER TABLE merkle_nodes DISABLE TRIGGER ALL".to_owned(),
+                "ALTER TABLE merkle_nodes ENABLE TRIGGER ALL".to_owned(),
+            )
+        };
+        execute_raw(&url, &disable).await.expect("disable trigger");
+        let zeros = if url.starts_with("sqlite:") { "zeroblob(32)" } else { "decode(repeat('00', 32), 'hex')" };
+        let changed = execute_raw(&url, &format!("UPDATE merkle_nodes SET hash = {zeros} WHERE ledger_id = '{id}'"))
+            .await
+            .expect("tamper");
+        assert_eq!(changed, 1);
+        if !enable.is_empty() {
+            execute_raw(&url, &enable).await.expect("enable trigger");
+        }
+        // A fresh process (no cached frontier) must refuse to extend it.
+        let reopened = store::Store::open(&url, store::testing::signer()).await.expect("reopen");
+        let ledger = reopened.ledger(&account.id, &ledger.id).await.expect("ledger");
+        let error = reopened.append(&ledger, vec![event(None, "u", 99)]).await.expect_err("append refused");
+        assert!(!matches!(error, store::StoreError::Conflict(_)), "{error:?}");
+        assert_eq!(reopened.ledger(&account.id, &ledger.id).await.expect("ledger").tree_size, 16, "nothing appended");
+        assert_eq!(
+            reopened.checkpoint_sizes(&ledger.id, 17, 10).await.expect("sizes"),
+            Vec::<u64>::new(),
+            "nothing signed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_process_with_another_signing_key_refuses_to_open_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (_store, url) in both_backends(dir.path()).await {
+        let other = store::CheckpointSigner::new("test.local", ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]))
+            .expect("signer");
+        let error = store::Store::open(&url, other).await.expect_err("refused");
+        assert!(error.to_string().contains("signing key"), "{error}");
+        store::Store::open(&url, store::testing::signer()).await.expect("the recorded key still opens it");
+    }
+}

@@ -64,3 +64,24 @@ fn crc32(s: &str) -> u32 {
     }
     !crc
 }
+
+#[tokio::test]
+async fn a_scoped_key_whose_ledgers_vanish_reaches_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, url) = both_backends(dir.path()).await.remove(0);
+    let (account, _) = store.ensure_account("acme").await.expect("account");
+    let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+    let new = NewApiKey {
+        name: "scoped".into(),
+        permission: Permission::Read,
+        scope: KeyScope::Ledgers(vec![ledger.id.clone()]),
+        created_by: None,
+    };
+    let (key, secret) = store.create_api_key(&account.id, new).await.expect("key");
+    store::testing::execute_raw(&url, &format!("DELETE FROM api_key_ledgers WHERE key_id = '{}'", key.id.as_str()))
+        .await
+        .expect("delete scope rows");
+    let found = store.authenticate(secret.expose()).await.expect("auth").expect("still a key");
+    assert_eq!(found.scope, KeyScope::Ledgers(vec![]));
+    assert!(!found.scope.allows(&ledger.id), "never widened to account-wide");
+}
