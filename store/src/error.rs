@@ -32,6 +32,10 @@ pub enum StoreError {
     /// The ingest writer of a ledger is gone (the server is shutting down).
     #[error("the ledger writer stopped")]
     WriterGone,
+    /// The commit did not answer in time; it may still complete, so a retry
+    /// must reuse the same event ids.
+    #[error("the commit did not complete in time; retry with the same event ids")]
+    CommitTimeout,
     /// A migration could not be applied.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -47,6 +47,7 @@ pub struct EventPage {
 }
 
 const COLUMNS: &str = "seq, event_id, content, leaf_hash, chain_hash, received_ms";
+const COLUMNS_E: &str = "e.seq, e.event_id, e.content, e.leaf_hash, e.chain_hash, e.received_ms";
 
 fn decode_cursor(cursor: &str) -> Result<u64, StoreError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -101,26 +102,42 @@ impl Store {
         .filter_map(|(field, value)| value.as_deref().map(|v| term(field, v)))
         .collect();
         let events = on_pool!(&self.pool, |p| {
-            let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE ledger_id = "));
-            query.push_bind(ledger.as_str());
+            // With a term filter, the walk is driven by the first term's
+            // index run, newest first, so a page costs O(limit) index reads
+            // however large the ledger is; further terms are point lookups.
+            let mut query = match terms.split_first() {
+                Some((first, _)) => {
+                    let mut q = sqlx::QueryBuilder::new(format!(
+                        "SELECT {COLUMNS_E} FROM event_terms t JOIN events e ON e.ledger_id = t.ledger_id AND e.seq = t.seq \
+                         WHERE t.ledger_id = "
+                    ));
+                    q.push_bind(ledger.as_str()).push(" AND t.term = ").push_bind(first.as_slice());
+                    q
+                }
+                None => {
+                    let mut q =
+                        sqlx::QueryBuilder::new(format!("SELECT {COLUMNS_E} FROM events e WHERE e.ledger_id = "));
+                    q.push_bind(ledger.as_str());
+                    q
+                }
+            };
+            let order = if terms.is_empty() { "e.seq" } else { "t.seq" };
             if let Some(before) = before {
-                query.push(" AND seq < ").push_bind(to_i64(before)?);
+                query.push(format!(" AND {order} < ")).push_bind(to_i64(before)?);
             }
             if let Some(from) = filter.from_ms {
-                query.push(" AND occurred_ms >= ").push_bind(from);
+                query.push(" AND e.occurred_ms >= ").push_bind(from);
             }
             if let Some(to) = filter.to_ms {
-                query.push(" AND occurred_ms < ").push_bind(to);
+                query.push(" AND e.occurred_ms < ").push_bind(to);
             }
-            for term in &terms {
+            for term in terms.iter().skip(1) {
                 query
-                    .push(" AND seq IN (SELECT seq FROM event_terms WHERE ledger_id = ")
-                    .push_bind(ledger.as_str())
-                    .push(" AND term = ")
+                    .push(" AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger_id = e.ledger_id AND x.seq = e.seq AND x.term = ")
                     .push_bind(term.as_slice())
                     .push(")");
             }
-            query.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit) + 1);
+            query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(i64::from(limit) + 1);
             query.build().fetch_all(p).await?.iter().map(stored_event).collect::<Result<Vec<_>, _>>()?
         });
         let mut events = events;

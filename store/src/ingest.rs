@@ -30,6 +30,11 @@ use crate::{now_ms, on_pool, Ledger, Pool, Store, StoreError};
 
 /// The most events one transaction takes; more wait for the next one.
 const MAX_GROUP_EVENTS: usize = 10_000;
+/// The most canonical event bytes one transaction takes (bounds memory).
+const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
+/// How long a request waits for its commit before it is told the outcome is
+/// unknown (it may still commit; a retry with the same ids is safe).
+const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Requests queued per ledger before senders wait (back-pressure).
 const QUEUE_DEPTH: usize = 1024;
 /// Rows per multi-row INSERT (below both backends' bind-parameter limits).
@@ -166,8 +171,13 @@ impl Store {
             return Err(StoreError::Invalid("no events to append".into()));
         }
         let (reply, answer) = oneshot::channel();
-        self.ingest.sender(ledger).send(Job { events, reply }).await.map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
+        let sender = self.ingest.sender(ledger);
+        let outcome = tokio::time::timeout(COMMIT_WAIT, async move {
+            sender.send(Job { events, reply }).await.map_err(|_| StoreError::WriterGone)?;
+            answer.await.map_err(|_| StoreError::WriterGone)?
+        })
+        .await;
+        outcome.map_err(|_| StoreError::CommitTimeout)?
     }
 
     /// The public key that verifies this server's checkpoints.
@@ -212,11 +222,13 @@ impl Writer {
     async fn run(mut self, mut receiver: mpsc::Receiver<Job>) {
         while let Some(first) = receiver.recv().await {
             let mut count = first.events.len();
+            let mut bytes = job_bytes(&first);
             let mut jobs = vec![first];
-            while count < MAX_GROUP_EVENTS {
+            while count < MAX_GROUP_EVENTS && bytes < MAX_GROUP_BYTES {
                 match receiver.try_recv() {
                     Ok(job) => {
                         count += job.events.len();
+                        bytes += job_bytes(&job);
                         jobs.push(job);
                     }
                     Err(_) => break,
@@ -256,6 +268,12 @@ impl Writer {
                 Pool::Sqlite(_) => p.begin_with("BEGIN IMMEDIATE").await?,
                 Pool::Postgres(_) => p.begin().await?,
             };
+            if let Pool::Postgres(_) = &self.pool {
+                // A stuck peer holding the head lock must not stall this
+                // ledger forever on every node.
+                sqlx::query("SET LOCAL lock_timeout = '10s'").execute(&mut *tx).await?;
+                sqlx::query("SET LOCAL statement_timeout = '60s'").execute(&mut *tx).await?;
+            }
             let lock_sql = match &self.pool {
                 Pool::Sqlite(_) => "SELECT tree_size, chain_hash, root_hash FROM ledger_heads WHERE ledger_id = $1",
                 Pool::Postgres(_) => {
@@ -401,6 +419,10 @@ impl Writer {
             Ok(outcomes)
         })
     }
+}
+
+fn job_bytes(job: &Job) -> usize {
+    job.events.iter().map(|e| e.event.encoded_len()).sum()
 }
 
 /// Assigns sequence numbers and computes hashes for a group of requests.

@@ -31,6 +31,9 @@ pub enum ApiError {
     Internal(String),
     #[error("the service is shutting down")]
     Unavailable,
+    /// Shed load: the client should retry shortly.
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 impl ApiError {
@@ -49,7 +52,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::Internal(_) => "Internal error",
             ApiError::Unavailable => "Service unavailable",
+            ApiError::Overloaded(_) => "Overloaded",
         }
     }
 }
@@ -76,6 +80,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(detail) => ApiError::Conflict(detail),
             StoreError::Invalid(detail) => ApiError::BadRequest { field: None, detail },
             StoreError::WriterGone => ApiError::Unavailable,
+            StoreError::CommitTimeout => ApiError::Overloaded(
+                "the commit did not complete in time; retry with the same event ids (retries are idempotent)".into(),
+            ),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -133,6 +140,9 @@ impl IntoResponse for ApiError {
             (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::Overloaded(_) = self {
+            response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         }
         if let ApiError::TooManyRequests { retry_after_secs, limit } = self {
             let headers = response.headers_mut();
