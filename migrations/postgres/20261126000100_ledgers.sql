@@ -74,12 +74,19 @@ CREATE TABLE checkpoints (
     PRIMARY KEY (ledger_id, tree_size)
 );
 
--- Equality-filter terms (actor, action, resource), one row per term and event.
+-- Equality-filter terms (actor, action, resource), one row per term and
+-- event, written by the indexer after the commit (store/src/indexer.rs).
 CREATE TABLE event_terms (
     ledger_id TEXT NOT NULL,
     term      BYTEA NOT NULL,
     seq       BIGINT NOT NULL,
     PRIMARY KEY (ledger_id, term, seq)
+);
+
+-- How many events of each ledger are in event_terms (a prefix: seq below it).
+CREATE TABLE index_progress (
+    ledger_id    TEXT PRIMARY KEY REFERENCES ledgers (id),
+    indexed_size BIGINT NOT NULL
 );
 
 CREATE TABLE api_keys (
@@ -153,7 +160,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditstore_app') THEN
         GRANT SELECT, INSERT ON events, merkle_nodes, checkpoints, event_terms, checkpoint_signers TO auditstore_app;
         GRANT UPDATE (content) ON events TO auditstore_app;
-        GRANT SELECT, INSERT, UPDATE ON accounts, ledgers, ledger_heads, api_keys, api_key_ledgers, instance TO auditstore_app;
+        GRANT SELECT, INSERT, UPDATE ON accounts, ledgers, ledger_heads, index_progress, api_keys, api_key_ledgers, instance TO auditstore_app;
         GRANT SELECT ON _sqlx_migrations TO auditstore_app;
     END IF;
 END;

@@ -74,13 +74,20 @@ CREATE TABLE checkpoints (
     PRIMARY KEY (ledger_id, tree_size)
 ) WITHOUT ROWID;
 
--- Equality-filter terms (actor, action, resource), one row per term and event.
+-- Equality-filter terms (actor, action, resource), one row per term and
+-- event, written by the indexer after the commit (store/src/indexer.rs).
 CREATE TABLE event_terms (
     ledger_id TEXT NOT NULL,
     term      BLOB NOT NULL,
     seq       INTEGER NOT NULL,
     PRIMARY KEY (ledger_id, term, seq)
 ) WITHOUT ROWID;
+
+-- How many events of each ledger are in event_terms (a prefix: seq below it).
+CREATE TABLE index_progress (
+    ledger_id    TEXT PRIMARY KEY REFERENCES ledgers (id),
+    indexed_size INTEGER NOT NULL
+);
 
 CREATE TABLE api_keys (
     id           TEXT PRIMARY KEY,

@@ -77,7 +77,8 @@ pub struct Server {
     handle: Handle<SocketAddr>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     store: Store,
-    cleanup: JoinHandle<()>,
+    /// Rate-limit cleanup and the filter indexer.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -94,7 +95,9 @@ impl Server {
         for task in self.tasks {
             task.await??;
         }
-        self.cleanup.abort();
+        for task in &self.background {
+            task.abort();
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -115,6 +118,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         .build();
     let limits = api::limits::RateLimits::new(config.rate_limits);
     let cleanup = limits.spawn_cleanup();
+    let indexer = store.spawn_indexer();
     let router = web::router(web::AppState { leptos, store: store.clone(), limits });
 
     let https = bind(config.listen)?;
@@ -154,7 +158,15 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     } else {
         tracing::info!(fingerprint = %tls.fingerprint, "TLS certificate loaded");
     }
-    Ok(Server { https_addr, plaintext_addr, fingerprint: tls.fingerprint, handle, tasks, store, cleanup })
+    Ok(Server {
+        https_addr,
+        plaintext_addr,
+        fingerprint: tls.fingerprint,
+        handle,
+        tasks,
+        store,
+        background: vec![cleanup, indexer],
+    })
 }
 
 /// Prepares the data directory and opens the database with the checkpoint

@@ -79,6 +79,8 @@ pub struct Ledger {
     pub origin: String,
     pub created_ms: i64,
     pub tree_size: u64,
+    /// How many events the filter index covers (it trails `tree_size`).
+    pub indexed_size: u64,
 }
 
 /// The name of every account's system ledger.
@@ -212,6 +214,10 @@ impl Store {
                 .bind(empty_root.as_bytes().as_slice())
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("INSERT INTO index_progress (ledger_id, indexed_size) VALUES ($1, 0)")
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
             }
             fresh
@@ -224,6 +230,7 @@ impl Store {
             origin,
             created_ms,
             tree_size: 0,
+            indexed_size: 0,
         }))
     }
 
@@ -231,8 +238,9 @@ impl Store {
     pub async fn list_ledgers(&self, account: &AccountId) -> Result<Vec<Ledger>, StoreError> {
         let rows = on_pool!(&self.pool, |p| {
             sqlx::query(
-                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size FROM ledgers l \
-                 JOIN ledger_heads h ON h.ledger_id = l.id WHERE l.account_id = $1 ORDER BY l.created_ms, l.id",
+                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size, p.indexed_size FROM ledgers l \
+                 JOIN ledger_heads h ON h.ledger_id = l.id JOIN index_progress p ON p.ledger_id = l.id \
+                 WHERE l.account_id = $1 ORDER BY l.created_ms, l.id",
             )
             .bind(account.as_str())
             .fetch_all(p)
@@ -249,8 +257,9 @@ impl Store {
     pub async fn ledger(&self, account: &AccountId, id: &LedgerId) -> Result<Ledger, StoreError> {
         let ledger = on_pool!(&self.pool, |p| {
             sqlx::query(
-                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size FROM ledgers l \
-                 JOIN ledger_heads h ON h.ledger_id = l.id WHERE l.account_id = $1 AND l.id = $2",
+                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size, p.indexed_size FROM ledgers l \
+                 JOIN ledger_heads h ON h.ledger_id = l.id JOIN index_progress p ON p.ledger_id = l.id \
+                 WHERE l.account_id = $1 AND l.id = $2",
             )
             .bind(account.as_str())
             .bind(id.as_str())
@@ -280,5 +289,6 @@ where
         origin: row.try_get(3)?,
         created_ms: row.try_get(4)?,
         tree_size: crate::nodes::from_i64(row.try_get(5)?)?,
+        indexed_size: crate::nodes::from_i64(row.try_get(6)?)?,
     })
 }

@@ -5,7 +5,7 @@ use audit_core::{ChainLink, EventId, Hash, LedgerId, TreeSize};
 use base64::Engine as _;
 use sqlx::Row as _;
 
-use crate::ingest::term;
+use crate::indexer::{term, terms_of};
 use crate::nodes::{self, from_i64, to_hash, to_i64, ProofSource, Recorder};
 use crate::{on_pool, Ledger, Store, StoreError};
 
@@ -91,7 +91,7 @@ impl Store {
     ) -> Result<EventPage, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let before = cursor.map(decode_cursor).transpose()?;
-        let terms: Vec<[u8; 32]> = [
+        let wanted: Vec<(&str, &str)> = [
             ("actor.type", &filter.actor_type),
             ("actor.id", &filter.actor_id),
             ("action", &filter.action),
@@ -99,8 +99,84 @@ impl Store {
             ("resource.id", &filter.resource_id),
         ]
         .into_iter()
-        .filter_map(|(field, value)| value.as_deref().map(|v| term(field, v)))
+        .filter_map(|(field, value)| value.as_deref().map(|v| (field, v)))
         .collect();
+        let terms: Vec<[u8; 32]> = wanted.iter().map(|(field, value)| term(field, value)).collect();
+        let fetch = i64::from(limit) + 1;
+        let mut events = Vec::new();
+        let mut before = before;
+        if !terms.is_empty() {
+            // The index covers seq < indexed_size; newer events (the tail the
+            // indexer has not reached) are filtered here, so a listing is
+            // exact at any moment. The tail is bounded by the indexer's lag.
+            let indexed = self.indexed_size(ledger).await?;
+            if before.is_none_or(|b| b > indexed) {
+                let tail = self.scan_tail(ledger, filter, &terms, indexed, before, fetch).await?;
+                events.extend(tail);
+                before = Some(indexed);
+            }
+        }
+        if events.len() < fetch as usize {
+            let more = fetch - events.len() as i64;
+            events.extend(self.query_indexed(ledger, filter, &terms, before, more).await?);
+        }
+        let next_cursor = if events.len() > limit as usize {
+            events.truncate(limit as usize);
+            events.last().map(|e| encode_cursor(e.seq))
+        } else {
+            None
+        };
+        Ok(EventPage { events, next_cursor })
+    }
+
+    /// Events in `[indexed, before)` that match every term, newest first,
+    /// found by reading them (they are not in the index yet).
+    async fn scan_tail(
+        &self,
+        ledger: &LedgerId,
+        filter: &EventFilter,
+        terms: &[[u8; 32]],
+        indexed: u64,
+        before: Option<u64>,
+        fetch: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = on_pool!(&self.pool, |p| {
+            let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE ledger_id = "));
+            query.push_bind(ledger.as_str()).push(" AND seq >= ").push_bind(to_i64(indexed)?);
+            if let Some(before) = before {
+                query.push(" AND seq < ").push_bind(to_i64(before)?);
+            }
+            if let Some(from) = filter.from_ms {
+                query.push(" AND occurred_ms >= ").push_bind(from);
+            }
+            if let Some(to) = filter.to_ms {
+                query.push(" AND occurred_ms < ").push_bind(to);
+            }
+            query.push(" ORDER BY seq DESC");
+            query.build().fetch_all(p).await?.iter().map(stored_event).collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows
+            .into_iter()
+            .filter(|e| {
+                e.event.as_ref().is_some_and(|content| {
+                    let have = terms_of(content);
+                    terms.iter().all(|t| have.contains(t))
+                })
+            })
+            .take(usize::try_from(fetch).unwrap_or(usize::MAX))
+            .collect())
+    }
+
+    /// Events below `before` matching every term (through the index) and the
+    /// time range, newest first.
+    async fn query_indexed(
+        &self,
+        ledger: &LedgerId,
+        filter: &EventFilter,
+        terms: &[[u8; 32]],
+        before: Option<u64>,
+        fetch: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let events = on_pool!(&self.pool, |p| {
             // With a term filter, the walk is driven by the first term's
             // index run, newest first, so a page costs O(limit) index reads
@@ -133,21 +209,16 @@ impl Store {
             }
             for term in terms.iter().skip(1) {
                 query
-                    .push(" AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger_id = e.ledger_id AND x.seq = e.seq AND x.term = ")
+                    .push(
+                        " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger_id = e.ledger_id AND x.seq = e.seq AND x.term = ",
+                    )
                     .push_bind(term.as_slice())
                     .push(")");
             }
-            query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(i64::from(limit) + 1);
+            query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(fetch);
             query.build().fetch_all(p).await?.iter().map(stored_event).collect::<Result<Vec<_>, _>>()?
         });
-        let mut events = events;
-        let next_cursor = if events.len() > limit as usize {
-            events.truncate(limit as usize);
-            events.last().map(|e| encode_cursor(e.seq))
-        } else {
-            None
-        };
-        Ok(EventPage { events, next_cursor })
+        Ok(events)
     }
 
     /// Leaf and chain hashes of `[start, end)`, in order, for re-verification.

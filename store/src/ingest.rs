@@ -4,7 +4,7 @@
 //! queued (up to [`MAX_GROUP_EVENTS`]) into one transaction: it locks the
 //! ledger's head row, assigns sequence numbers, computes leaf and chain
 //! hashes and the new Merkle nodes with audit-core, writes events, nodes,
-//! filter terms, the new head and a signed checkpoint, commits (one fsync),
+//! the new head and a signed checkpoint, commits (one fsync),
 //! and only then answers every waiting request. A reply of success therefore
 //! always means "durably committed".
 //!
@@ -21,7 +21,6 @@ use audit_core::{
     chain_hash, Checkpoint, CompactRange, Event, EventId, Hash, KeyName, LedgerId, TreeSize, VerifierKey,
 };
 use ed25519_dalek::SigningKey;
-use sha2::{Digest, Sha256};
 use sqlx::Row as _;
 use tokio::sync::{mpsc, oneshot};
 
@@ -108,7 +107,9 @@ pub(crate) struct Sequencer {
     pool: Pool,
     signer: Arc<CheckpointSigner>,
     writers: Mutex<HashMap<LedgerId, mpsc::Sender<Job>>>,
-    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// Woken after every commit: there is something to index.
+    pub(crate) indexer: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Sequencer {
@@ -124,6 +125,7 @@ impl Sequencer {
             signer: Arc::new(signer),
             writers: Mutex::new(HashMap::new()),
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+            indexer: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -150,6 +152,7 @@ impl Sequencer {
             origin: ledger.origin.clone(),
             frontier: None,
             sqlite_writer: self.sqlite_writer.clone(),
+            indexer: self.indexer.clone(),
         };
         tokio::spawn(writer.run(receiver));
         writers.insert(ledger.id.clone(), sender.clone());
@@ -195,6 +198,7 @@ struct Writer {
     /// when the head moved (another process) or after a failed commit.
     frontier: Option<CompactRange>,
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    indexer: Arc<tokio::sync::Notify>,
 }
 
 /// One planned new row of `events`.
@@ -206,7 +210,6 @@ struct Row {
     content: Vec<u8>,
     leaf: Hash,
     chain: Hash,
-    terms: [[u8; 32]; 5],
 }
 
 /// Everything one group commit writes.
@@ -236,6 +239,7 @@ impl Writer {
             }
             match self.commit(&jobs).await {
                 Ok(outcomes) => {
+                    self.indexer.notify_one();
                     for (job, outcome) in jobs.into_iter().zip(outcomes) {
                         let _ = job.reply.send(outcome);
                     }
@@ -371,18 +375,6 @@ impl Writer {
                     });
                     query.build().execute(&mut *tx).await?;
                 }
-                let terms: Vec<(&[u8; 32], u64)> =
-                    plan.rows.iter().flat_map(|row| row.terms.iter().map(move |t| (t, row.seq))).collect();
-                for chunk in terms.chunks(INSERT_CHUNK) {
-                    let mut query = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger_id, term, seq) ");
-                    query.push_values(chunk, |mut b, (term, seq)| {
-                        b.push_bind(ledger.as_str())
-                            .push_bind(term.as_slice())
-                            .push_bind(to_i64(*seq).unwrap_or(i64::MAX));
-                    });
-                    query.push(" ON CONFLICT DO NOTHING");
-                    query.build().execute(&mut *tx).await?;
-                }
                 for chunk in plan.nodes.chunks(INSERT_CHUNK) {
                     let mut query = sqlx::QueryBuilder::new("INSERT INTO merkle_nodes (ledger_id, level, idx, hash) ");
                     query.push_values(chunk, |mut b, (level, idx, hash)| {
@@ -485,7 +477,6 @@ fn plan(
                 content,
                 leaf,
                 chain,
-                terms: terms(event),
             });
             let record = AppendedEvent { id: event.id().clone(), seq, leaf_hash: leaf, chain_hash: chain };
             known.insert(id.to_owned(), record.clone());
@@ -500,26 +491,4 @@ fn plan(
         outcome.tree_size = plan.new_size.max(outcome.tree_size);
     }
     Ok((plan, outcomes))
-}
-
-/// The filter terms of an event: one per searchable field.
-fn terms(event: &Event) -> [[u8; 32]; 5] {
-    [
-        term("actor.type", event.actor().kind()),
-        term("actor.id", event.actor().id()),
-        term("action", event.action().as_str()),
-        term("resource.type", event.resource().kind()),
-        term("resource.id", event.resource().id()),
-    ]
-}
-
-/// A filter term: a hash of the field and its value, so the index holds no
-/// readable content (the encryption issue turns this into a keyed HMAC).
-pub(crate) fn term(field: &str, value: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(b"auditstore/v1/term\n");
-    hasher.update(field.as_bytes());
-    hasher.update([0]);
-    hasher.update(value.as_bytes());
-    hasher.finalize().into()
 }

@@ -8,6 +8,7 @@
 mod accounts;
 mod error;
 mod events;
+mod indexer;
 mod ingest;
 mod keys;
 mod nodes;

@@ -68,6 +68,7 @@ fn ledger_out(ledger: &store::Ledger) -> LedgerOut {
         .to_owned(),
         origin: ledger.origin.clone(),
         tree_size: ledger.tree_size,
+        indexed_size: ledger.indexed_size,
         created_at: millis(ledger.created_ms),
     }
 }

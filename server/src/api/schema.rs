@@ -137,6 +137,9 @@ pub struct LedgerOut {
     /// Checkpoint origin, `<host>/ledgers/<id>`.
     pub origin: String,
     pub tree_size: u64,
+    /// How many events the filter index covers; it trails `tree_size` by a
+    /// short delay. Listings are exact either way.
+    pub indexed_size: u64,
     pub created_at: Option<String>,
 }
 

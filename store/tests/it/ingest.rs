@@ -135,18 +135,38 @@ async fn filters_and_cursor_pagination_find_exactly_the_matching_events() {
         store.append(&ledger, batch).await.expect("append");
 
         let filter = EventFilter { actor_id: Some("u_1".into()), ..EventFilter::default() };
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store.list_events(&ledger.id, &filter, cursor.as_deref(), 4).await.expect("page");
-            seen.extend(page.events.iter().map(|e| e.seq));
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
+        let all_pages = |filter: EventFilter| {
+            let store = store.clone();
+            let ledger = ledger.id.clone();
+            async move {
+                let mut seen = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let page = store.list_events(&ledger, &filter, cursor.as_deref(), 4).await.expect("page");
+                    seen.extend(page.events.iter().map(|e| e.seq));
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                }
+                seen
             }
-        }
+        };
+        // Nothing indexed yet: every match comes from the unindexed tail.
+        assert_eq!(store.indexed_size(&ledger.id).await.expect("indexed"), 0);
         let expected: Vec<u64> = (0..30).rev().filter(|n| n % 3 == 1).collect();
-        assert_eq!(seen, expected, "newest first, each once");
+        assert_eq!(all_pages(filter.clone()).await, expected, "newest first, each once (tail)");
+        // Indexed: the same answer through event_terms.
+        assert_eq!(store.index_pending().await.expect("index"), 30);
+        assert_eq!(store.indexed_size(&ledger.id).await.expect("indexed"), 30);
+        assert_eq!(all_pages(filter.clone()).await, expected, "the same through the index");
+        // Mixed: ten more events, not indexed; pages span tail and index.
+        store
+            .append(&ledger, (30..40).map(|n| event(None, &format!("u_{}", n % 3), n)).collect())
+            .await
+            .expect("append");
+        let expected: Vec<u64> = (0..40).rev().filter(|n| n % 3 == 1).collect();
+        assert_eq!(all_pages(filter.clone()).await, expected, "tail then index, no gap or repeat");
 
         let none =
             EventFilter { actor_id: Some("u_1".into()), resource_id: Some("inv_2".into()), ..EventFilter::default() };

@@ -1,0 +1,163 @@
+//! The filter index, trailing the commit.
+//!
+//! Equality filters (actor, action, resource) use `event_terms`, one row per
+//! term and event. Writing those rows inside the append transaction put five
+//! random B-tree inserts on every event's critical path, and they, not
+//! hashing or fsync, bounded ingestion. So events commit without them, and
+//! this indexer writes their terms afterwards in sorted bulk, recording in
+//! `index_progress` how far each ledger is indexed, in the same transaction
+//! as the terms. The event itself is durable at commit; only its
+//! searchability trails, by a delay the ledger reports (`indexed_size`
+//! against `tree_size`). Listings stay exact meanwhile: the unindexed tail
+//! is filtered directly (see `events.rs`).
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::Row as _;
+
+use crate::nodes::{from_i64, to_i64};
+use crate::{on_pool, Pool, Store, StoreError};
+
+/// Events indexed per transaction.
+const INDEX_BATCH: u64 = 20_000;
+/// How often the indexer looks for work when no commit woke it.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// A filter term: a hash of the field and its value, so the index holds no
+/// readable content (the encryption issue turns this into a keyed HMAC).
+pub(crate) fn term(field: &str, value: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"auditstore/v1/term\n");
+    hasher.update(field.as_bytes());
+    hasher.update([0]);
+    hasher.update(value.as_bytes());
+    hasher.finalize().into()
+}
+
+/// The searchable fields of an event, by the names filters use.
+pub(crate) const FIELDS: [(&str, &str, Option<&str>); 5] = [
+    ("actor.type", "actor", Some("type")),
+    ("actor.id", "actor", Some("id")),
+    ("action", "action", None),
+    ("resource.type", "resource", Some("type")),
+    ("resource.id", "resource", Some("id")),
+];
+
+/// The terms of a stored event's content (the normalised ingest JSON).
+pub(crate) fn terms_of(content: &serde_json::Value) -> Vec<[u8; 32]> {
+    FIELDS
+        .iter()
+        .filter_map(|(field, outer, inner)| {
+            let value = match inner {
+                Some(inner) => content.get(outer)?.get(inner)?,
+                None => content.get(outer)?,
+            };
+            Some(term(field, value.as_str()?))
+        })
+        .collect()
+}
+
+impl Store {
+    /// Starts the background indexer of this process. It wakes after every
+    /// commit (and at least every half second) and indexes what trails.
+    /// Several processes may run it against one PostgreSQL: term rows are
+    /// idempotent and progress only moves forward.
+    pub fn spawn_indexer(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = tokio::time::timeout(IDLE_POLL, store.ingest.indexer.notified()).await;
+                loop {
+                    match store.index_pending().await {
+                        Ok(0) => break,
+                        Ok(_) => continue,
+                        Err(error) => {
+                            tracing::error!(%error, "indexing failed; retrying");
+                            tokio::time::sleep(IDLE_POLL).await;
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Indexes one batch of every ledger that trails; returns how many
+    /// events were indexed (0 when nothing trails).
+    pub async fn index_pending(&self) -> Result<u64, StoreError> {
+        let pending: Vec<(String, i64, i64)> = on_pool!(&self.pool, |p| {
+            sqlx::query_as(
+                "SELECT p.ledger_id, p.indexed_size, h.tree_size FROM index_progress p \
+                 JOIN ledger_heads h ON h.ledger_id = p.ledger_id WHERE p.indexed_size < h.tree_size",
+            )
+            .fetch_all(p)
+            .await?
+        });
+        let mut indexed = 0;
+        for (ledger, from, size) in pending {
+            let from = from_i64(from)?;
+            let to = from_i64(size)?.min(from + INDEX_BATCH);
+            indexed += self.index_range(&ledger, from, to).await?;
+        }
+        Ok(indexed)
+    }
+
+    async fn index_range(&self, ledger: &str, from: u64, to: u64) -> Result<u64, StoreError> {
+        let _turn = match &self.pool {
+            Pool::Sqlite(_) => Some(self.ingest.sqlite_writer.clone().lock_owned().await),
+            Pool::Postgres(_) => None,
+        };
+        on_pool!(&self.pool, |p| {
+            let mut tx = match &self.pool {
+                Pool::Sqlite(_) => p.begin_with("BEGIN IMMEDIATE").await?,
+                Pool::Postgres(_) => p.begin().await?,
+            };
+            let rows = sqlx::query("SELECT seq, content FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3")
+                .bind(ledger)
+                .bind(to_i64(from)?)
+                .bind(to_i64(to)?)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut terms: Vec<([u8; 32], i64)> = Vec::with_capacity(rows.len() * FIELDS.len());
+            for row in &rows {
+                let seq: i64 = row.try_get(0)?;
+                let content: Option<Vec<u8>> = row.try_get(1)?;
+                // A tombstoned event has nothing left to search.
+                if let Some(content) = content {
+                    let value: serde_json::Value = serde_json::from_slice(&content)
+                        .map_err(|_| StoreError::Corrupt("stored event is not JSON"))?;
+                    terms.extend(terms_of(&value).into_iter().map(|t| (t, seq)));
+                }
+            }
+            // Sorted bulk: neighbouring rows land on neighbouring pages.
+            terms.sort_unstable();
+            for chunk in terms.chunks(500) {
+                let mut query = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger_id, term, seq) ");
+                query.push_values(chunk, |mut b, (term, seq)| {
+                    b.push_bind(ledger).push_bind(term.as_slice()).push_bind(*seq);
+                });
+                query.push(" ON CONFLICT DO NOTHING");
+                query.build().execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE index_progress SET indexed_size = $1 WHERE ledger_id = $2 AND indexed_size < $1")
+                .bind(to_i64(to)?)
+                .bind(ledger)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(to - from)
+    }
+
+    /// How many of a ledger's events are in the filter index.
+    pub async fn indexed_size(&self, ledger: &audit_core::LedgerId) -> Result<u64, StoreError> {
+        let size: Option<i64> = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT indexed_size FROM index_progress WHERE ledger_id = $1")
+                .bind(ledger.as_str())
+                .fetch_optional(p)
+                .await?
+        });
+        from_i64(size.ok_or(StoreError::NotFound("ledger"))?)
+    }
+}
