@@ -9,6 +9,8 @@
 //! `AUDITSTORE_TEST_POSTGRES_URL` set for PostgreSQL too (`make bench` does
 //! both). `BENCH_EVENTS` sets the events per configuration (default 50000).
 //! Figures are for comparison within one run, not absolute promises.
+//! `BENCH_PROOF_EVENTS=10000000` instead fills one SQLite ledger that large
+//! and measures proof and filtered-page latency on it.
 
 use std::time::{Duration, Instant};
 
@@ -222,9 +224,82 @@ async fn bench_backend(name: &'static str, database_url: Option<String>, total: 
     (rows, raw, proofs)
 }
 
+/// With `BENCH_PROOF_EVENTS=N`: fills one SQLite ledger with N events
+/// through the store, then measures inclusion and consistency proofs and a
+/// filtered explorer page (50 events of one of 10,000 actors) on it.
+async fn large_ledger(n: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = store::testing::sqlite_url_in(dir.path());
+    let store = Store::open(&url, store::testing::signer()).await.expect("store");
+    let indexer = store.spawn_indexer();
+    let (account, _) = store.ensure_account("big").await.expect("account");
+    let ledger = store.create_ledger(&account.id, "big").await.expect("ledger");
+    let start = Instant::now();
+    let per_task = n / 8 / 1000;
+    let mut tasks = Vec::new();
+    for client in 0..8 {
+        let store = store.clone();
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..per_task {
+                let events = (0..1000).map(|i| new_event(client, round * 1000 + i)).collect();
+                store.append(&ledger, events).await.expect("append");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let filled = start.elapsed();
+    let searchable = until_indexed(&store, std::slice::from_ref(&ledger), start).await;
+    let ledger = store.ledger(&account.id, &ledger.id).await.expect("ledger");
+    let size = ledger.tree_size;
+    println!("\nlarge ledger: {size} events committed in {filled:?}, searchable after {searchable:?}");
+
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let measure = |label: &str, mut samples: Vec<Duration>| {
+        samples.sort();
+        let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
+        println!("{label}: p50 {:?}, p95 {:?}, p99 {:?}", p(0.5), p(0.95), p(0.99));
+    };
+    let mut inclusion = Vec::new();
+    let mut consistency = Vec::new();
+    let mut pages = Vec::new();
+    for _ in 0..2000 {
+        let seq = next() % size;
+        let t = Instant::now();
+        store.inclusion_proof(&ledger, seq, size).await.expect("inclusion");
+        inclusion.push(t.elapsed());
+        let from = 1 + next() % size;
+        let t = Instant::now();
+        store.consistency_proof(&ledger, from, size).await.expect("consistency");
+        consistency.push(t.elapsed());
+    }
+    for _ in 0..500 {
+        let filter = store::EventFilter { actor_id: Some(format!("u_{}", next() % 10_000)), ..Default::default() };
+        let t = Instant::now();
+        store.list_events(&ledger.id, &filter, None, 50).await.expect("page");
+        pages.push(t.elapsed());
+    }
+    measure(&format!("inclusion proof at {size}"), inclusion);
+    measure(&format!("consistency proof at {size}"), consistency);
+    measure(&format!("filtered page of 50 (actor_id) at {size}"), pages);
+    indexer.abort();
+}
+
 fn main() {
     let total: usize = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    if let Some(n) = std::env::var("BENCH_PROOF_EVENTS").ok().and_then(|v| v.parse().ok()) {
+        runtime.block_on(large_ledger(n));
+        return;
+    }
     runtime.block_on(async {
         let mut backends = vec![("SQLite", None)];
         if std::env::var(store::testing::POSTGRES_ENV).is_ok() {
