@@ -151,7 +151,7 @@ async fn check_signer(pool: &Pool, signer: &CheckpointSigner) -> Result<(), Stor
 }
 
 /// The current time as Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }

@@ -250,7 +250,7 @@ pub async fn try_record(
 ) -> Result<(), ApiError> {
     let system = store.system_ledger(account).await?;
     let ledger = store.ledger(account, &system).await?;
-    let now = millis(store_now()).unwrap_or_default();
+    let now = millis(store::now_ms()).unwrap_or_default();
     let input: EventInput = serde_json::from_value(json!({
         "actor": {"type": actor_type, "id": actor_id},
         "action": action,
@@ -266,9 +266,4 @@ pub async fn try_record(
         .map_err(|e| ApiError::Internal(format!("system event: {e}")))?;
     store.append(&ledger, vec![NewEvent { event, client_id: false }]).await?;
     Ok(())
-}
-
-fn store_now() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
