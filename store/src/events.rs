@@ -5,7 +5,7 @@ use audit_core::{ChainLink, EventId, Hash, LedgerId, TreeSize};
 use base64::Engine as _;
 use sqlx::Row as _;
 
-use crate::indexer::{term, terms_of};
+use crate::indexer::{term, terms_of, FIELDS};
 use crate::nodes::{self, from_i64, to_hash, to_i64, ProofSource, Recorder};
 use crate::{on_pool, Ledger, Store, StoreError};
 
@@ -91,17 +91,13 @@ impl Store {
     ) -> Result<EventPage, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let before = cursor.map(decode_cursor).transpose()?;
-        let wanted: Vec<(&str, &str)> = [
-            ("actor.type", &filter.actor_type),
-            ("actor.id", &filter.actor_id),
-            ("action", &filter.action),
-            ("resource.type", &filter.resource_type),
-            ("resource.id", &filter.resource_id),
-        ]
-        .into_iter()
-        .filter_map(|(field, value)| value.as_deref().map(|v| (field, v)))
-        .collect();
-        let terms: Vec<[u8; 32]> = wanted.iter().map(|(field, value)| term(field, value)).collect();
+        // The same fields, in the same order, as the indexer writes.
+        let values = [&filter.actor_type, &filter.actor_id, &filter.action, &filter.resource_type, &filter.resource_id];
+        let terms: Vec<[u8; 32]> = FIELDS
+            .iter()
+            .zip(values)
+            .filter_map(|((field, _, _), value)| value.as_deref().map(|v| term(field, v)))
+            .collect();
         let fetch = i64::from(limit) + 1;
         let mut events = Vec::new();
         let mut before = before;

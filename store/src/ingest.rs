@@ -488,7 +488,7 @@ fn plan(
     }
     // Every successful request is included in the final tree of the commit.
     for outcome in outcomes.iter_mut().flatten() {
-        outcome.tree_size = plan.new_size.max(outcome.tree_size);
+        outcome.tree_size = plan.new_size;
     }
     Ok((plan, outcomes))
 }
