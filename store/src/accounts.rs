@@ -254,6 +254,27 @@ impl Store {
 
     /// One ledger of an account; [`StoreError::NotFound`] when it does not
     /// exist or belongs to another account (callers must not learn which).
+    /// Every account's id, oldest first (for instance-wide operations that
+    /// record themselves in each system ledger).
+    pub async fn list_accounts(&self) -> Result<Vec<AccountId>, StoreError> {
+        let ids: Vec<String> = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT id FROM accounts ORDER BY created_ms, id").fetch_all(p).await?
+        });
+        Ok(ids.into_iter().map(AccountId).collect())
+    }
+
+    /// The account a ledger belongs to (for operator commands that name a
+    /// ledger only).
+    pub async fn ledger_account(&self, id: &LedgerId) -> Result<AccountId, StoreError> {
+        let account: Option<String> = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT account_id FROM ledgers WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(p)
+                .await?
+        });
+        account.map(AccountId).ok_or(StoreError::NotFound("ledger"))
+    }
+
     pub async fn ledger(&self, account: &AccountId, id: &LedgerId) -> Result<Ledger, StoreError> {
         let ledger = on_pool!(&self.pool, |p| {
             sqlx::query(

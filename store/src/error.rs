@@ -36,6 +36,22 @@ pub enum StoreError {
     /// must reuse the same event ids.
     #[error("the commit did not complete in time; retry with the same event ids")]
     CommitTimeout,
+    /// A stored record failed authenticated decryption or its integrity
+    /// check: it was altered, or copied from another row or ledger.
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+    /// A key could not be unwrapped or created (the key provider failed, or
+    /// a KEK that wrapped a stored key is not available).
+    #[error("key management: {0}")]
+    Keys(String),
+    /// The ledger's keys were destroyed (crypto-shredded): its content can
+    /// no longer be read or appended to.
+    #[error("the ledger's encryption keys were destroyed; its content is unreadable")]
+    KeysDestroyed,
+    /// The ledger's current key changed while a commit was being prepared;
+    /// the writer retries with the new key (never seen by callers).
+    #[error("the ledger's data key changed during the commit")]
+    KeyChanged,
     /// A migration could not be applied.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

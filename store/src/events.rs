@@ -5,7 +5,7 @@ use audit_core::{ChainLink, EventId, Hash, LedgerId, TreeSize};
 use base64::Engine as _;
 use sqlx::Row as _;
 
-use crate::indexer::{term, terms_of, FIELDS};
+use crate::indexer::{terms_of, FIELDS};
 use crate::nodes::{self, from_i64, to_hash, to_i64, ProofSource, Recorder};
 use crate::{on_pool, Ledger, Store, StoreError};
 
@@ -75,10 +75,11 @@ impl Store {
                 .bind(id)
                 .fetch_optional(p)
                 .await?
-                .map(|row| stored_event(&row))
+                .map(|row| raw_event(&row))
                 .transpose()?
         });
-        row.ok_or(StoreError::NotFound("event"))
+        let raw = row.ok_or(StoreError::NotFound("event"))?;
+        self.reveal(ledger, raw).await
     }
 
     /// A page of events, newest first, matching every given filter.
@@ -93,11 +94,18 @@ impl Store {
         let before = cursor.map(decode_cursor).transpose()?;
         // The same fields, in the same order, as the indexer writes.
         let values = [&filter.actor_type, &filter.actor_id, &filter.action, &filter.resource_type, &filter.resource_id];
-        let terms: Vec<[u8; 32]> = FIELDS
+        let wanted: Vec<(&str, &str)> = FIELDS
             .iter()
             .zip(values)
-            .filter_map(|((field, _, _), value)| value.as_deref().map(|v| term(field, v)))
+            .filter_map(|((field, _, _), value)| value.as_deref().map(|v| (*field, v)))
             .collect();
+        // Terms are keyed per ledger, so they are computed only when needed.
+        let terms: Vec<[u8; 32]> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            let index = self.keys.index_key(ledger).await?;
+            wanted.iter().map(|(field, value)| index.term(field, value)).collect()
+        };
         let fetch = i64::from(limit) + 1;
         let mut events = Vec::new();
         let mut before = before;
@@ -149,18 +157,25 @@ impl Store {
                 query.push(" AND occurred_ms < ").push_bind(to);
             }
             query.push(" ORDER BY seq DESC");
-            query.build().fetch_all(p).await?.iter().map(stored_event).collect::<Result<Vec<_>, _>>()?
+            query.build().fetch_all(p).await?.iter().map(raw_event).collect::<Result<Vec<_>, _>>()?
         });
-        Ok(rows
-            .into_iter()
-            .filter(|e| {
-                e.event.as_ref().is_some_and(|content| {
-                    let have = terms_of(content);
-                    terms.iter().all(|t| have.contains(t))
-                })
-            })
-            .take(usize::try_from(fetch).unwrap_or(usize::MAX))
-            .collect())
+        let index = self.keys.index_key(ledger).await?;
+        let wanted = usize::try_from(fetch).unwrap_or(usize::MAX);
+        let mut found = Vec::new();
+        for raw in rows {
+            if found.len() >= wanted {
+                break;
+            }
+            let event = self.reveal(ledger, raw).await?;
+            let matches = event.event.as_ref().is_some_and(|content| {
+                let have = terms_of(content, &index);
+                terms.iter().all(|t| have.contains(t))
+            });
+            if matches {
+                found.push(event);
+            }
+        }
+        Ok(found)
     }
 
     /// Events below `before` matching every term (through the index) and the
@@ -212,9 +227,13 @@ impl Store {
                     .push(")");
             }
             query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(fetch);
-            query.build().fetch_all(p).await?.iter().map(stored_event).collect::<Result<Vec<_>, _>>()?
+            query.build().fetch_all(p).await?.iter().map(raw_event).collect::<Result<Vec<_>, _>>()?
         });
-        Ok(events)
+        let mut revealed = Vec::with_capacity(events.len());
+        for raw in events {
+            revealed.push(self.reveal(ledger, raw).await?);
+        }
+        Ok(revealed)
     }
 
     /// Leaf and chain hashes of `[start, end)`, in order, for re-verification.
@@ -351,7 +370,39 @@ fn check_size(ledger: &Ledger, tree_size: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn stored_event<R>(row: &R) -> Result<StoredEvent, StoreError>
+/// An event row as read, its content still sealed.
+struct RawEvent {
+    seq: u64,
+    id: EventId,
+    content: Option<Vec<u8>>,
+    leaf_hash: Hash,
+    chain_hash: Hash,
+    received_ms: i64,
+}
+
+impl Store {
+    /// Opens a row's sealed content (checking that it belongs to this ledger
+    /// and seq) and parses it.
+    async fn reveal(&self, ledger: &LedgerId, raw: RawEvent) -> Result<StoredEvent, StoreError> {
+        let event = match raw.content {
+            Some(record) => {
+                let plain = self.keys.open(ledger, raw.seq, &record).await?;
+                Some(serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("stored event is not JSON"))?)
+            }
+            None => None,
+        };
+        Ok(StoredEvent {
+            seq: raw.seq,
+            id: raw.id,
+            event,
+            leaf_hash: raw.leaf_hash,
+            chain_hash: raw.chain_hash,
+            received_ms: raw.received_ms,
+        })
+    }
+}
+
+fn raw_event<R>(row: &R) -> Result<RawEvent, StoreError>
 where
     R: sqlx::Row,
     usize: sqlx::ColumnIndex<R>,
@@ -361,14 +412,11 @@ where
     for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let content: Option<Vec<u8>> = row.try_get(2)?;
-    let event = content
-        .map(|bytes| serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt("stored event is not JSON")))
-        .transpose()?;
     let id: String = row.try_get(1)?;
-    Ok(StoredEvent {
+    Ok(RawEvent {
         seq: from_i64(row.try_get(0)?)?,
         id: EventId::new(id).map_err(|_| StoreError::Corrupt("invalid stored event id"))?,
-        event,
+        content,
         leaf_hash: to_hash(&row.try_get::<Vec<u8>, _>(3)?)?,
         chain_hash: to_hash(&row.try_get::<Vec<u8>, _>(4)?)?,
         received_ms: row.try_get(5)?,

@@ -13,27 +13,16 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use sqlx::Row as _;
 
 use crate::nodes::{from_i64, to_i64};
+use crate::sealing::Dek;
 use crate::{on_pool, Pool, Store, StoreError};
 
 /// Events indexed per transaction.
 const INDEX_BATCH: u64 = 20_000;
 /// How often the indexer looks for work when no commit woke it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
-
-/// A filter term: a hash of the field and its value, so the index holds no
-/// readable content (the encryption issue turns this into a keyed HMAC).
-pub(crate) fn term(field: &str, value: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(b"auditstore/v1/term\n");
-    hasher.update(field.as_bytes());
-    hasher.update([0]);
-    hasher.update(value.as_bytes());
-    hasher.finalize().into()
-}
 
 /// The searchable fields of an event, by the names filters use.
 pub(crate) const FIELDS: [(&str, &str, Option<&str>); 5] = [
@@ -44,8 +33,10 @@ pub(crate) const FIELDS: [(&str, &str, Option<&str>); 5] = [
     ("resource.id", "resource", Some("id")),
 ];
 
-/// The terms of a stored event's content (the normalised ingest JSON).
-pub(crate) fn terms_of(content: &serde_json::Value) -> Vec<[u8; 32]> {
+/// The blind-index terms of a stored event's content (the normalised ingest
+/// JSON): HMACs under the ledger's index key, so the index holds nothing a
+/// dictionary could reverse without the key.
+pub(crate) fn terms_of(content: &serde_json::Value, index: &Dek) -> Vec<[u8; 32]> {
     FIELDS
         .iter()
         .filter_map(|(field, outer, inner)| {
@@ -53,7 +44,7 @@ pub(crate) fn terms_of(content: &serde_json::Value) -> Vec<[u8; 32]> {
                 Some(inner) => content.get(outer)?.get(inner)?,
                 None => content.get(outer)?,
             };
-            Some(term(field, value.as_str()?))
+            Some(index.term(field, value.as_str()?))
         })
         .collect()
 }
@@ -104,6 +95,36 @@ impl Store {
     }
 
     async fn index_range(&self, ledger: &str, from: u64, to: u64) -> Result<u64, StoreError> {
+        let ledger_id = audit_core::LedgerId::new(ledger).map_err(|_| StoreError::Corrupt("invalid ledger id"))?;
+        let index = match self.keys.index_key(&ledger_id).await {
+            Ok(index) => index,
+            // Nothing of a shredded ledger is searchable any more.
+            Err(StoreError::KeysDestroyed) => return self.skip_range(ledger, to).await,
+            Err(error) => return Err(error),
+        };
+        let rows = on_pool!(&self.pool, |p| {
+            sqlx::query("SELECT seq, content FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3")
+                .bind(ledger)
+                .bind(to_i64(from)?)
+                .bind(to_i64(to)?)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<Option<Vec<u8>>, _>(1)?)))
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        let mut terms: Vec<([u8; 32], i64)> = Vec::with_capacity(rows.len() * FIELDS.len());
+        for (seq, content) in rows {
+            // A tombstoned event has nothing left to search.
+            if let Some(record) = content {
+                let plain = self.keys.open(&ledger_id, from_i64(seq)?, &record).await?;
+                let value: serde_json::Value =
+                    serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("stored event is not JSON"))?;
+                terms.extend(terms_of(&value, &index).into_iter().map(|t| (t, seq)));
+            }
+        }
+        // Sorted bulk: neighbouring rows land on neighbouring pages.
+        terms.sort_unstable();
         let _turn = match &self.pool {
             Pool::Sqlite(_) => Some(self.ingest.sqlite_writer.clone().lock_owned().await),
             Pool::Postgres(_) => None,
@@ -113,25 +134,14 @@ impl Store {
                 Pool::Sqlite(_) => p.begin_with("BEGIN IMMEDIATE").await?,
                 Pool::Postgres(_) => p.begin().await?,
             };
-            let rows = sqlx::query("SELECT seq, content FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3")
+            // Keys destroyed since the terms were computed: none are written.
+            let version: Option<i64> = sqlx::query_scalar("SELECT key_version FROM ledger_heads WHERE ledger_id = $1")
                 .bind(ledger)
-                .bind(to_i64(from)?)
-                .bind(to_i64(to)?)
-                .fetch_all(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-            let mut terms: Vec<([u8; 32], i64)> = Vec::with_capacity(rows.len() * FIELDS.len());
-            for row in &rows {
-                let seq: i64 = row.try_get(0)?;
-                let content: Option<Vec<u8>> = row.try_get(1)?;
-                // A tombstoned event has nothing left to search.
-                if let Some(content) = content {
-                    let value: serde_json::Value = serde_json::from_slice(&content)
-                        .map_err(|_| StoreError::Corrupt("stored event is not JSON"))?;
-                    terms.extend(terms_of(&value).into_iter().map(|t| (t, seq)));
-                }
+            if version == Some(crate::sealing::DESTROYED) {
+                terms.clear();
             }
-            // Sorted bulk: neighbouring rows land on neighbouring pages.
-            terms.sort_unstable();
             for chunk in terms.chunks(500) {
                 let mut query = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger_id, term, seq) ");
                 query.push_values(chunk, |mut b, (term, seq)| {
@@ -148,6 +158,18 @@ impl Store {
             tx.commit().await?;
         });
         Ok(to - from)
+    }
+
+    /// Marks `[.., to)` of a shredded ledger as indexed without terms.
+    async fn skip_range(&self, ledger: &str, to: u64) -> Result<u64, StoreError> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query("UPDATE index_progress SET indexed_size = $1 WHERE ledger_id = $2 AND indexed_size < $1")
+                .bind(to_i64(to)?)
+                .bind(ledger)
+                .execute(p)
+                .await?;
+        });
+        Ok(0)
     }
 
     /// How many of a ledger's events are in the filter index.

@@ -25,6 +25,7 @@ use sqlx::Row as _;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::nodes::{self, from_i64, is_stored_level, to_hash, to_i64};
+use crate::sealing::{Dek, Keyring, DESTROYED};
 use crate::{now_ms, on_pool, Ledger, Pool, Store, StoreError};
 
 /// The most events one transaction takes; more wait for the next one.
@@ -107,6 +108,7 @@ pub(crate) struct Sequencer {
     pool: Pool,
     signer: Arc<CheckpointSigner>,
     writers: Mutex<HashMap<LedgerId, mpsc::Sender<Job>>>,
+    keys: Arc<Keyring>,
     pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Woken after every commit: there is something to index.
     pub(crate) indexer: Arc<tokio::sync::Notify>,
@@ -119,12 +121,18 @@ impl std::fmt::Debug for Sequencer {
 }
 
 impl Sequencer {
-    pub(crate) fn new(pool: Pool, signer: CheckpointSigner) -> Self {
+    pub(crate) fn new(
+        pool: Pool,
+        signer: CheckpointSigner,
+        keys: Arc<Keyring>,
+        sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    ) -> Self {
         Self {
             pool,
             signer: Arc::new(signer),
             writers: Mutex::new(HashMap::new()),
-            sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+            keys,
+            sqlite_writer,
             indexer: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -151,6 +159,7 @@ impl Sequencer {
             ledger: ledger.id.clone(),
             origin: ledger.origin.clone(),
             frontier: None,
+            keys: self.keys.clone(),
             sqlite_writer: self.sqlite_writer.clone(),
             indexer: self.indexer.clone(),
         };
@@ -197,6 +206,7 @@ struct Writer {
     /// The Merkle frontier after the last commit of this writer; reloaded
     /// when the head moved (another process) or after a failed commit.
     frontier: Option<CompactRange>,
+    keys: Arc<Keyring>,
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     indexer: Arc<tokio::sync::Notify>,
 }
@@ -244,6 +254,11 @@ impl Writer {
                         let _ = job.reply.send(outcome);
                     }
                 }
+                Err(StoreError::KeysDestroyed) => {
+                    for job in jobs {
+                        let _ = job.reply.send(Err(StoreError::KeysDestroyed));
+                    }
+                }
                 Err(error) => {
                     tracing::error!(ledger = %self.ledger, %error, events = count, "append transaction failed; nothing of it was stored");
                     self.frontier = None;
@@ -257,9 +272,23 @@ impl Writer {
         }
     }
 
+    /// One transaction for a group of requests, sealed with the ledger's
+    /// current data key (retried when a rotation lands meanwhile).
+    async fn commit(&mut self, jobs: &[Job]) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        let mut attempts = 0;
+        loop {
+            // Unwrapping (a KMS call on a cache miss) happens before any lock.
+            let dek = self.keys.current(&self.ledger).await?;
+            match self.commit_with(jobs, &dek).await {
+                Err(StoreError::KeyChanged) if attempts < 3 => attempts += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
     /// One transaction for a group of requests. Returns each request's
     /// outcome; an error means the transaction failed as a whole.
-    async fn commit(&mut self, jobs: &[Job]) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+    async fn commit_with(&mut self, jobs: &[Job], dek: &Dek) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
         let received_ms = now_ms();
         let ledger = self.ledger.clone();
         let pool = self.pool.clone();
@@ -279,9 +308,11 @@ impl Writer {
                 sqlx::query("SET LOCAL statement_timeout = '60s'").execute(&mut *tx).await?;
             }
             let lock_sql = match &self.pool {
-                Pool::Sqlite(_) => "SELECT tree_size, chain_hash, root_hash FROM ledger_heads WHERE ledger_id = $1",
+                Pool::Sqlite(_) => {
+                    "SELECT tree_size, chain_hash, root_hash, key_version FROM ledger_heads WHERE ledger_id = $1"
+                }
                 Pool::Postgres(_) => {
-                    "SELECT tree_size, chain_hash, root_hash FROM ledger_heads WHERE ledger_id = $1 FOR UPDATE"
+                    "SELECT tree_size, chain_hash, root_hash, key_version FROM ledger_heads WHERE ledger_id = $1 FOR UPDATE"
                 }
             };
             let head = sqlx::query(lock_sql).bind(ledger.as_str()).fetch_optional(&mut *tx).await?;
@@ -290,6 +321,13 @@ impl Writer {
             let chain: Vec<u8> = head.try_get(1)?;
             let chain = to_hash(&chain)?;
             let head_root = to_hash(&head.try_get::<Vec<u8>, _>(2)?)?;
+            // The head lock orders this commit with rotations and shredding:
+            // every event is sealed with the version current at its commit.
+            match head.try_get::<i64, _>(3)? {
+                DESTROYED => return Err(StoreError::KeysDestroyed),
+                version if version != i64::from(dek.version()) => return Err(StoreError::KeyChanged),
+                _ => {}
+            }
 
             let frontier = match self.frontier.take().filter(|f| f.size().get() == size) {
                 Some(frontier) => frontier,
@@ -357,7 +395,8 @@ impl Writer {
                 }
             }
 
-            let (plan, outcomes) = plan(jobs, &mut known, size, chain, frontier, received_ms)?;
+            let seal = self.keys.sealing().then_some(dek);
+            let (plan, outcomes) = plan(jobs, &mut known, size, chain, frontier, received_ms, (ledger.as_str(), seal))?;
             if !plan.rows.is_empty() {
                 for chunk in plan.rows.chunks(INSERT_CHUNK) {
                     let mut query = sqlx::QueryBuilder::new(
@@ -427,6 +466,7 @@ fn plan(
     chain: Hash,
     frontier: CompactRange,
     received_ms: i64,
+    (ledger, seal): (&str, Option<&Dek>),
 ) -> Result<(Plan, Vec<Result<Appended, StoreError>>), StoreError> {
     let mut plan = Plan { rows: Vec::new(), nodes: Vec::new(), new_size: size, new_chain: chain, frontier };
     let mut outcomes = Vec::with_capacity(jobs.len());
@@ -469,6 +509,11 @@ fn plan(
             let event = &new.event;
             let content =
                 serde_json::to_vec(&event.to_input()).map_err(|_| StoreError::Corrupt("event does not serialise"))?;
+            // Only the sealed record reaches the database.
+            let content = match seal {
+                Some(dek) => dek.seal(ledger, seq, &content)?,
+                None => content,
+            };
             plan.rows.push(Row {
                 seq,
                 event_id: id.to_owned(),

@@ -10,14 +10,17 @@ mod error;
 mod events;
 mod indexer;
 mod ingest;
+mod kek;
 mod keys;
 mod nodes;
+mod sealing;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use ed25519_dalek::SigningKey;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
@@ -25,7 +28,9 @@ pub use accounts::{Account, AccountId, Ledger, LedgerKind};
 pub use error::StoreError;
 pub use events::{EventFilter, EventPage, StoredEvent, MAX_PAGE};
 pub use ingest::{Appended, AppendedEvent, CheckpointSigner, NewEvent};
+pub use kek::{KeyContext, KeyProvider, KmsKek, LocalKeks, ReloadKeks, SecretKey, WrappedKey};
 pub use keys::{ApiKey, ApiKeyId, ApiKeySecret, KeyScope, NewApiKey, Permission};
+pub use sealing::{KeyVersion, RewrapReport, RotationReason};
 
 /// Runs the same block against whichever pool a [`Store`] holds; the block is
 /// compiled once per backend, so each side uses its own driver's types.
@@ -56,7 +61,23 @@ pub enum Backend {
 pub struct Store {
     pool: Pool,
     ingest: std::sync::Arc<ingest::Sequencer>,
+    keys: std::sync::Arc<sealing::Keyring>,
 }
+
+/// How to open a [`Store`].
+#[derive(Debug)]
+pub struct StoreOptions {
+    /// Wraps every data key and instance secret.
+    pub keys: KeyProvider,
+    /// The host checkpoints name (origin prefix and note key name).
+    pub public_host: String,
+    /// A checkpoint signing key found in the data directory from before keys
+    /// were wrapped: imported (wrapped) when the database has none yet.
+    pub legacy_signing_key: Option<SigningKey>,
+}
+
+/// The instance secret holding the checkpoint signing key's seed.
+const SIGNING_KEY_SECRET: &str = "checkpoint-signing-key";
 
 #[derive(Debug, Clone)]
 pub(crate) enum Pool {
@@ -67,8 +88,10 @@ pub(crate) enum Pool {
 impl Store {
     /// Opens the database named by `url` (`sqlite:` or `postgres://`),
     /// creating a SQLite file if it does not exist, and applies every pending
-    /// migration. Checkpoints of new commits are signed with `signer`.
-    pub async fn open(url: &str, signer: CheckpointSigner) -> Result<Self, StoreError> {
+    /// migration. The checkpoint signing key is kept in the database wrapped
+    /// by the key provider; it is created (or imported from
+    /// `legacy_signing_key`) on first open.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let pool = if url.starts_with("sqlite:") {
             Pool::Sqlite(open_sqlite(url).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -77,9 +100,15 @@ impl Store {
             return Err(StoreError::UnsupportedUrl);
         };
         migrate(&pool).await?;
+        let sqlite_writer = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let keys = std::sync::Arc::new(sealing::Keyring::new(pool.clone(), options.keys, sqlite_writer.clone()));
+        let legacy = options.legacy_signing_key.map(|key| zeroize::Zeroizing::new(key.to_bytes()));
+        let (seed, _) =
+            keys.instance_secret(SIGNING_KEY_SECRET, || legacy.unwrap_or_else(kek::LocalKeks::generate_key)).await?;
+        let signer = CheckpointSigner::new(&options.public_host, SigningKey::from_bytes(&seed))?;
         check_signer(&pool, &signer).await?;
-        let ingest = std::sync::Arc::new(ingest::Sequencer::new(pool.clone(), signer));
-        Ok(Self { pool, ingest })
+        let ingest = std::sync::Arc::new(ingest::Sequencer::new(pool.clone(), signer, keys.clone(), sqlite_writer));
+        Ok(Self { pool, ingest, keys })
     }
 
     /// The backend this store talks to.
@@ -144,9 +173,9 @@ async fn check_signer(pool: &Pool, signer: &CheckpointSigner) -> Result<(), Stor
     }
     let names: Vec<&str> = recorded.iter().map(|(n, _)| n.as_str()).collect();
     Err(StoreError::Conflict(format!(
-        "this database's checkpoints are signed as {names:?} with another key than this process's ({name:?}): give \
-         every server process the same --public-host and checkpoint signing key (keys/checkpoint-signing.key in \
-         the data dir)"
+        "this database's checkpoints are signed as {names:?} with another key or name than this process's ({name:?}): \
+         give every server process the same --public-host, and for a database that predates wrapped keys keep its \
+         keys/checkpoint-signing.key in the data dir so that it is imported"
     )))
 }
 
@@ -187,7 +216,7 @@ mod tests {
     async fn sqlite_is_durable_and_migrated() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite:{}", dir.path().join("a.db").display());
-        let store = Store::open(&url, crate::testing::signer()).await.expect("opens");
+        let store = Store::open(&url, crate::testing::options()).await.expect("opens");
         assert_eq!(store.backend(), Backend::Sqlite);
         store.ping().await.expect("migrated");
         let Pool::Sqlite(pool) = &store.pool else { panic!("sqlite pool") };
@@ -202,13 +231,13 @@ mod tests {
         assert!(dir.path().join("a.db").exists());
 
         // Opening again applies nothing twice.
-        let again = Store::open(&url, crate::testing::signer()).await.expect("reopens");
+        let again = Store::open(&url, crate::testing::options()).await.expect("reopens");
         again.ping().await.expect("still migrated");
     }
 
     #[tokio::test]
     async fn unknown_schemes_are_refused() {
-        let error = Store::open("mysql://localhost/x", crate::testing::signer()).await.expect_err("refused");
+        let error = Store::open("mysql://localhost/x", crate::testing::options()).await.expect_err("refused");
         assert!(matches!(error, StoreError::UnsupportedUrl));
     }
 }

@@ -45,6 +45,23 @@ pub async fn execute_raw(url: &str, sql: &str) -> Result<u64, StoreError> {
     Ok(rows)
 }
 
+/// Reads one BLOB column through raw SQL (what an attacker with database
+/// access sees), for tests that look for key material.
+pub async fn fetch_blobs(url: &str, sql: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+    let rows = if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(sql).fetch_all(&mut conn).await?;
+        conn.close().await?;
+        rows
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(sql).fetch_all(&mut conn).await?;
+        conn.close().await?;
+        rows
+    };
+    Ok(rows)
+}
+
 /// A SQLite URL for a new file in `dir`.
 pub fn sqlite_url_in(dir: &std::path::Path) -> String {
     format!("sqlite:{}", dir.join("auditstore.db").display())
@@ -65,10 +82,31 @@ fn replace_database(url: &str, database: &str) -> String {
     out
 }
 
-/// A checkpoint signer with a fixed test key, for host `test.local`.
-pub fn signer() -> crate::CheckpointSigner {
-    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
-    crate::CheckpointSigner::new("test.local", key).unwrap_or_else(|e| panic!("test signer: {e}"))
+/// The local key provider with one fixed test KEK.
+pub fn local_keys() -> crate::KeyProvider {
+    local_keys_from(&[7])
+}
+
+/// The local key provider with fixed KEKs made of these bytes, oldest first.
+pub fn local_keys_from(seeds: &[u8]) -> crate::KeyProvider {
+    let keys = seeds.iter().map(|s| zeroize::Zeroizing::new([*s; 32])).collect();
+    crate::KeyProvider::Local(crate::LocalKeks::new(keys).unwrap_or_else(|e| panic!("test keys: {e}")))
+}
+
+/// Options for a test store: the fixed test KEK, host `test.local`.
+pub fn options() -> crate::StoreOptions {
+    options_with(local_keys())
+}
+
+/// Options for a test store with the given key provider.
+pub fn options_with(keys: crate::KeyProvider) -> crate::StoreOptions {
+    crate::StoreOptions { keys, public_host: "test.local".into(), legacy_signing_key: None }
+}
+
+/// Benchmarks only: store new events unsealed, so the cost of sealing can be
+/// measured against the same pipeline without it.
+pub fn set_sealing(store: &crate::Store, on: bool) {
+    store.keys.plaintext.store(!on, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The benchmark baseline: inserts `contents.len()` event rows (with their

@@ -85,7 +85,7 @@ async fn a_tampered_merkle_node_stops_appends_instead_of_being_signed() {
             execute_raw(&url, &enable).await.expect("enable trigger");
         }
         // A fresh process (no cached frontier) must refuse to extend it.
-        let reopened = store::Store::open(&url, store::testing::signer()).await.expect("reopen");
+        let reopened = store::Store::open(&url, store::testing::options()).await.expect("reopen");
         let ledger = reopened.ledger(&account.id, &ledger.id).await.expect("ledger");
         let error = reopened.append(&ledger, vec![event(None, "u", 99)]).await.expect_err("append refused");
         assert!(!matches!(error, store::StoreError::Conflict(_)), "{error:?}");
@@ -99,13 +99,30 @@ async fn a_tampered_merkle_node_stops_appends_instead_of_being_signed() {
 }
 
 #[tokio::test]
-async fn a_process_with_another_signing_key_refuses_to_open_the_database() {
+async fn a_process_with_another_kek_cannot_open_the_database() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (_store, url) in both_backends(dir.path()).await {
-        let other = store::CheckpointSigner::new("test.local", ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]))
-            .expect("signer");
+        // The signing key is stored wrapped: another KEK cannot unwrap it, so
+        // the process refuses to start instead of signing with a new key.
+        let other = store::testing::options_with(store::testing::local_keys_from(&[9]));
         let error = store::Store::open(&url, other).await.expect_err("refused");
-        assert!(error.to_string().contains("signing key"), "{error}");
-        store::Store::open(&url, store::testing::signer()).await.expect("the recorded key still opens it");
+        assert!(matches!(error, store::StoreError::Keys(_)), "{error}");
+        assert!(error.to_string().contains("not in the local key file"), "{error}");
+        store::Store::open(&url, store::testing::options()).await.expect("the right KEK still opens it");
     }
+}
+
+#[tokio::test]
+async fn a_legacy_signing_key_is_imported_once_and_a_different_one_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = store::testing::sqlite_url_in(dir.path());
+    let legacy = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+    let mut options = store::testing::options();
+    options.legacy_signing_key = Some(legacy.clone());
+    let store = store::Store::open(&url, options).await.expect("imports");
+    assert_eq!(*store.verifier_key().verifying_key(), legacy.verifying_key());
+    store.close().await;
+    // Later opens use the stored (wrapped) key without the legacy one.
+    let store = store::Store::open(&url, store::testing::options()).await.expect("reopens");
+    assert_eq!(*store.verifier_key().verifying_key(), legacy.verifying_key());
 }

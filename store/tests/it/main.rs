@@ -2,11 +2,12 @@
 //! SQLite file and a real PostgreSQL database of its own.
 
 mod backends;
+mod encryption;
 mod immutability;
 mod ingest;
 mod keys;
 
-use store::testing::{fresh_postgres_url, signer, sqlite_url_in};
+use store::testing::{fresh_postgres_url, options, sqlite_url_in};
 use store::{NewEvent, Store};
 
 /// Opens one store per backend: a SQLite file in `dir` and a fresh
@@ -16,7 +17,7 @@ pub async fn both_backends(dir: &std::path::Path) -> Vec<(Store, String)> {
     let postgres = fresh_postgres_url().await.expect("test database");
     let mut stores = Vec::new();
     for url in [sqlite, postgres] {
-        stores.push((Store::open(&url, signer()).await.expect("opens"), url));
+        stores.push((Store::open(&url, options()).await.expect("opens"), url));
     }
     stores
 }
