@@ -50,6 +50,8 @@ start_postgres() {
     || { cat "$dir/server.log" >&2; return 1; }
   CLEANUPS+=("${as[*]} $bin/pg_ctl -D $dir/data -m immediate stop >/dev/null 2>&1")
   export AUDITSTORE_TEST_POSTGRES_URL="postgres://auditstore@127.0.0.1:$port/postgres"
+  # pg_dump of the same version, for tests that inspect a dump.
+  export AUDITSTORE_TEST_PG_BIN="$bin"
   say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }
 

@@ -230,7 +230,7 @@ async fn bench_backend(name: &'static str, database_url: Option<String>, total: 
 async fn large_ledger(n: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = store::testing::sqlite_url_in(dir.path());
-    let store = Store::open(&url, store::testing::signer()).await.expect("store");
+    let store = Store::open(&url, store::testing::options()).await.expect("store");
     let indexer = store.spawn_indexer();
     let (account, _) = store.ensure_account("big").await.expect("account");
     let ledger = store.create_ledger(&account.id, "big").await.expect("ledger");

@@ -42,6 +42,22 @@ pub enum AdminCommand {
     /// Create an account (idempotent per name) and a new account-wide admin
     /// key; prints one JSON object with `account_id` and `admin_key`.
     Bootstrap(BootstrapArgs),
+    /// Re-wrap every data key and instance secret under a new key encryption
+    /// key (local: a new key in the key file, old ones destroyed after;
+    /// aws-kms: the configured --kms-key-id). Prints one JSON object.
+    RotateKek(ServeArgs),
+    /// Give a ledger a new data key for its new events; prints one JSON object.
+    RotateLedgerKey(RotateLedgerKeyArgs),
+}
+
+/// Options of `auditstore admin rotate-ledger-key`.
+#[derive(Debug, Clone, Args)]
+pub struct RotateLedgerKeyArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The ledger's id.
+    #[arg(long)]
+    pub ledger: String,
 }
 
 /// Options of `auditstore admin bootstrap`.
@@ -94,6 +110,50 @@ pub struct ServeArgs {
     /// Log format [default: auto: text on a terminal, JSON otherwise].
     #[arg(long, env = "AUDITSTORE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Where the key encryption key lives [default: aws-kms when --kms-key-id is given, else local].
+    #[arg(long, env = "AUDITSTORE_KEY_PROVIDER", value_enum)]
+    pub key_provider: Option<KeyProviderKind>,
+    /// The local provider's key file [default: keys/kek.key in the data dir]; AUDITSTORE_KEK overrides it.
+    #[arg(long, env = "AUDITSTORE_KEK_FILE", value_name = "FILE")]
+    pub kek_file: Option<PathBuf>,
+    /// AWS KMS key id, ARN or alias that wraps data keys (selects the aws-kms provider).
+    #[arg(long, env = "AUDITSTORE_KMS_KEY_ID", value_name = "KEY")]
+    pub kms_key_id: Option<String>,
+    /// AWS KMS endpoint URL [default: the SDK's, or AWS_ENDPOINT_URL_KMS].
+    #[arg(long, env = "AUDITSTORE_KMS_ENDPOINT", value_name = "URL")]
+    pub kms_endpoint: Option<String>,
+    /// Rotate a ledger's data key after it sealed this many events [default: 100000000].
+    #[arg(long, env = "AUDITSTORE_KEY_ROTATE_AFTER_EVENTS", value_name = "N")]
+    pub key_rotate_after_events: Option<std::num::NonZeroU64>,
+    /// Rotate a ledger's data key once it is this many days old [default: 90].
+    #[arg(long, env = "AUDITSTORE_KEY_ROTATE_AFTER_DAYS", value_name = "DAYS")]
+    pub key_rotate_after_days: Option<std::num::NonZeroU32>,
+}
+
+/// Where the key encryption key (KEK) lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyProviderKind {
+    /// A key file in the data directory (or AUDITSTORE_KEK).
+    Local,
+    /// AWS KMS (or a KMS-compatible endpoint).
+    AwsKms,
+}
+
+/// The resolved key provider settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyConfig {
+    /// KEKs in this file (unless AUDITSTORE_KEK is set).
+    Local { file: PathBuf },
+    /// A KMS key, optionally at another endpoint.
+    AwsKms { key_id: String, endpoint: Option<String> },
+}
+
+/// When ledger data keys rotate by themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRotation {
+    pub after_events: u64,
+    pub after_days: u32,
 }
 
 /// How log lines are written.
@@ -124,6 +184,12 @@ struct FileConfig {
     rate_limit_per_key: Option<std::num::NonZeroU32>,
     rate_limit_per_ledger: Option<std::num::NonZeroU32>,
     log_format: Option<LogFormat>,
+    key_provider: Option<KeyProviderKind>,
+    kek_file: Option<PathBuf>,
+    kms_key_id: Option<String>,
+    kms_endpoint: Option<String>,
+    key_rotate_after_events: Option<std::num::NonZeroU64>,
+    key_rotate_after_days: Option<std::num::NonZeroU32>,
 }
 
 /// Where the TLS certificate comes from.
@@ -147,6 +213,8 @@ pub struct Config {
     pub public_host: String,
     pub rate_limits: crate::api::limits::RateLimitConfig,
     pub log_format: LogFormat,
+    pub keys: KeyConfig,
+    pub key_rotation: KeyRotation,
 }
 
 /// Configuration that cannot be used.
@@ -158,6 +226,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("tls_cert and tls_key must be given together")]
     TlsPair,
+    #[error("the aws-kms key provider needs --kms-key-id")]
+    KmsKeyId,
     #[error("the default listen address is invalid: {0}")]
     DefaultListen(#[from] std::net::AddrParseError),
 }
@@ -191,7 +261,31 @@ impl Config {
             },
             _ => return Err(ConfigError::TlsPair),
         };
+        let kms_key_id = args.kms_key_id.or(file.kms_key_id);
+        let kind = args.key_provider.or(file.key_provider).unwrap_or(if kms_key_id.is_some() {
+            KeyProviderKind::AwsKms
+        } else {
+            KeyProviderKind::Local
+        });
+        let keys = match kind {
+            KeyProviderKind::Local => KeyConfig::Local {
+                file: args.kek_file.or(file.kek_file).unwrap_or_else(|| data_dir.join("keys").join("kek.key")),
+            },
+            KeyProviderKind::AwsKms => KeyConfig::AwsKms {
+                key_id: kms_key_id.ok_or(ConfigError::KmsKeyId)?,
+                endpoint: args.kms_endpoint.or(file.kms_endpoint),
+            },
+        };
+        let key_rotation = KeyRotation {
+            after_events: args
+                .key_rotate_after_events
+                .or(file.key_rotate_after_events)
+                .map_or(100_000_000, |n| n.get()),
+            after_days: args.key_rotate_after_days.or(file.key_rotate_after_days).map_or(90, |n| n.get()),
+        };
         Ok(Self {
+            keys,
+            key_rotation,
             listen,
             database_url,
             tls,
@@ -306,6 +400,20 @@ mod tests {
         assert_eq!(config.database_url.expose(), "sqlite:data/auditstore.db");
         assert_eq!(config.tls, TlsSource::SelfSigned { dir: PathBuf::from("data/tls") });
         assert_eq!(config.plaintext_listen, None);
+        assert_eq!(config.keys, KeyConfig::Local { file: PathBuf::from("data/keys/kek.key") });
+    }
+
+    #[test]
+    fn a_kms_key_id_selects_the_kms_provider() {
+        let args =
+            parse(&["auditstore", "--kms-key-id", "arn:aws:kms:us-east-1:1:key/k", "--kms-endpoint", "http://x"]);
+        let config = Config::resolve(args).expect("resolves");
+        assert_eq!(
+            config.keys,
+            KeyConfig::AwsKms { key_id: "arn:aws:kms:us-east-1:1:key/k".into(), endpoint: Some("http://x".into()) }
+        );
+        let args = parse(&["auditstore", "--key-provider", "aws-kms"]);
+        assert!(matches!(Config::resolve(args), Err(ConfigError::KmsKeyId)));
     }
 
     #[test]

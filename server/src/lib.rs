@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod keys;
 pub mod plaintext;
 pub mod signing;
 pub mod telemetry;
@@ -45,6 +46,8 @@ pub enum ServeError {
     Join(#[from] tokio::task::JoinError),
     #[error(transparent)]
     SigningKey(#[from] signing::SigningKeyError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyFileError),
     #[error("{0}")]
     Admin(String),
 }
@@ -55,6 +58,8 @@ pub async fn run(cli: Cli) -> Result<(), ServeError> {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         Some(Command::Admin(AdminCommand::Bootstrap(args))) => return bootstrap(args).await,
+        Some(Command::Admin(AdminCommand::RotateKek(args))) => return rotate_kek(args).await,
+        Some(Command::Admin(AdminCommand::RotateLedgerKey(args))) => return rotate_ledger_key(args).await,
         None => cli.serve,
     };
     let config = Config::resolve(args)?;
@@ -119,6 +124,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     let limits = api::limits::RateLimits::new(config.rate_limits);
     let cleanup = limits.spawn_cleanup();
     let indexer = store.spawn_indexer();
+    let rotation = spawn_key_rotation(store.clone(), config.key_rotation);
     let router = web::router(web::AppState { leptos, store: store.clone(), limits });
 
     let https = bind(config.listen)?;
@@ -165,20 +171,140 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         handle,
         tasks,
         store,
-        background: vec![cleanup, indexer],
+        background: vec![cleanup, indexer, rotation],
     })
 }
 
-/// Prepares the data directory and opens the database with the checkpoint
-/// signer (shared by `serve` and the admin commands, so both sign alike).
+/// Prepares the data directory, sets up the key provider and opens the
+/// database (shared by `serve` and the admin commands, so both sign and
+/// seal alike).
 async fn open_store(config: &Config) -> Result<Store, ServeError> {
     prepare_data_dir(&config.data_dir)?;
-    let key = signing::load_or_create(&config.data_dir)?;
-    let signer = store::CheckpointSigner::new(&config.public_host, key)
-        .map_err(|e| ServeError::Admin(format!("invalid --public-host: {e}")))?;
-    Store::open(config.database_url.expose(), signer)
+    let provider = keys::provider(&config.keys).await?;
+    tracing::info!(provider = provider.name(), kek = %provider.current_kek_id(), "key provider ready");
+    let legacy = signing::legacy_key(&config.data_dir)?;
+    let legacy_public = legacy.as_ref().map(|k| k.verifying_key());
+    let options =
+        store::StoreOptions { keys: provider, public_host: config.public_host.clone(), legacy_signing_key: legacy };
+    let store = Store::open(config.database_url.expose(), options)
         .await
-        .map_err(|source| ServeError::Store { url: config.database_url.redacted(), source })
+        .map_err(|source| ServeError::Store { url: config.database_url.redacted(), source })?;
+    // The database now holds the legacy key wrapped: its plaintext file goes.
+    if legacy_public.is_some_and(|public| *store.verifier_key().verifying_key() == public) {
+        signing::remove_legacy(&config.data_dir)?;
+    }
+    Ok(store)
+}
+
+/// Rotates ledger data keys that reached the configured count or age, once
+/// a minute, and records each rotation in the account's system ledger.
+fn spawn_key_rotation(store: Store, policy: config::KeyRotation) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let max_age_ms = i64::from(policy.after_days) * 86_400_000;
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match store.rotate_due_keys(policy.after_events, max_age_ms).await {
+                Ok(rotated) => {
+                    for (ledger, account, version, reason) in rotated {
+                        tracing::info!(%ledger, version, reason = reason.as_str(), "rotated a ledger data key");
+                        let metadata = serde_json::json!({"key_version": version, "reason": reason.as_str()});
+                        if let Err(error) = api::admin::try_record(
+                            &store,
+                            &account,
+                            ("system", "key-rotation"),
+                            "ledger_key.rotated",
+                            ("ledger", ledger.as_str()),
+                            metadata,
+                        )
+                        .await
+                        {
+                            tracing::error!(%ledger, %error, "could not record a key rotation in the system ledger");
+                        }
+                    }
+                }
+                Err(error) => tracing::error!(%error, "automatic key rotation failed; retrying in a minute"),
+            }
+        }
+    })
+}
+
+/// `auditstore admin rotate-kek`: every wrapped key is re-wrapped under a
+/// new KEK (local: a new key appended to the key file, the old ones
+/// destroyed afterwards; aws-kms: the configured --kms-key-id). Event rows
+/// are not touched. Prints one JSON object.
+async fn rotate_kek(args: config::ServeArgs) -> Result<(), ServeError> {
+    let config = Config::resolve(args)?;
+    telemetry::init(config.log_format);
+    prepare_data_dir(&config.data_dir)?;
+    keys::add_local_kek(&config.keys)?;
+    let store = open_store(&config).await?;
+    let provider = keys::provider(&config.keys).await?;
+    let kek = provider.current_kek_id();
+    let mut total = store::RewrapReport::default();
+    // Until a pass finds nothing left under an old KEK: a server that read
+    // the key file just before the new KEK was added may still wrap one key
+    // with the old KEK meanwhile.
+    for _ in 0..5 {
+        let report = store.rewrap_keys().await.map_err(|e| ServeError::Admin(e.to_string()))?;
+        let moved = report.ledger_keys.values().sum::<u64>() + report.instance_secrets;
+        for (account, n) in report.ledger_keys {
+            *total.ledger_keys.entry(account).or_default() += n;
+        }
+        total.instance_secrets += report.instance_secrets;
+        if moved == 0 {
+            break;
+        }
+    }
+    let retired = keys::retire_old_local_keks(&config.keys)?;
+    for account in store.list_accounts().await.map_err(|e| ServeError::Admin(e.to_string()))? {
+        let rewrapped = total.ledger_keys.get(account.as_str()).copied().unwrap_or(0);
+        api::admin::try_record(
+            &store,
+            &account,
+            ("cli", "rotate-kek"),
+            "kek.rotated",
+            ("key_provider", provider.name()),
+            serde_json::json!({"kek_id": kek, "ledger_keys_rewrapped": rewrapped}),
+        )
+        .await
+        .map_err(cli_error)?;
+    }
+    let out = serde_json::json!({
+        "provider": provider.name(),
+        "kek_id": kek,
+        "ledger_keys_rewrapped": total.ledger_keys.values().sum::<u64>(),
+        "instance_secrets_rewrapped": total.instance_secrets,
+        "old_local_keks_destroyed": retired,
+    });
+    println!("{out}");
+    store.close().await;
+    Ok(())
+}
+
+/// `auditstore admin rotate-ledger-key --ledger ID`: a new data key for the
+/// ledger's new events. Prints one JSON object.
+async fn rotate_ledger_key(args: config::RotateLedgerKeyArgs) -> Result<(), ServeError> {
+    let config = Config::resolve(args.serve)?;
+    telemetry::init(config.log_format);
+    let store = open_store(&config).await?;
+    let ledger = audit_core::LedgerId::new(args.ledger.clone())
+        .map_err(|e| ServeError::Admin(format!("invalid --ledger: {e}")))?;
+    let account = store.ledger_account(&ledger).await.map_err(|e| ServeError::Admin(e.to_string()))?;
+    let version = store.rotate_ledger_key(&ledger).await.map_err(|e| ServeError::Admin(e.to_string()))?;
+    api::admin::try_record(
+        &store,
+        &account,
+        ("cli", "rotate-ledger-key"),
+        "ledger_key.rotated",
+        ("ledger", ledger.as_str()),
+        serde_json::json!({"key_version": version, "reason": "requested"}),
+    )
+    .await
+    .map_err(cli_error)?;
+    println!("{}", serde_json::json!({"ledger": ledger.as_str(), "key_version": version}));
+    store.close().await;
+    Ok(())
 }
 
 /// `auditstore admin bootstrap`: an account (idempotent per name) and a new
@@ -216,6 +342,15 @@ async fn bootstrap(args: BootstrapArgs) -> Result<(), ServeError> {
     println!("{out}");
     store.close().await;
     Ok(())
+}
+
+/// An API-layer failure of a CLI command, with its cause: the operator at
+/// the terminal may see internals a remote client may not.
+fn cli_error(error: api::error::ApiError) -> ServeError {
+    match error {
+        api::error::ApiError::Internal(cause) | api::error::ApiError::KeyProvider(cause) => ServeError::Admin(cause),
+        other => ServeError::Admin(other.to_string()),
+    }
 }
 
 fn prepare_data_dir(dir: &std::path::Path) -> Result<(), ServeError> {

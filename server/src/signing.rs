@@ -1,47 +1,47 @@
-//! The checkpoint signing key: an Ed25519 key generated on first start and
-//! kept in the data directory (0600). The encryption issue wraps it with the
-//! key provider; until then the file holds the raw 32-byte seed.
+//! The checkpoint signing key before keys were wrapped: releases up to the
+//! ingest issue kept its raw seed in `<data dir>/keys/checkpoint-signing.key`.
+//! Now the key lives in the database wrapped by the key provider; a legacy
+//! file is imported on first start and then removed, so no plaintext key is
+//! left on disk outside the local provider's key file.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use rand::RngCore as _;
 use zeroize::Zeroizing;
 
-/// Why the signing key could not be loaded.
+/// Why the legacy signing key could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SigningKeyError {
-    #[error("cannot read or write the signing key {path}: {source}")]
+    #[error("cannot read or remove the legacy signing key {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("the signing key {0} is not a 32-byte Ed25519 seed")]
+    #[error("the legacy signing key {0} is not a 32-byte Ed25519 seed")]
     Malformed(PathBuf),
 }
 
-/// Loads the key from `<data_dir>/keys/checkpoint-signing.key`, creating it
-/// when absent.
-pub fn load_or_create(data_dir: &Path) -> Result<SigningKey, SigningKeyError> {
-    let dir = data_dir.join("keys");
-    let path = dir.join("checkpoint-signing.key");
-    let io = |source| SigningKeyError::Io { path: path.clone(), source };
-    if path.exists() {
-        let bytes = Zeroizing::new(fs::read(&path).map_err(io)?);
-        let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| SigningKeyError::Malformed(path.clone()))?;
-        let seed = Zeroizing::new(seed);
-        return Ok(SigningKey::from_bytes(&seed));
+/// Where releases before wrapped keys kept the signing key.
+pub fn legacy_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("keys").join("checkpoint-signing.key")
+}
+
+/// The legacy signing key, if its file exists.
+pub fn legacy_key(data_dir: &Path) -> Result<Option<SigningKey>, SigningKeyError> {
+    let path = legacy_path(data_dir);
+    if !path.exists() {
+        return Ok(None);
     }
-    fs::create_dir_all(&dir).map_err(io)?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
-    let mut seed = Zeroizing::new([0u8; 32]);
-    rand::rng().fill_bytes(seed.as_mut_slice());
-    // create_new: never overwrite a key another process just wrote.
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
-    file.write_all(seed.as_slice()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    tracing::info!(path = %path.display(), "generated the checkpoint signing key");
-    Ok(SigningKey::from_bytes(&seed))
+    let bytes = Zeroizing::new(fs::read(&path).map_err(|source| SigningKeyError::Io { path: path.clone(), source })?);
+    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| SigningKeyError::Malformed(path.clone()))?;
+    let seed = Zeroizing::new(seed);
+    Ok(Some(SigningKey::from_bytes(&seed)))
+}
+
+/// Removes the legacy file once the database holds the same key wrapped.
+pub fn remove_legacy(data_dir: &Path) -> Result<(), SigningKeyError> {
+    let path = legacy_path(data_dir);
+    fs::remove_file(&path).map_err(|source| SigningKeyError::Io { path: path.clone(), source })?;
+    tracing::info!(path = %path.display(), "the checkpoint signing key is now stored wrapped; removed its plaintext file");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -49,14 +49,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_key_is_created_private_and_reloaded_identically() {
+    fn a_legacy_key_is_read_and_a_malformed_one_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let first = load_or_create(dir.path()).expect("created");
-        let mode = fs::metadata(dir.path().join("keys/checkpoint-signing.key")).expect("file").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let second = load_or_create(dir.path()).expect("reloaded");
-        assert_eq!(first.verifying_key(), second.verifying_key());
-        fs::write(dir.path().join("keys/checkpoint-signing.key"), b"short").expect("corrupt");
-        assert!(matches!(load_or_create(dir.path()), Err(SigningKeyError::Malformed(_))));
+        assert!(legacy_key(dir.path()).expect("absent is fine").is_none());
+        fs::create_dir_all(dir.path().join("keys")).expect("dir");
+        fs::write(legacy_path(dir.path()), [5u8; 32]).expect("write");
+        let key = legacy_key(dir.path()).expect("read").expect("present");
+        assert_eq!(key.verifying_key(), SigningKey::from_bytes(&[5u8; 32]).verifying_key());
+        fs::write(legacy_path(dir.path()), b"short").expect("corrupt");
+        assert!(matches!(legacy_key(dir.path()), Err(SigningKeyError::Malformed(_))));
+        remove_legacy(dir.path()).expect("removed");
+        assert!(!legacy_path(dir.path()).exists());
     }
 }

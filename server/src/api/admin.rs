@@ -11,7 +11,10 @@ use store::{AccountId, ApiKey, ApiKeyId, KeyScope, NewApiKey, NewEvent, Store};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::schema::{CreateKey, CreateLedger, KeyList, KeyOut, LedgerList, LedgerOut, Problem};
+use super::schema::{
+    CreateKey, CreateLedger, KeyList, KeyOut, LedgerKeyOut, LedgerKeys, LedgerList, LedgerOut, Problem,
+    RotatedLedgerKey,
+};
 use super::JsonBody;
 use crate::web::AppState;
 
@@ -55,6 +58,64 @@ pub async fn list_ledgers(State(state): State<AppState>, caller: Caller) -> Resu
     let ledgers = state.store.list_ledgers(&caller.0.account_id).await?;
     let visible = ledgers.iter().filter(|l| caller.0.scope.allows(&l.id)).map(ledger_out).collect();
     Ok(Json(LedgerList { ledgers: visible }))
+}
+
+/// A ledger's data key versions (admin key). Key material never leaves
+/// the server; this shows which KEK wraps each version.
+#[utoipa::path(
+    get, path = "/ledgers/{ledger}/keys", tag = "admin",
+    params(("ledger" = String, Path, description = "ledger id")),
+    responses((status = 200, body = LedgerKeys), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn ledger_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ledger): Path<String>,
+) -> Result<Json<LedgerKeys>, ApiError> {
+    let ledger = caller.ledger(&state, &ledger, store::Permission::Admin).await?;
+    let versions = state.store.ledger_key_versions(&ledger.id).await?;
+    Ok(Json(LedgerKeys {
+        ledger: ledger.id.as_str().to_owned(),
+        versions: versions
+            .into_iter()
+            .map(|v| LedgerKeyOut {
+                version: v.version,
+                provider: v.provider,
+                kek_id: v.kek_id,
+                from_seq: v.from_seq,
+                created_at: millis(v.created_ms),
+            })
+            .collect(),
+    }))
+}
+
+/// Rotate a ledger's data key (admin key): new events are sealed with a new
+/// key; older versions stay for reading. Recorded in the system ledger.
+#[utoipa::path(
+    post, path = "/ledgers/{ledger}/keys/rotate", tag = "admin",
+    params(("ledger" = String, Path, description = "ledger id")),
+    responses((status = 201, body = RotatedLedgerKey), (status = 403, body = Problem), (status = 404, body = Problem), (status = 410, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn rotate_ledger_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ledger): Path<String>,
+) -> Result<Response, ApiError> {
+    let ledger = caller.ledger(&state, &ledger, store::Permission::Admin).await?;
+    let version = state.store.rotate_ledger_key(&ledger.id).await?;
+    record(
+        &state.store,
+        &caller.0.account_id,
+        caller.actor(),
+        "ledger_key.rotated",
+        ("ledger", ledger.id.as_str()),
+        json!({"key_version": version, "reason": "requested"}),
+    )
+    .await;
+    let body = RotatedLedgerKey { ledger: ledger.id.as_str().to_owned(), key_version: version };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 fn ledger_out(ledger: &store::Ledger) -> LedgerOut {

@@ -34,6 +34,16 @@ pub enum ApiError {
     /// Shed load: the client should retry shortly.
     #[error("{0}")]
     Overloaded(String),
+    /// The ledger's keys were destroyed: its content is gone for good.
+    #[error("{0}")]
+    Gone(String),
+    /// A stored record failed authenticated decryption: tampering or
+    /// misplaced data. Logged; the detail (which record) is safe to show.
+    #[error("{0}")]
+    Integrity(String),
+    /// The key provider (KMS) failed; logged, hidden from the client.
+    #[error("the key provider is unavailable")]
+    KeyProvider(String),
 }
 
 impl ApiError {
@@ -52,7 +62,11 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Overloaded(_) | ApiError::KeyProvider(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -69,6 +83,9 @@ impl ApiError {
             ApiError::Internal(_) => "Internal error",
             ApiError::Unavailable => "Service unavailable",
             ApiError::Overloaded(_) => "Overloaded",
+            ApiError::Gone(_) => "Gone",
+            ApiError::Integrity(_) => "Integrity check failed",
+            ApiError::KeyProvider(_) => "Key provider unavailable",
         }
     }
 }
@@ -80,6 +97,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(detail) => ApiError::Conflict(detail),
             StoreError::Invalid(detail) => ApiError::BadRequest { field: None, detail },
             StoreError::WriterGone => ApiError::Unavailable,
+            StoreError::KeysDestroyed => ApiError::Gone(error.to_string()),
+            StoreError::Integrity(detail) => ApiError::Integrity(detail),
+            StoreError::Keys(detail) => ApiError::KeyProvider(detail),
             StoreError::CommitTimeout => ApiError::Overloaded(
                 "the commit did not complete in time; retry with the same event ids (retries are idempotent)".into(),
             ),
@@ -124,6 +144,14 @@ impl IntoResponse for ApiError {
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 "the server could not complete the request; it has been logged".to_owned()
+            }
+            ApiError::KeyProvider(cause) => {
+                tracing::error!(%cause, "key provider failed");
+                "the key provider could not be reached or refused the request; it has been logged".to_owned()
+            }
+            ApiError::Integrity(detail) => {
+                tracing::error!(%detail, "integrity check failed on stored data");
+                format!("{detail}; the record is not returned")
             }
             other => other.to_string(),
         };

@@ -87,6 +87,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(events::consistency))
         .routes(routes!(events::range))
         .routes(routes!(admin::create_ledger, admin::list_ledgers))
+        .routes(routes!(admin::ledger_keys))
+        .routes(routes!(admin::rotate_ledger_key))
         .routes(routes!(admin::create_key, admin::list_keys))
         .routes(routes!(admin::rotate_key))
         .routes(routes!(admin::revoke_key))

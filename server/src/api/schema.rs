@@ -143,6 +143,34 @@ pub struct LedgerOut {
     pub created_at: Option<String>,
 }
 
+/// One data key version of a ledger (never key material).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerKeyOut {
+    pub version: u32,
+    /// `local` or `aws-kms`.
+    pub provider: String,
+    /// The KEK that wraps this data key (a local key's fingerprint or the KMS key).
+    pub kek_id: String,
+    /// The first seq sealed with this version.
+    pub from_seq: u64,
+    pub created_at: Option<String>,
+}
+
+/// A ledger's data keys, oldest first; the last one seals new events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerKeys {
+    pub ledger: String,
+    pub versions: Vec<LedgerKeyOut>,
+}
+
+/// The outcome of a data key rotation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedLedgerKey {
+    pub ledger: String,
+    /// The version that seals new events from now on.
+    pub key_version: u32,
+}
+
 /// The ledgers a key can see.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerList {

@@ -8,19 +8,25 @@ use store::testing::fresh_postgres_url;
 use crate::common::TestServer;
 
 /// A server per backend.
-async fn servers() -> Vec<TestServer> {
+pub(crate) async fn servers() -> Vec<TestServer> {
     let url = fresh_postgres_url().await.expect("test database");
     vec![TestServer::start().await, TestServer::start_with(|args| args.database_url = Some(url)).await]
 }
 
-struct Account {
-    server: TestServer,
-    client: reqwest::Client,
-    admin: String,
+pub(crate) struct Account {
+    pub(crate) server: TestServer,
+    pub(crate) client: reqwest::Client,
+    pub(crate) admin: String,
 }
 
 impl Account {
-    async fn send(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self.client.request(method, self.server.url(path)).bearer_auth(key);
         if let Some(body) = body {
             request = request.json(&body);
@@ -31,21 +37,21 @@ impl Account {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
-    async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, path, key, Some(body)).await
     }
 
-    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str, key: &str) -> (u16, Value) {
         self.send(reqwest::Method::GET, path, key, None).await
     }
 
-    async fn ledger(&self, name: &str) -> String {
+    pub(crate) async fn ledger(&self, name: &str) -> String {
         let (status, body) = self.post("/v1/ledgers", &self.admin, json!({"name": name})).await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_str().expect("id").to_owned()
     }
 
-    async fn key(&self, permission: &str, ledgers: Option<Vec<&str>>) -> String {
+    pub(crate) async fn key(&self, permission: &str, ledgers: Option<Vec<&str>>) -> String {
         let mut body = json!({"name": format!("{permission} key"), "permission": permission});
         if let Some(ledgers) = ledgers {
             body["ledgers"] = json!(ledgers);
@@ -56,7 +62,7 @@ impl Account {
     }
 }
 
-async fn account(server: TestServer) -> Account {
+pub(crate) async fn account(server: TestServer) -> Account {
     let boot = server.bootstrap("acme");
     assert!(boot["account_id"].as_str().expect("account_id").starts_with("acc_"));
     let admin = boot["admin_key"].as_str().expect("admin_key").to_owned();

@@ -11,6 +11,8 @@ use tempfile::TempDir;
 pub struct TestServer {
     pub server: Server,
     pub data_dir: TempDir,
+    /// The data directory in use: `data_dir`, unless the test chose another.
+    pub data_path: PathBuf,
     pub database_url: Option<String>,
 }
 
@@ -32,17 +34,24 @@ impl TestServer {
         };
         adjust(&mut args);
         let database_url = args.database_url.clone();
+        let data_path = args.data_dir.clone().unwrap_or_else(|| data_dir.path().to_owned());
         let config = Config::resolve(args).expect("config");
         let server = server::start(config).await.expect("server starts");
-        Self { server, data_dir, database_url }
+        Self { server, data_dir, data_path, database_url }
     }
 
     /// Runs `auditstore admin bootstrap` (the real binary) against this
     /// server's database and returns its JSON output.
     pub fn bootstrap(&self, account: &str) -> serde_json::Value {
+        self.bootstrap_with(&["--account", account])
+    }
+
+    /// `auditstore admin bootstrap` with more arguments (for example the
+    /// key provider's).
+    pub fn bootstrap_with(&self, args: &[&str]) -> serde_json::Value {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auditstore"));
-        command.args(["admin", "bootstrap", "--account", account, "--log-format", "json"]);
-        command.arg("--data-dir").arg(self.data_dir.path());
+        command.args(["admin", "bootstrap", "--log-format", "json"]).args(args);
+        command.arg("--data-dir").arg(&self.data_path);
         if let Some(url) = &self.database_url {
             command.args(["--database-url", url]);
         }
@@ -52,7 +61,7 @@ impl TestServer {
     }
 
     pub fn cert_path(&self) -> PathBuf {
-        self.data_dir.path().join("tls/cert.pem")
+        self.data_path.join("tls/cert.pem")
     }
 
     pub fn url(&self, path: &str) -> String {

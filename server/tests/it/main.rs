@@ -4,6 +4,7 @@
 mod api;
 mod common;
 mod dashboard;
+mod encryption;
 mod health;
 mod processes;
 mod tls;

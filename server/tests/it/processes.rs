@@ -277,10 +277,11 @@ async fn two_processes_appending_to_one_postgres_ledger_never_fork_the_chain() {
     let dir_a = tempfile::tempdir().expect("tempdir");
     let dir_b = tempfile::tempdir().expect("tempdir");
     let admin = bootstrap(dir_a.path(), Some(&url));
-    // Both processes sign with the same checkpoint key, as a deployment does.
+    // Both processes hold the same KEK, as a deployment does (with the local
+    // provider; with KMS they share the KMS key), so both unwrap the signing
+    // key and the ledger keys stored in the database.
     std::fs::create_dir_all(dir_b.path().join("keys")).expect("keys dir");
-    std::fs::copy(dir_a.path().join("keys/checkpoint-signing.key"), dir_b.path().join("keys/checkpoint-signing.key"))
-        .expect("copy key");
+    std::fs::copy(dir_a.path().join("keys/kek.key"), dir_b.path().join("keys/kek.key")).expect("copy key");
     let a = Arc::new(Process::start(dir_a.path(), Some(&url)).await);
     let b = Arc::new(Process::start(dir_b.path(), Some(&url)).await);
     let (ledger, write, read) = setup(&a, &admin).await;
