@@ -202,6 +202,47 @@ async fn bench_backend(name: &'static str, database_url: Option<String>, total: 
         rows.push(Row { target: "HTTPS API", ledgers: ledger_count, batch, events, elapsed, searchable });
     }
 
+    // What encryption costs: the same runs with sealing off and on,
+    // alternating so that drift (WAL growth, page cache) hits both alike.
+    // Indexing is waited for in both, so decrypting for the index counts.
+    let mut sealing = Vec::new();
+    for _round in 0..2 {
+        for sealed in [false, true] {
+            store::testing::set_sealing(&store, sealed);
+            let target = ledgers(1).await;
+            let start = Instant::now();
+            let elapsed = store_run(&store, &target, 100, total).await;
+            let searchable = until_indexed(&store, &target, start).await;
+            sealing.push(("store (in process)", sealed, elapsed, searchable));
+            let target = ledgers(1).await;
+            let start = Instant::now();
+            let elapsed = https_run(&client, &base, secret.expose(), &target, 100, total).await;
+            let searchable = until_indexed(&store, &target, start).await;
+            sealing.push(("HTTPS API", sealed, elapsed, searchable));
+        }
+    }
+    store::testing::set_sealing(&store, true);
+    for path in ["store (in process)", "HTTPS API"] {
+        for sealed in [false, true] {
+            let runs: Vec<_> = sealing.iter().filter(|r| r.0 == path && r.1 == sealed).collect();
+            let elapsed = runs.iter().map(|r| r.2).sum::<Duration>() / runs.len() as u32;
+            let searchable = runs.iter().map(|r| r.3).sum::<Duration>() / runs.len() as u32;
+            rows.push(Row {
+                target: match (path, sealed) {
+                    ("HTTPS API", true) => "HTTPS API, sealed (mean of 2)",
+                    ("HTTPS API", false) => "HTTPS API, unsealed (mean of 2)",
+                    (_, true) => "store, sealed (mean of 2)",
+                    (_, false) => "store, unsealed (mean of 2)",
+                },
+                ledgers: 1,
+                batch: 100,
+                events: total,
+                elapsed,
+                searchable: Some(searchable),
+            });
+        }
+    }
+
     // Proof latency on the largest single ledger of this run.
     let list = store.list_ledgers(&account.id).await.expect("ledgers");
     let big = list.into_iter().max_by_key(|l| l.tree_size).expect("a ledger");
@@ -312,6 +353,19 @@ fn main() {
             println!("\n{name}: {total} events per configuration, {CLIENTS} concurrent clients");
             println!("| path | ledgers | batch | events | committed events/s | × raw | searchable events/s | × raw |");
             println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            for pair in
+                rows.windows(2).filter(|w| w[0].target.contains(", unsealed") && w[1].target.contains(", sealed"))
+            {
+                println!(
+                    "{name}: encryption costs {:.1}% of committed throughput and {:.1}% of searchable throughput ({})",
+                    100.0 * (1.0 - pair[1].rate() / pair[0].rate()),
+                    100.0
+                        * (1.0
+                            - pair[0].searchable.unwrap_or_default().as_secs_f64()
+                                / pair[1].searchable.unwrap_or_default().as_secs_f64()),
+                    pair[0].target.split(',').next().unwrap_or_default(),
+                );
+            }
             for row in &rows {
                 let searchable = row.searchable.map_or(0.0, |d| row.events as f64 / d.as_secs_f64());
                 println!(
