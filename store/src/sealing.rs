@@ -26,7 +26,7 @@ use sqlx::Row as _;
 use zeroize::Zeroizing;
 
 use crate::kek::{KeyContext, KeyProvider, SecretKey, WrappedKey};
-use crate::nodes::{from_i64, to_i64};
+use crate::nodes::from_i64;
 use crate::{now_ms, on_pool, Pool, StoreError};
 
 /// First byte of a sealed event record (format version 1).
@@ -580,7 +580,8 @@ impl Keyring {
                  JOIN ledgers l ON l.id = h.ledger_id \
                  WHERE h.key_version > 0 AND (h.tree_size - k.from_seq >= $1 OR k.created_ms <= $2)",
             )
-            .bind(to_i64(max_events)?)
+            // Beyond the database's integers means "never by count".
+            .bind(i64::try_from(max_events).unwrap_or(i64::MAX))
             .bind(now_ms().saturating_sub(max_age_ms))
             .fetch_all(p)
             .await?

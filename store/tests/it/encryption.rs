@@ -147,3 +147,38 @@ async fn kms_wrapped_keys_unwrap_only_with_their_encryption_context() {
     let local = local_keys_from(&[1]);
     assert!(matches!(local.unwrap(&wrapped, &context).await, Err(StoreError::Keys(_))));
 }
+
+#[tokio::test]
+async fn data_keys_rotate_by_themselves_after_a_count_or_an_age_and_old_events_stay_readable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, _url) in both_backends(dir.path()).await {
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let busy = store.create_ledger(&account.id, "busy").await.expect("ledger");
+        let quiet = store.create_ledger(&account.id, "quiet").await.expect("ledger");
+        store.append(&busy, (0..10).map(|n| event(None, "jane", n)).collect()).await.expect("append");
+        store.append(&quiet, vec![event(None, "joe", 0)]).await.expect("append");
+
+        let day = 86_400_000;
+        let rotated = store.rotate_due_keys(10, day).await.expect("rotation pass");
+        assert_eq!(rotated.len(), 1, "only the ledger whose key sealed 10 events: {rotated:?}");
+        assert_eq!((&rotated[0].0, rotated[0].2, rotated[0].3), (&busy.id, 2, store::RotationReason::EventCount));
+        assert!(store.rotate_due_keys(10, day).await.expect("pass").is_empty(), "the new key sealed nothing yet");
+
+        // Every key is older than zero milliseconds.
+        let rotated = store.rotate_due_keys(u64::MAX, 0).await.expect("rotation pass");
+        assert!(rotated.iter().all(|r| r.3 == store::RotationReason::Age));
+        let versions: Vec<(String, u32)> = rotated.iter().map(|r| (r.0.as_str().to_owned(), r.2)).collect();
+        assert!(
+            versions.contains(&(busy.id.as_str().to_owned(), 3))
+                && versions.contains(&(quiet.id.as_str().to_owned(), 2))
+        );
+
+        let busy = store.ledger(&account.id, &busy.id).await.expect("ledger");
+        store.append(&busy, vec![event(Some("after"), "jane", 10)]).await.expect("append with the new key");
+        index_all(&store).await;
+        let filter = EventFilter { actor_id: Some("jane".into()), ..EventFilter::default() };
+        let page = store.list_events(&busy.id, &filter, None, 100).await.expect("listing");
+        assert_eq!(page.events.len(), 11, "events of every key version are found and open");
+        assert_eq!(store.ledger_key_versions(&busy.id).await.expect("versions").len(), 3);
+    }
+}
