@@ -559,6 +559,19 @@ mod tests {
     }
 
     #[test]
+    fn an_event_serialises_exactly_like_its_input_form() {
+        // The store writes `Event`'s own serialisation; readers and older
+        // records use the `to_input` shape. They must be the same bytes.
+        let mut with_all = base();
+        with_all["actor"]["name"] = json!("Jane \"J\" Doe");
+        with_all["metadata"] = json!({"b": [1, 2.5, null], "a": {"é": true}});
+        for v in [base(), with_all] {
+            let ev = input(v).unwrap().into_event(|| EventId::new("gen").unwrap()).unwrap();
+            assert_eq!(serde_json::to_vec(&ev).unwrap(), serde_json::to_vec(&ev.to_input()).unwrap());
+        }
+    }
+
+    #[test]
     fn fallback_id_used_only_when_absent() {
         let ev = input(base()).unwrap().into_event(|| EventId::new("gen").unwrap()).unwrap();
         assert_eq!(ev.id().as_str(), "gen");

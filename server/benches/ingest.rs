@@ -21,6 +21,10 @@ use store::{Ledger, NewEvent, Store};
 
 const CLIENTS: usize = 32;
 
+/// The server binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn event_json(client: usize, n: usize) -> Value {
     json!({
         "actor": {"type": "user", "id": format!("u_{}", (client * 7919 + n) % 10_000), "name": "Benchmark User"},

@@ -11,6 +11,7 @@
 //! against `tree_size`). Listings stay exact meanwhile: the unindexed tail
 //! is filtered directly (see `events.rs`).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use sqlx::Row as _;
@@ -47,6 +48,34 @@ pub(crate) fn terms_of(content: &serde_json::Value, index: &Dek) -> Vec<[u8; 32]
             Some(index.term(field, value.as_str()?))
         })
         .collect()
+}
+
+/// The searchable fields of a stored record, parsed without building a
+/// JSON tree (the indexer reads every event once).
+#[derive(serde::Deserialize)]
+struct Searchable<'a> {
+    #[serde(borrow)]
+    actor: SearchableParty<'a>,
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow)]
+    resource: SearchableParty<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct SearchableParty<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+}
+
+/// The terms of a stored record, in the order of [`FIELDS`].
+fn record_terms(record: &[u8], index: &Dek) -> Result<[[u8; 32]; 5], StoreError> {
+    let fields: Searchable<'_> =
+        serde_json::from_slice(record).map_err(|_| StoreError::Corrupt("stored event is not JSON"))?;
+    let values = [&fields.actor.kind, &fields.actor.id, &fields.action, &fields.resource.kind, &fields.resource.id];
+    Ok(std::array::from_fn(|i| index.term(FIELDS[i].0, values[i])))
 }
 
 impl Store {
@@ -118,9 +147,7 @@ impl Store {
             // A tombstoned event has nothing left to search.
             if let Some(record) = content {
                 let plain = self.keys.open(&ledger_id, from_i64(seq)?, &record).await?;
-                let value: serde_json::Value =
-                    serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("stored event is not JSON"))?;
-                terms.extend(terms_of(&value, &index).into_iter().map(|t| (t, seq)));
+                terms.extend(record_terms(&plain, &index)?.into_iter().map(|t| (t, seq)));
             }
         }
         // Sorted bulk: neighbouring rows land on neighbouring pages.

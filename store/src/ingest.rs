@@ -507,8 +507,9 @@ fn plan(
                 }
             });
             let event = &new.event;
-            let content =
-                serde_json::to_vec(&event.to_input()).map_err(|_| StoreError::Corrupt("event does not serialise"))?;
+            // The normalised event (the same JSON as `Event::to_input`, without
+            // cloning it first).
+            let content = serde_json::to_vec(event).map_err(|_| StoreError::Corrupt("event does not serialise"))?;
             // Only the sealed record reaches the database.
             let content = match seal {
                 Some(dek) => dek.seal(ledger, seq, &content)?,
