@@ -37,6 +37,9 @@ const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
 const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Requests queued per ledger before senders wait (back-pressure).
 const QUEUE_DEPTH: usize = 1024;
+/// A ledger's writer task ends after this long without requests (the next
+/// request starts a new one), so idle ledgers hold no task or frontier.
+const WRITER_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
 /// Rows per multi-row INSERT (below both backends' bind-parameter limits).
 const INSERT_CHUNK: usize = 500;
 
@@ -109,6 +112,8 @@ pub(crate) struct Sequencer {
     signer: Arc<CheckpointSigner>,
     writers: Mutex<HashMap<LedgerId, mpsc::Sender<Job>>>,
     keys: Arc<Keyring>,
+    /// How long an idle writer lives, in milliseconds (tests shorten it).
+    pub(crate) writer_idle_ms: std::sync::atomic::AtomicU64,
     pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Woken after every commit: there is something to index.
     pub(crate) indexer: Arc<tokio::sync::Notify>,
@@ -132,6 +137,9 @@ impl Sequencer {
             signer: Arc::new(signer),
             writers: Mutex::new(HashMap::new()),
             keys,
+            writer_idle_ms: std::sync::atomic::AtomicU64::new(
+                u64::try_from(WRITER_IDLE.as_millis()).unwrap_or(u64::MAX),
+            ),
             sqlite_writer,
             indexer: Arc::new(tokio::sync::Notify::new()),
         }
@@ -152,7 +160,10 @@ impl Sequencer {
         if let Some(sender) = writers.get(&ledger.id).filter(|s| !s.is_closed()) {
             return sender.clone();
         }
+        // Forget writers that ended while idle.
+        writers.retain(|_, s| !s.is_closed());
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let idle = std::time::Duration::from_millis(self.writer_idle_ms.load(std::sync::atomic::Ordering::Relaxed));
         let writer = Writer {
             pool: self.pool.clone(),
             signer: self.signer.clone(),
@@ -163,9 +174,15 @@ impl Sequencer {
             sqlite_writer: self.sqlite_writer.clone(),
             indexer: self.indexer.clone(),
         };
-        tokio::spawn(writer.run(receiver));
+        tokio::spawn(writer.run(receiver, idle));
         writers.insert(ledger.id.clone(), sender.clone());
         sender
+    }
+
+    /// How many ledgers have a live writer task in this process.
+    pub(crate) fn active_writers(&self) -> usize {
+        let writers = self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        writers.values().filter(|s| !s.is_closed()).count()
     }
 }
 
@@ -183,10 +200,18 @@ impl Store {
             return Err(StoreError::Invalid("no events to append".into()));
         }
         let (reply, answer) = oneshot::channel();
-        let sender = self.ingest.sender(ledger);
+        let ingest = self.ingest.clone();
         let outcome = tokio::time::timeout(COMMIT_WAIT, async move {
-            sender.send(Job { events, reply }).await.map_err(|_| StoreError::WriterGone)?;
-            answer.await.map_err(|_| StoreError::WriterGone)?
+            let mut job = Job { events, reply };
+            // A writer that just ended for idleness refuses the job; the
+            // next sender belongs to a fresh writer.
+            for _ in 0..2 {
+                match ingest.sender(ledger).send(job).await {
+                    Ok(()) => return answer.await.map_err(|_| StoreError::WriterGone)?,
+                    Err(mpsc::error::SendError(returned)) => job = returned,
+                }
+            }
+            Err(StoreError::WriterGone)
         })
         .await;
         outcome.map_err(|_| StoreError::CommitTimeout)?
@@ -232,8 +257,23 @@ struct Plan {
 }
 
 impl Writer {
-    async fn run(mut self, mut receiver: mpsc::Receiver<Job>) {
-        while let Some(first) = receiver.recv().await {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Job>, idle: std::time::Duration) {
+        let mut closing = false;
+        loop {
+            let next = if closing {
+                // Closed: no new jobs, but those already queued are served.
+                receiver.recv().await
+            } else {
+                match tokio::time::timeout(idle, receiver.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        receiver.close();
+                        closing = true;
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = next else { break };
             let mut count = first.events.len();
             let mut bytes = job_bytes(&first);
             let mut jobs = vec![first];

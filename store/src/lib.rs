@@ -144,7 +144,21 @@ impl Store {
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     match pool {
         Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-        Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        Pool::Postgres(pool) => {
+            // The least-privilege application role (docs/POSTGRES.md) may
+            // not create sqlx's bookkeeping table, which `run` always tries;
+            // when the owner has applied everything already, nothing is run.
+            let applied: Result<Vec<(i64, Vec<u8>)>, _> =
+                sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success").fetch_all(pool).await;
+            let complete = applied.is_ok_and(|applied| {
+                POSTGRES_MIGRATIONS.iter().all(|m| {
+                    applied.iter().any(|(version, checksum)| *version == m.version && **checksum == *m.checksum)
+                })
+            });
+            if !complete {
+                POSTGRES_MIGRATIONS.run(pool).await?;
+            }
+        }
     }
     Ok(())
 }

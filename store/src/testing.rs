@@ -22,6 +22,18 @@ pub async fn fresh_postgres_url() -> Result<String, StoreError> {
     });
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    // Roles are cluster-wide: databases migrating at the same time would
+    // race to create the application role, so it is created here first.
+    sqlx::raw_sql(
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditstore_app') THEN \
+             CREATE ROLE auditstore_app NOLOGIN; \
+           END IF; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
+         END $$",
+    )
+    .execute(&mut conn)
+    .await?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
     conn.close().await?;
     Ok(replace_database(&admin, &name))
@@ -101,6 +113,16 @@ pub fn options() -> crate::StoreOptions {
 /// Options for a test store with the given key provider.
 pub fn options_with(keys: crate::KeyProvider) -> crate::StoreOptions {
     crate::StoreOptions { keys, public_host: "test.local".into(), legacy_signing_key: None }
+}
+
+/// Makes ledger writers end after `idle` without requests (instead of
+/// minutes), and returns how many writer tasks are alive now.
+pub fn writers(store: &crate::Store, idle: Option<std::time::Duration>) -> usize {
+    if let Some(idle) = idle {
+        let ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        store.ingest.writer_idle_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+    store.ingest.active_writers()
 }
 
 /// Benchmarks only: store new events unsealed, so the cost of sealing can be

@@ -126,3 +126,48 @@ async fn a_legacy_signing_key_is_imported_once_and_a_different_one_refused() {
     let store = store::Store::open(&url, store::testing::options()).await.expect("reopens");
     assert_eq!(*store.verifier_key().verifying_key(), legacy.verifying_key());
 }
+
+#[tokio::test]
+async fn the_postgres_application_role_runs_everything_but_cannot_rewrite_history() {
+    let owner_url = store::testing::fresh_postgres_url().await.expect("test database");
+    let owner = store::Store::open(&owner_url, store::testing::options()).await.expect("owner migrates");
+    owner.close().await;
+    // A login role that is only a member of auditstore_app, as docs/POSTGRES.md says.
+    let role = format!("app_{}", uuid::Uuid::new_v4().simple());
+    let database = owner_url.rsplit('/').next().expect("database name").split('?').next().expect("name").to_owned();
+    store::testing::execute_raw(
+        &owner_url,
+        &format!("CREATE ROLE {role} LOGIN IN ROLE auditstore_app; GRANT CONNECT ON DATABASE {database} TO {role};"),
+    )
+    .await
+    .expect("role");
+    let scheme_end = owner_url.find("://").expect("scheme") + 3;
+    let at = owner_url.find('@').expect("user");
+    let app_url = format!("{}{role}{}", &owner_url[..scheme_end], &owner_url[at..]);
+
+    let app = store::Store::open(&app_url, store::testing::options()).await.expect("the app role opens the store");
+    let (account, _) = app.ensure_account("acme").await.expect("account");
+    let ledger = app.create_ledger(&account.id, "l").await.expect("ledger");
+    app.append(&ledger, (0..3).map(|n| crate::event(None, "jane", n)).collect()).await.expect("append");
+    while app.index_pending().await.expect("index") > 0 {}
+    let page = app.list_events(&ledger.id, &store::EventFilter::default(), None, 10).await.expect("read");
+    assert_eq!(page.events.len(), 3);
+    app.rotate_ledger_key(&ledger.id).await.expect("rotate");
+    app.rewrap_keys().await.expect("rewrap");
+    let doomed = app.create_ledger(&account.id, "doomed").await.expect("ledger");
+    app.append(&doomed, vec![crate::event(None, "jane", 9)]).await.expect("append");
+    app.destroy_ledger_keys(&doomed.id).await.expect("the app role may shred");
+    app.close().await;
+
+    // Even with the triggers out of the way, the grants refuse rewriting.
+    for sql in [
+        "UPDATE events SET leaf_hash = chain_hash",
+        "DELETE FROM events",
+        "DELETE FROM merkle_nodes",
+        "UPDATE checkpoints SET note = ''",
+        "TRUNCATE events",
+    ] {
+        let error = store::testing::execute_raw(&app_url, sql).await.expect_err(sql);
+        assert!(error.to_string().contains("permission denied"), "{sql}: {error}");
+    }
+}

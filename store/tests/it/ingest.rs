@@ -177,3 +177,22 @@ async fn filters_and_cursor_pagination_find_exactly_the_matching_events() {
         ));
     }
 }
+
+#[tokio::test]
+async fn idle_writers_end_and_the_next_append_starts_a_fresh_one_that_continues_the_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, _url) in crate::both_backends(dir.path()).await {
+        assert_eq!(store::testing::writers(&store, Some(std::time::Duration::from_millis(50))), 0);
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+        let first = store.append(&ledger, vec![crate::event(None, "jane", 1)]).await.expect("append");
+        assert_eq!(store::testing::writers(&store, None), 1);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(store::testing::writers(&store, None), 0, "the idle writer ended");
+        let second = store.append(&ledger, vec![crate::event(None, "jane", 2)]).await.expect("append again");
+        assert_eq!(second.events[0].seq, 1);
+        let links = store.chain_links(&ledger.id, 0, 2).await.expect("links");
+        assert_eq!(links[0].chain_hash, first.events[0].chain_hash);
+        assert_eq!(audit_core::chain_hash(&links[0].chain_hash, &links[1].leaf_hash), links[1].chain_hash);
+    }
+}
