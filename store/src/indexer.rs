@@ -20,8 +20,15 @@ use crate::nodes::{from_i64, to_i64};
 use crate::sealing::Dek;
 use crate::{on_pool, Pool, Store, StoreError};
 
-/// Events indexed per transaction.
-const INDEX_BATCH: u64 = 20_000;
+/// Events indexed per transaction: small enough that an append waiting
+/// behind it (SQLite has one writer) waits tens of milliseconds, not seconds.
+const INDEX_BATCH: u64 = 5_000;
+/// On SQLite, indexing waits while appends are queued (writes win, DESIGN
+/// §5), but never while a ledger trails by this many events or more...
+const MAX_DEFERRED_EVENTS: u64 = 100_000;
+/// ...nor for longer than this: under steady load a ledger's searchability
+/// trails its commits by a bounded delay.
+const MAX_DEFER: Duration = Duration::from_secs(2);
 /// How often the indexer looks for work when no commit woke it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -86,12 +93,26 @@ impl Store {
     pub fn spawn_indexer(&self) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
         tokio::spawn(async move {
+            let mut deferring_since: Option<std::time::Instant> = None;
             loop {
                 let _ = tokio::time::timeout(IDLE_POLL, store.ingest.indexer.notified()).await;
                 loop {
-                    match store.index_pending().await {
-                        Ok(0) => break,
-                        Ok(_) => continue,
+                    let overdue = deferring_since.is_some_and(|since| since.elapsed() >= MAX_DEFER);
+                    match store.index_round(!overdue).await {
+                        Ok((0, false)) => {
+                            deferring_since = None;
+                            break;
+                        }
+                        Ok((0, true)) => {
+                            // Appends are queued: let them commit first.
+                            deferring_since.get_or_insert_with(std::time::Instant::now);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Ok((_, deferred)) => {
+                            if !deferred {
+                                deferring_since = None;
+                            }
+                        }
                         Err(error) => {
                             tracing::error!(%error, "indexing failed; retrying");
                             tokio::time::sleep(IDLE_POLL).await;
@@ -106,6 +127,14 @@ impl Store {
     /// Indexes one batch of every ledger that trails; returns how many
     /// events were indexed (0 when nothing trails).
     pub async fn index_pending(&self) -> Result<u64, StoreError> {
+        self.index_round(false).await.map(|(indexed, _)| indexed)
+    }
+
+    /// One indexing pass. With `defer`, a SQLite ledger that trails by less
+    /// than [`MAX_DEFERRED_EVENTS`] is left for later while appends are
+    /// queued. Returns how many events were indexed and whether any ledger
+    /// was deferred.
+    async fn index_round(&self, defer: bool) -> Result<(u64, bool), StoreError> {
         let pending: Vec<(String, i64, i64)> = on_pool!(&self.pool, |p| {
             sqlx::query_as(
                 "SELECT p.ledger_id, p.indexed_size, h.tree_size FROM index_progress p \
@@ -115,12 +144,18 @@ impl Store {
             .await?
         });
         let mut indexed = 0;
+        let mut deferred = false;
         for (ledger, from, size) in pending {
             let from = from_i64(from)?;
-            let to = from_i64(size)?.min(from + INDEX_BATCH);
-            indexed += self.index_range(&ledger, from, to).await?;
+            let size = from_i64(size)?;
+            let busy = matches!(self.pool, Pool::Sqlite(_)) && self.ingest.backlog() > 0;
+            if defer && busy && size - from < MAX_DEFERRED_EVENTS {
+                deferred = true;
+                continue;
+            }
+            indexed += self.index_range(&ledger, from, size.min(from + INDEX_BATCH)).await?;
         }
-        Ok(indexed)
+        Ok((indexed, deferred))
     }
 
     async fn index_range(&self, ledger: &str, from: u64, to: u64) -> Result<u64, StoreError> {

@@ -112,6 +112,9 @@ pub(crate) struct Sequencer {
     signer: Arc<CheckpointSigner>,
     writers: Mutex<HashMap<LedgerId, mpsc::Sender<Job>>>,
     keys: Arc<Keyring>,
+    /// Append requests queued and not yet taken by their writer: the
+    /// indexer's signal that ingestion has work waiting.
+    backlog: Arc<std::sync::atomic::AtomicIsize>,
     /// How long an idle writer lives, in milliseconds (tests shorten it).
     pub(crate) writer_idle_ms: std::sync::atomic::AtomicU64,
     pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
@@ -137,6 +140,7 @@ impl Sequencer {
             signer: Arc::new(signer),
             writers: Mutex::new(HashMap::new()),
             keys,
+            backlog: Arc::new(std::sync::atomic::AtomicIsize::new(0)),
             writer_idle_ms: std::sync::atomic::AtomicU64::new(
                 u64::try_from(WRITER_IDLE.as_millis()).unwrap_or(u64::MAX),
             ),
@@ -170,6 +174,7 @@ impl Sequencer {
             ledger: ledger.id.clone(),
             origin: ledger.origin.clone(),
             frontier: None,
+            backlog: self.backlog.clone(),
             keys: self.keys.clone(),
             sqlite_writer: self.sqlite_writer.clone(),
             indexer: self.indexer.clone(),
@@ -179,7 +184,13 @@ impl Sequencer {
         sender
     }
 
+    /// Append requests waiting for their writer to take them.
+    pub(crate) fn backlog(&self) -> isize {
+        self.backlog.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many ledgers have a live writer task in this process.
+    #[cfg(feature = "testing")]
     pub(crate) fn active_writers(&self) -> usize {
         let writers = self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         writers.values().filter(|s| !s.is_closed()).count()
@@ -207,7 +218,13 @@ impl Store {
             // next sender belongs to a fresh writer.
             for _ in 0..2 {
                 match ingest.sender(ledger).send(job).await {
-                    Ok(()) => return answer.await.map_err(|_| StoreError::WriterGone)?,
+                    Ok(()) => {
+                        // Counted after the send (no await in between, so a
+                        // cancelled request cannot leave it counted); the
+                        // writer may already have taken it, hence signed.
+                        ingest.backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return answer.await.map_err(|_| StoreError::WriterGone)?;
+                    }
                     Err(mpsc::error::SendError(returned)) => job = returned,
                 }
             }
@@ -231,6 +248,7 @@ struct Writer {
     /// The Merkle frontier after the last commit of this writer; reloaded
     /// when the head moved (another process) or after a failed commit.
     frontier: Option<CompactRange>,
+    backlog: Arc<std::sync::atomic::AtomicIsize>,
     keys: Arc<Keyring>,
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     indexer: Arc<tokio::sync::Notify>,
@@ -274,12 +292,14 @@ impl Writer {
                 }
             };
             let Some(first) = next else { break };
+            self.backlog.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             let mut count = first.events.len();
             let mut bytes = job_bytes(&first);
             let mut jobs = vec![first];
             while count < MAX_GROUP_EVENTS && bytes < MAX_GROUP_BYTES {
                 match receiver.try_recv() {
                     Ok(job) => {
+                        self.backlog.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                         count += job.events.len();
                         bytes += job_bytes(&job);
                         jobs.push(job);
