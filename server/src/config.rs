@@ -110,6 +110,12 @@ pub struct ServeArgs {
     /// Log format [default: auto: text on a terminal, JSON otherwise].
     #[arg(long, env = "AUDITSTORE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Reads (GET under /v1) served at once; more are answered 503 [default: 256].
+    #[arg(long, env = "AUDITSTORE_MAX_CONCURRENT_READS", value_name = "N")]
+    pub max_concurrent_reads: Option<std::num::NonZeroU32>,
+    /// Queued append requests from which on reads are answered 503; 0 sheds every read [default: 512].
+    #[arg(long, env = "AUDITSTORE_SHED_READS_AT_BACKLOG", value_name = "N")]
+    pub shed_reads_at_backlog: Option<u32>,
     /// Where the key encryption key lives [default: aws-kms when --kms-key-id is given, else local].
     #[arg(long, env = "AUDITSTORE_KEY_PROVIDER", value_enum)]
     pub key_provider: Option<KeyProviderKind>,
@@ -184,6 +190,8 @@ struct FileConfig {
     rate_limit_per_key: Option<std::num::NonZeroU32>,
     rate_limit_per_ledger: Option<std::num::NonZeroU32>,
     log_format: Option<LogFormat>,
+    max_concurrent_reads: Option<std::num::NonZeroU32>,
+    shed_reads_at_backlog: Option<u32>,
     key_provider: Option<KeyProviderKind>,
     kek_file: Option<PathBuf>,
     kms_key_id: Option<String>,
@@ -215,6 +223,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub keys: KeyConfig,
     pub key_rotation: KeyRotation,
+    pub shedding: crate::api::shedding::SheddingConfig,
 }
 
 /// Configuration that cannot be used.
@@ -283,9 +292,23 @@ impl Config {
                 .map_or(100_000_000, |n| n.get()),
             after_days: args.key_rotate_after_days.or(file.key_rotate_after_days).map_or(90, |n| n.get()),
         };
+        let shedding = {
+            let defaults = crate::api::shedding::SheddingConfig::default();
+            crate::api::shedding::SheddingConfig {
+                max_concurrent_reads: args
+                    .max_concurrent_reads
+                    .or(file.max_concurrent_reads)
+                    .unwrap_or(defaults.max_concurrent_reads),
+                shed_reads_at_backlog: args
+                    .shed_reads_at_backlog
+                    .or(file.shed_reads_at_backlog)
+                    .unwrap_or(defaults.shed_reads_at_backlog),
+            }
+        };
         Ok(Self {
             keys,
             key_rotation,
+            shedding,
             listen,
             database_url,
             tls,

@@ -125,7 +125,8 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     let cleanup = limits.spawn_cleanup();
     let indexer = store.spawn_indexer();
     let rotation = spawn_key_rotation(store.clone(), config.key_rotation);
-    let router = web::router(web::AppState { leptos, store: store.clone(), limits });
+    let reads = api::shedding::ReadGate::new(config.shedding);
+    let router = web::router(web::AppState { leptos, store: store.clone(), limits, reads });
 
     let https = bind(config.listen)?;
     let https_addr = https.local_addr()?;

@@ -27,6 +27,7 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub store: Store,
     pub limits: crate::api::limits::RateLimits,
+    pub reads: crate::api::shedding::ReadGate,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -53,7 +54,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(crate::api::router())
+        .merge(crate::api::router().layer(middleware::from_fn_with_state(state.clone(), crate::api::shedding::shed_reads)))
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .route_service("/favicon.svg", ServeFile::new(site_root.join("favicon.svg")))
         .leptos_routes_with_context(&state, routes, provide_request_nonce, move || app::shell(options.clone()))

@@ -234,6 +234,12 @@ impl Store {
         outcome.map_err(|_| StoreError::CommitTimeout)?
     }
 
+    /// Append requests of this process queued for their ledger's writer and
+    /// not yet taken (a measure of ingest overload).
+    pub fn ingest_backlog(&self) -> isize {
+        self.ingest.backlog()
+    }
+
     /// The public key that verifies this server's checkpoints.
     pub fn verifier_key(&self) -> VerifierKey {
         self.ingest.signer().verifier_key()

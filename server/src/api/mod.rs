@@ -6,6 +6,7 @@ pub mod error;
 pub mod events;
 pub mod limits;
 pub mod schema;
+pub mod shedding;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::header;

@@ -442,3 +442,29 @@ async fn the_openapi_document_describes_every_route_that_answers() {
     assert_eq!(unknown.status(), 404);
     assert_eq!(unknown.headers()["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn under_ingest_overload_reads_are_shed_with_503_and_writes_go_on() {
+    // A threshold of 0 queued appends: the server is "overloaded" for reads
+    // at all times, which makes the shedding path deterministic.
+    let server = TestServer::start_with(|args| args.shed_reads_at_backlog = Some(0)).await;
+    let account = account(server).await;
+    let ledger = account.ledger("busy").await;
+    let write = account.key("write", Some(vec![&ledger])).await;
+    let read = account.key("read", Some(vec![&ledger])).await;
+    let (status, body) = account.post(&format!("/v1/ledgers/{ledger}/events"), &write, event("e1", "jane")).await;
+    assert_eq!(status, 201, "writes are never shed: {body}");
+    let response = account
+        .client
+        .get(account.server.url(&format!("/v1/ledgers/{ledger}/events/e1")))
+        .bearer_auth(&read)
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let body: Value = response.json().await.expect("problem");
+    assert!(body["detail"].as_str().expect("detail").contains("reads are shed"), "{body}");
+    let (status, _) = account.get("/v1/openapi.json", &read).await;
+    assert_eq!(status, 200, "the API description is not a read of data");
+}
