@@ -61,7 +61,10 @@ pub async fn provider(config: &KeyConfig) -> Result<KeyProvider, KeyFileError> {
                 loader = loader.endpoint_url(endpoint);
             }
             let sdk = loader.load().await;
-            Ok(KeyProvider::AwsKms(KmsKek::new(aws_sdk_kms::Client::new(&sdk), key_id.clone())))
+            let kek = KmsKek::resolve(aws_sdk_kms::Client::new(&sdk), key_id)
+                .await
+                .map_err(|e| KeyFileError::Provider(e.to_string()))?;
+            Ok(KeyProvider::AwsKms(kek))
         }
     }
 }

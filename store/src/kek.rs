@@ -359,9 +359,21 @@ fn to_secret(blob: Option<&Blob>) -> Result<SecretKey, StoreError> {
 
 impl KmsKek {
     /// Wraps with `key_id` through `client` (built by the server from the
-    /// standard AWS configuration chain).
+    /// standard AWS configuration chain), recording `key_id` as given.
     pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
         Self { client, key_id: key_id.into() }
+    }
+
+    /// Like [`KmsKek::new`], but resolves `key_id` (an id, ARN or alias)
+    /// to the key's ARN first (DescribeKey), so stored keys name the key
+    /// itself and stay decryptable if an alias is later pointed elsewhere.
+    pub async fn resolve(client: aws_sdk_kms::Client, key_id: &str) -> Result<Self, StoreError> {
+        let described = client.describe_key().key_id(key_id).send().await.map_err(|e| kms_error("DescribeKey", e))?;
+        let arn = described
+            .key_metadata()
+            .and_then(|m| m.arn())
+            .ok_or_else(|| StoreError::Keys(format!("AWS KMS did not describe key {key_id}")))?;
+        Ok(Self { client, key_id: arn.to_owned() })
     }
 
     fn wrapped(&self, blob: Option<&Blob>) -> Result<WrappedKey, StoreError> {

@@ -455,6 +455,23 @@ impl Keyring {
         Ok(report)
     }
 
+    /// How many stored keys (ledger DEKs and instance secrets) are wrapped
+    /// by anything but the provider's current KEK.
+    pub(crate) async fn wrapped_by_others(&self) -> Result<i64, StoreError> {
+        let (provider, kek) = (self.provider.name(), self.provider.current_kek_id());
+        let count: i64 = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM ledger_keys WHERE provider <> $1 OR kek_id <> $2) \
+                      + (SELECT COUNT(*) FROM instance_secrets WHERE provider <> $1 OR kek_id <> $2)",
+            )
+            .bind(provider)
+            .bind(&kek)
+            .fetch_one(p)
+            .await?
+        });
+        Ok(count)
+    }
+
     /// An instance secret, creating it with `create` when absent. Several
     /// processes starting at once agree on the first one stored.
     pub(crate) async fn instance_secret(
@@ -636,6 +653,13 @@ impl crate::Store {
     /// rotation); event rows are not touched.
     pub async fn rewrap_keys(&self) -> Result<RewrapReport, StoreError> {
         self.keys.rewrap_all().await
+    }
+
+    /// How many stored keys are still wrapped by another KEK than the
+    /// provider's current one (0 once a KEK rotation is complete; only then
+    /// may old KEKs be destroyed).
+    pub async fn keys_under_old_keks(&self) -> Result<i64, StoreError> {
+        self.keys.wrapped_by_others().await
     }
 
     /// Destroys `ledger`'s data keys (crypto-shredding): its sealed events
