@@ -257,16 +257,13 @@ async fn rotate_kek(args: config::ServeArgs) -> Result<(), ServeError> {
             break;
         }
     }
-    // Old KEKs are destroyed only when nothing is wrapped by them any more:
-    // destroying one too early would make those keys unreadable for good.
-    let remaining = store.keys_under_old_keks().await.map_err(|e| ServeError::Admin(e.to_string()))?;
-    if remaining > 0 {
-        return Err(ServeError::Admin(format!(
-            "{remaining} stored keys are still wrapped by an old KEK (keys are being created concurrently?); \
-             nothing was destroyed: run rotate-kek again"
-        )));
-    }
-    let retired = keys::retire_old_local_keks(&config.keys)?;
+    // Old KEKs are destroyed only when nothing is wrapped by them any more
+    // (checked under a lock that keeps new keys out): destroying one too
+    // early would make those keys unreadable for good.
+    let retired = store
+        .retire_old_keks(|| keys::retire_old_local_keks(&config.keys).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| ServeError::Admin(e.to_string()))?;
     for account in store.list_accounts().await.map_err(|e| ServeError::Admin(e.to_string()))? {
         let rewrapped = total.ledger_keys.get(account.as_str()).copied().unwrap_or(0);
         api::admin::try_record(

@@ -98,7 +98,7 @@ impl Store {
                 let _ = tokio::time::timeout(IDLE_POLL, store.ingest.indexer.notified()).await;
                 loop {
                     let overdue = deferring_since.is_some_and(|since| since.elapsed() >= MAX_DEFER);
-                    match store.index_round(!overdue).await {
+                    match store.index_round(!overdue, true).await {
                         Ok((0, false)) => {
                             deferring_since = None;
                             break;
@@ -127,14 +127,14 @@ impl Store {
     /// Indexes one batch of every ledger that trails; returns how many
     /// events were indexed (0 when nothing trails).
     pub async fn index_pending(&self) -> Result<u64, StoreError> {
-        self.index_round(false).await.map(|(indexed, _)| indexed)
+        self.index_round(false, false).await.map(|(indexed, _)| indexed)
     }
 
     /// One indexing pass. With `defer`, a SQLite ledger that trails by less
     /// than [`MAX_DEFERRED_EVENTS`] is left for later while appends are
     /// queued. Returns how many events were indexed and whether any ledger
     /// was deferred.
-    async fn index_round(&self, defer: bool) -> Result<(u64, bool), StoreError> {
+    async fn index_round(&self, defer: bool, keep_going: bool) -> Result<(u64, bool), StoreError> {
         let pending: Vec<(String, i64, i64)> = on_pool!(&self.pool, |p| {
             sqlx::query_as(
                 "SELECT p.ledger_id, p.indexed_size, h.tree_size FROM index_progress p \
@@ -153,7 +153,15 @@ impl Store {
                 deferred = true;
                 continue;
             }
-            indexed += self.index_range(&ledger, from, size.min(from + INDEX_BATCH)).await?;
+            match self.index_range(&ledger, from, size.min(from + INDEX_BATCH)).await {
+                Ok(n) => indexed += n,
+                // One ledger's trouble (a tampered record, an unavailable
+                // key) must not stop the others from being indexed.
+                Err(error) if keep_going => {
+                    tracing::error!(%ledger, %error, "indexing this ledger failed; the others go on");
+                }
+                Err(error) => return Err(error),
+            }
         }
         Ok((indexed, deferred))
     }
@@ -197,10 +205,13 @@ impl Store {
                 Pool::Postgres(_) => p.begin().await?,
             };
             // Keys destroyed since the terms were computed: none are written.
-            let version: Option<i64> = sqlx::query_scalar("SELECT key_version FROM ledger_heads WHERE ledger_id = $1")
-                .bind(ledger)
-                .fetch_optional(&mut *tx)
-                .await?;
+            // FOR SHARE (PostgreSQL) waits for a concurrent destruction,
+            // which locks the head row FOR UPDATE, and then sees it.
+            let version_sql = match &self.pool {
+                Pool::Sqlite(_) => "SELECT key_version FROM ledger_heads WHERE ledger_id = $1",
+                Pool::Postgres(_) => "SELECT key_version FROM ledger_heads WHERE ledger_id = $1 FOR SHARE",
+            };
+            let version: Option<i64> = sqlx::query_scalar(version_sql).bind(ledger).fetch_optional(&mut *tx).await?;
             if version == Some(crate::sealing::DESTROYED) {
                 terms.clear();
             }

@@ -329,9 +329,16 @@ impl Writer {
                     tracing::error!(ledger = %self.ledger, %error, events = count, "append transaction failed; nothing of it was stored");
                     self.frontier = None;
                     for job in jobs {
-                        let _ = job.reply.send(Err(StoreError::Database(sqlx::Error::Protocol(
-                            "the append transaction failed".into(),
-                        ))));
+                        // Key trouble is retryable (503), anything else a
+                        // generic failure (500); nothing was stored either way.
+                        let reply = match &error {
+                            StoreError::Keys(detail) => StoreError::Keys(detail.clone()),
+                            StoreError::KeyChanged => {
+                                StoreError::Keys("the ledger's data key changed repeatedly during the commit".into())
+                            }
+                            _ => StoreError::Database(sqlx::Error::Protocol("the append transaction failed".into())),
+                        };
+                        let _ = job.reply.send(Err(reply));
                     }
                 }
             }

@@ -117,6 +117,15 @@ impl KeyProvider {
         }
     }
 
+    /// Re-reads the local key file (a KEK rotation may have changed it);
+    /// nothing to do for KMS.
+    pub fn refresh(&self) -> Result<(), StoreError> {
+        match self {
+            KeyProvider::Local(keks) => keks.refresh(),
+            KeyProvider::AwsKms(_) => Ok(()),
+        }
+    }
+
     /// A fresh random 256-bit data key and its wrapped form (KMS
     /// GenerateDataKey with `AES_256`; locally, the OS RNG and a wrap).
     pub async fn generate(&self, context: &KeyContext) -> Result<(SecretKey, WrappedKey), StoreError> {

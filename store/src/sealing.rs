@@ -155,6 +155,9 @@ pub(crate) struct Keyring {
     cache: Mutex<HashMap<(LedgerId, u32), Cached>>,
     /// Ledgers' `plaintext_below`, for records written before encryption.
     legacy: Mutex<HashMap<LedgerId, u64>>,
+    /// Ledgers whose keys this process destroyed: never cached again, even
+    /// by a read that fetched a key just before the destruction committed.
+    destroyed: Mutex<std::collections::HashSet<LedgerId>>,
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// Benchmarks only: store content unsealed, to measure what sealing costs.
     #[cfg(feature = "testing")]
@@ -195,6 +198,7 @@ impl Keyring {
             provider,
             cache: Mutex::new(HashMap::new()),
             legacy: Mutex::new(HashMap::new()),
+            destroyed: Mutex::new(std::collections::HashSet::new()),
             sqlite_writer,
             #[cfg(feature = "testing")]
             plaintext: std::sync::atomic::AtomicBool::new(false),
@@ -216,6 +220,9 @@ impl Keyring {
     }
 
     fn remember(&self, ledger: &LedgerId, dek: Arc<Dek>) {
+        if self.destroyed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(ledger) {
+            return;
+        }
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= CACHE_ENTRIES {
             cache.retain(|_, c| c.loaded.elapsed() < CACHE_TTL);
@@ -245,6 +252,9 @@ impl Keyring {
                 .fetch_optional(p)
                 .await?
         });
+        if self.destroyed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(ledger) {
+            return Err(StoreError::KeysDestroyed);
+        }
         let Some((provider, kek_id, blob)) = row else {
             return Err(if self.current_version(ledger).await? == DESTROYED {
                 StoreError::KeysDestroyed
@@ -295,7 +305,8 @@ impl Keyring {
     pub(crate) async fn add_version(&self, ledger: &LedgerId, expected: i64) -> Result<(Arc<Dek>, bool), StoreError> {
         let version = version_u32(expected + 1)?;
         // The provider call (a KMS round trip) happens before any lock.
-        let (key, wrapped) = self.provider.generate(&KeyContext::ledger_key(ledger.as_str(), version)).await?;
+        let context = KeyContext::ledger_key(ledger.as_str(), version);
+        let (key, mut wrapped) = self.provider.generate(&context).await?;
         let _turn = match &self.pool {
             Pool::Sqlite(_) => Some(self.sqlite_writer.clone().lock_owned().await),
             Pool::Postgres(_) => None,
@@ -306,6 +317,17 @@ impl Keyring {
                 Pool::Sqlite(_) => p.begin_with("BEGIN IMMEDIATE").await?,
                 Pool::Postgres(_) => p.begin().await?,
             };
+            if let Pool::Postgres(_) = &self.pool {
+                // Orders this insert with a KEK rotation's final check (which
+                // takes SHARE ROW EXCLUSIVE): see `retire_old_keks`.
+                sqlx::query("LOCK TABLE ledger_keys IN ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+            }
+            // A KEK rotation may have completed since the key was wrapped:
+            // never store a key under a KEK that is being retired.
+            self.provider.refresh()?;
+            if wrapped.kek_id != self.provider.current_kek_id() {
+                wrapped = self.provider.wrap(&key, &context).await?;
+            }
             let lock_sql = match &self.pool {
                 Pool::Sqlite(_) => "SELECT key_version, tree_size FROM ledger_heads WHERE ledger_id = $1",
                 Pool::Postgres(_) => "SELECT key_version, tree_size FROM ledger_heads WHERE ledger_id = $1 FOR UPDATE",
@@ -455,21 +477,47 @@ impl Keyring {
         Ok(report)
     }
 
-    /// How many stored keys (ledger DEKs and instance secrets) are wrapped
-    /// by anything but the provider's current KEK.
-    pub(crate) async fn wrapped_by_others(&self) -> Result<i64, StoreError> {
+    /// Runs `retire` (which destroys old KEKs) only if no stored key is
+    /// wrapped by another KEK than the current one, while holding a lock that
+    /// keeps new keys from being stored meanwhile (new keys re-check their
+    /// KEK under that lock; see `add_version`).
+    pub(crate) async fn retire_old_keks(
+        &self,
+        retire: impl FnOnce() -> Result<usize, String>,
+    ) -> Result<usize, StoreError> {
+        let _turn = match &self.pool {
+            Pool::Sqlite(_) => Some(self.sqlite_writer.clone().lock_owned().await),
+            Pool::Postgres(_) => None,
+        };
         let (provider, kek) = (self.provider.name(), self.provider.current_kek_id());
-        let count: i64 = on_pool!(&self.pool, |p| {
-            sqlx::query_scalar(
+        on_pool!(&self.pool, |p| {
+            let mut tx = match &self.pool {
+                Pool::Sqlite(_) => p.begin_with("BEGIN IMMEDIATE").await?,
+                Pool::Postgres(_) => p.begin().await?,
+            };
+            if let Pool::Postgres(_) = &self.pool {
+                sqlx::query("LOCK TABLE ledger_keys, instance_secrets IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let remaining: i64 = sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM ledger_keys WHERE provider <> $1 OR kek_id <> $2) \
                       + (SELECT COUNT(*) FROM instance_secrets WHERE provider <> $1 OR kek_id <> $2)",
             )
             .bind(provider)
             .bind(&kek)
-            .fetch_one(p)
-            .await?
-        });
-        Ok(count)
+            .fetch_one(&mut *tx)
+            .await?;
+            if remaining > 0 {
+                return Err(StoreError::Keys(format!(
+                    "{remaining} stored keys are still wrapped by an old KEK (created concurrently?); nothing was \
+                     destroyed: run the KEK rotation again"
+                )));
+            }
+            let retired = retire().map_err(StoreError::Keys)?;
+            tx.commit().await?;
+            Ok(retired)
+        })
     }
 
     /// An instance secret, creating it with `create` when absent. Several
@@ -524,6 +572,18 @@ impl Keyring {
     /// here and in any copy of the database, become unreadable once the
     /// wrapped keys are gone from it; its blind-index terms are removed.
     pub(crate) async fn destroy(&self, ledger: &LedgerId) -> Result<u64, StoreError> {
+        self.destroyed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(ledger.clone());
+        self.forget(ledger);
+        let outcome = self.destroy_rows(ledger).await;
+        if outcome.is_err() {
+            // Nothing was destroyed: the keys stay usable.
+            self.destroyed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(ledger);
+        }
+        self.forget(ledger);
+        outcome
+    }
+
+    async fn destroy_rows(&self, ledger: &LedgerId) -> Result<u64, StoreError> {
         let _turn = match &self.pool {
             Pool::Sqlite(_) => Some(self.sqlite_writer.clone().lock_owned().await),
             Pool::Postgres(_) => None,
@@ -570,21 +630,32 @@ impl Keyring {
                 Pool::Sqlite(_) => {
                     sqlx::query("PRAGMA secure_delete = OFF").execute(&mut *conn).await?;
                     // Old copies of the pages live on in the WAL until it is
-                    // checkpointed and truncated.
-                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).await?;
+                    // checkpointed and truncated; readers can make that busy.
+                    let mut truncated = false;
+                    for _ in 0..50 {
+                        let (busy, _, _): (i64, i64, i64) =
+                            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await?;
+                        if busy == 0 {
+                            truncated = true;
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    if !truncated {
+                        tracing::warn!(%ledger, "the WAL could not be truncated after destroying keys (busy readers); old copies remain until the next checkpoint");
+                    }
                 }
                 Pool::Postgres(_) => {
                     // Dead tuples keep the old bytes until the table is
                     // rewritten; the table is small. Without the privilege
                     // (a non-owner role) autovacuum reclaims them later.
                     if let Err(error) = sqlx::query("VACUUM FULL ledger_keys").execute(&mut *conn).await {
-                        tracing::warn!(%error, "could not VACUUM FULL ledger_keys after destroying keys");
+                        tracing::warn!(%error, "could not VACUUM FULL ledger_keys after destroying keys (it needs the table owner; run it as the owner)");
                     }
                 }
             }
             destroyed
         });
-        self.forget(ledger);
         Ok(destroyed)
     }
 
@@ -655,11 +726,12 @@ impl crate::Store {
         self.keys.rewrap_all().await
     }
 
-    /// How many stored keys are still wrapped by another KEK than the
-    /// provider's current one (0 once a KEK rotation is complete; only then
-    /// may old KEKs be destroyed).
-    pub async fn keys_under_old_keks(&self) -> Result<i64, StoreError> {
-        self.keys.wrapped_by_others().await
+    /// The last step of a KEK rotation: runs `retire` (which destroys the
+    /// old KEKs) only when no stored key is wrapped by anything but the
+    /// current KEK, under a lock that keeps new keys out meanwhile. Fails,
+    /// destroying nothing, when some key still needs an old KEK.
+    pub async fn retire_old_keks(&self, retire: impl FnOnce() -> Result<usize, String>) -> Result<usize, StoreError> {
+        self.keys.retire_old_keks(retire).await
     }
 
     /// Destroys `ledger`'s data keys (crypto-shredding): its sealed events

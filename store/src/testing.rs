@@ -115,6 +115,24 @@ pub fn options_with(keys: crate::KeyProvider) -> crate::StoreOptions {
     crate::StoreOptions { keys, public_host: "test.local".into(), legacy_signing_key: None }
 }
 
+/// A KMS client for the KMS-compatible endpoint the test command starts
+/// (moto, at `AWS_ENDPOINT_URL_KMS`; it accepts any credentials).
+///
+/// # Panics
+/// When the variable is not set: run the tests with `make test`.
+pub fn kms_client() -> aws_sdk_kms::Client {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_KMS").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL_KMS is not set: run the tests with `make test`, which starts moto")
+    });
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
 /// Makes ledger writers end after `idle` without requests (instead of
 /// minutes), and returns how many writer tasks are alive now.
 pub fn writers(store: &crate::Store, idle: Option<std::time::Duration>) -> usize {

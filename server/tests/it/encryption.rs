@@ -302,14 +302,7 @@ async fn data_and_key_encryption_keys_rotate_while_serving_and_everything_stays_
 
 /// A KMS key on the test endpoint the test command started (moto).
 async fn kms_key() -> String {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_KMS").expect("AWS_ENDPOINT_URL_KMS is set by `make test`");
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(endpoint)
-        .build();
-    let client = aws_sdk_kms::Client::from_conf(config);
+    let client = store::testing::kms_client();
     let key = client.create_key().description("auditstore test").send().await.expect("CreateKey");
     key.key_metadata().expect("metadata").arn().expect("arn").to_owned()
 }

@@ -111,20 +111,9 @@ async fn a_plain_record_where_sealed_ones_belong_is_refused_not_served() {
     }
 }
 
-fn kms_client() -> aws_sdk_kms::Client {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_KMS").expect("AWS_ENDPOINT_URL_KMS is set by `make test`");
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
-}
-
 #[tokio::test]
 async fn kms_wrapped_keys_unwrap_only_with_their_encryption_context() {
-    let client = kms_client();
+    let client = store::testing::kms_client();
     let key = client.create_key().send().await.expect("CreateKey");
     let key_id = key.key_metadata().expect("metadata").key_id().to_owned();
     let provider = KeyProvider::AwsKms(KmsKek::new(client, key_id.clone()));
@@ -180,5 +169,38 @@ async fn data_keys_rotate_by_themselves_after_a_count_or_an_age_and_old_events_s
         let page = store.list_events(&busy.id, &filter, None, 100).await.expect("listing");
         assert_eq!(page.events.len(), 11, "events of every key version are found and open");
         assert_eq!(store.ledger_key_versions(&busy.id).await.expect("versions").len(), 3);
+    }
+}
+
+#[tokio::test]
+async fn old_keks_are_retired_only_when_nothing_is_wrapped_by_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in both_backends(dir.path()).await {
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+        store.append(&ledger, vec![event(None, "jane", 1)]).await.expect("append");
+        store.close().await;
+
+        // KEK 8 is added; nothing has been re-wrapped yet.
+        let rotating = Store::open(&url, options_with(local_keys_from(&[7, 8]))).await.expect("opens");
+        let mut called = false;
+        let refused = rotating
+            .retire_old_keks(|| {
+                called = true;
+                Ok(1)
+            })
+            .await;
+        assert!(matches!(refused, Err(StoreError::Keys(_))), "{refused:?}");
+        assert!(!called, "nothing is destroyed while keys still need the old KEK");
+
+        rotating.rewrap_keys().await.expect("rewrap");
+        let retired = rotating.retire_old_keks(|| Ok(1)).await.expect("retired");
+        assert_eq!(retired, 1);
+        rotating.close().await;
+        let after = Store::open(&url, options_with(local_keys_from(&[8]))).await.expect("the new KEK alone opens it");
+        assert_eq!(
+            after.list_events(&ledger.id, &EventFilter::default(), None, 5).await.expect("reads").events.len(),
+            1
+        );
     }
 }
