@@ -110,6 +110,9 @@ pub struct ServeArgs {
     /// Log format [default: auto: text on a terminal, JSON otherwise].
     #[arg(long, env = "AUDITSTORE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Failed authentications one client address may make per minute before it gets 429 for a while [default: 60].
+    #[arg(long, env = "AUDITSTORE_AUTH_FAILURES_PER_MINUTE", value_name = "N")]
+    pub auth_failures_per_minute: Option<std::num::NonZeroU32>,
     /// Reads (GET under /v1) served at once; more are answered 503 [default: 256].
     #[arg(long, env = "AUDITSTORE_MAX_CONCURRENT_READS", value_name = "N")]
     pub max_concurrent_reads: Option<std::num::NonZeroU32>,
@@ -192,6 +195,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     max_concurrent_reads: Option<std::num::NonZeroU32>,
     shed_reads_at_backlog: Option<u32>,
+    auth_failures_per_minute: Option<std::num::NonZeroU32>,
     key_provider: Option<KeyProviderKind>,
     kek_file: Option<PathBuf>,
     kms_key_id: Option<String>,
@@ -323,6 +327,10 @@ impl Config {
                         .rate_limit_per_ledger
                         .or(file.rate_limit_per_ledger)
                         .unwrap_or(defaults.per_ledger),
+                    auth_failures_per_minute: args
+                        .auth_failures_per_minute
+                        .or(file.auth_failures_per_minute)
+                        .unwrap_or(defaults.auth_failures_per_minute),
                 }
             },
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),

@@ -134,7 +134,8 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     let mut tasks = Vec::new();
     let server = axum_server::from_tcp_rustls(https, RustlsConfig::from_config(tls.config))?
         .handle(handle.clone())
-        .serve(router.into_make_service());
+        // The client address feeds the throttling of failed authentication.
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>());
     tasks.push(tokio::spawn(server));
 
     let plaintext_addr = match config.plaintext_listen {

@@ -661,9 +661,9 @@ impl Keyring {
 
     /// Ledgers whose current DEK is due for rotation by count or age.
     pub(crate) async fn due(&self, max_events: u64, max_age_ms: i64) -> Result<Vec<Due>, StoreError> {
-        let rows: Vec<(String, String, i64, i64, i64, i64)> = on_pool!(&self.pool, |p| {
+        let rows: Vec<(String, String, i64, i64)> = on_pool!(&self.pool, |p| {
             sqlx::query_as(
-                "SELECT h.ledger_id, l.account_id, h.key_version, h.tree_size - k.from_seq, k.created_ms, h.tree_size \
+                "SELECT h.ledger_id, l.account_id, h.key_version, h.tree_size - k.from_seq \
                  FROM ledger_heads h JOIN ledger_keys k ON k.ledger_id = h.ledger_id AND k.version = h.key_version \
                  JOIN ledgers l ON l.id = h.ledger_id \
                  WHERE h.key_version > 0 AND (h.tree_size - k.from_seq >= $1 OR k.created_ms <= $2)",
@@ -675,7 +675,7 @@ impl Keyring {
             .await?
         });
         rows.into_iter()
-            .map(|(ledger, account, version, sealed, _created, _size)| {
+            .map(|(ledger, account, version, sealed)| {
                 Ok(Due {
                     ledger: LedgerId::new(ledger).map_err(|_| StoreError::Corrupt("invalid ledger id"))?,
                     account: crate::AccountId::from_stored(account),

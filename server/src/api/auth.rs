@@ -1,7 +1,9 @@
 //! Bearer-key authentication and the permission and scope rules.
 
 use audit_core::LedgerId;
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use store::{ApiKey, Ledger, LedgerKind, Permission};
 
@@ -16,13 +18,30 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
-        let value = header.to_str().map_err(|_| ApiError::Unauthorized)?;
-        let secret = value.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
-        let key = state.store.authenticate(secret).await?.ok_or(ApiError::Unauthorized)?;
-        state.limits.check_key(key.id.as_str())?;
-        Ok(Caller(key))
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        if let Some(ip) = ip {
+            state.limits.check_address(ip)?;
+        }
+        match authenticate(parts, state).await? {
+            Some(key) => {
+                state.limits.check_key(key.id.as_str())?;
+                Ok(Caller(key))
+            }
+            None => {
+                if let Some(ip) = ip {
+                    state.limits.auth_failed(ip);
+                }
+                Err(ApiError::Unauthorized)
+            }
+        }
     }
+}
+
+/// The active key the request's bearer secret belongs to, if any.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<ApiKey>, ApiError> {
+    let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else { return Ok(None) };
+    let Some(secret) = header.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else { return Ok(None) };
+    Ok(state.store.authenticate(secret.trim()).await?)
 }
 
 impl Caller {

@@ -468,3 +468,27 @@ async fn under_ingest_overload_reads_are_shed_with_503_and_writes_go_on() {
     let (status, _) = account.get("/v1/openapi.json", &read).await;
     assert_eq!(status, 200, "the API description is not a read of data");
 }
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_authentication_is_refused_before_its_keys_are_checked() {
+    let server = TestServer::start_with(|args| args.auth_failures_per_minute = std::num::NonZeroU32::new(3)).await;
+    let account = account(server).await;
+    let wrong = format!("{}x", &account.admin[..account.admin.len() - 1]);
+    for _ in 0..3 {
+        let (status, body) = account.get("/v1/ledgers", &wrong).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    // The fourth failure exceeds the budget...
+    let (status, _) = account.get("/v1/ledgers", &wrong).await;
+    assert_eq!(status, 401);
+    // ...and from then on the address is refused, even with a valid key.
+    let response = account
+        .client
+        .get(account.server.url("/v1/ledgers"))
+        .bearer_auth(&account.admin)
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().get("retry-after").is_some());
+}
