@@ -528,15 +528,8 @@ impl Keyring {
         create: impl FnOnce() -> SecretKey,
     ) -> Result<(SecretKey, bool), StoreError> {
         let context = KeyContext::instance_secret(name);
-        let row: Option<(String, String, Vec<u8>)> = on_pool!(&self.pool, |p| {
-            sqlx::query_as("SELECT provider, kek_id, wrapped FROM instance_secrets WHERE name = $1")
-                .bind(name)
-                .fetch_optional(p)
-                .await?
-        });
-        if let Some((provider, kek_id, blob)) = row {
-            let key = self.provider.unwrap(&WrappedKey { provider, kek_id, blob }, &context).await?;
-            return Ok((key, false));
+        if let Some(wrapped) = self.stored_instance_secret(name).await? {
+            return Ok((self.provider.unwrap(&wrapped, &context).await?, false));
         }
         let wrapped = self.provider.wrap(&create(), &context).await?;
         let inserted = on_pool!(&self.pool, |p| {
@@ -554,18 +547,19 @@ impl Keyring {
             .rows_affected()
         });
         // Read back what is stored: ours, or a peer's that won the race.
-        let key = self.instance_secret_stored(name, &context).await?;
-        Ok((key, inserted == 1))
+        let stored = self.stored_instance_secret(name).await?;
+        let stored = stored.ok_or_else(|| StoreError::Keys(format!("instance secret {name} could not be stored")))?;
+        Ok((self.provider.unwrap(&stored, &context).await?, inserted == 1))
     }
 
-    async fn instance_secret_stored(&self, name: &str, context: &KeyContext) -> Result<SecretKey, StoreError> {
-        let (provider, kek_id, blob): (String, String, Vec<u8>) = on_pool!(&self.pool, |p| {
+    async fn stored_instance_secret(&self, name: &str) -> Result<Option<WrappedKey>, StoreError> {
+        let row: Option<(String, String, Vec<u8>)> = on_pool!(&self.pool, |p| {
             sqlx::query_as("SELECT provider, kek_id, wrapped FROM instance_secrets WHERE name = $1")
                 .bind(name)
-                .fetch_one(p)
+                .fetch_optional(p)
                 .await?
         });
-        self.provider.unwrap(&WrappedKey { provider, kek_id, blob }, context).await
+        Ok(row.map(|(provider, kek_id, blob)| WrappedKey { provider, kek_id, blob }))
     }
 
     /// Destroys every DEK of `ledger` (crypto-shredding). Its sealed rows,
@@ -579,7 +573,6 @@ impl Keyring {
             // Nothing was destroyed: the keys stay usable.
             self.destroyed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(ledger);
         }
-        self.forget(ledger);
         outcome
     }
 
