@@ -14,8 +14,11 @@ mod kek;
 mod keys;
 mod nodes;
 mod sealing;
+mod sessions;
+mod system;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -31,6 +34,11 @@ pub use ingest::{Appended, AppendedEvent, CheckpointSigner, NewEvent};
 pub use kek::{KeyContext, KeyProvider, KmsKek, LocalKeks, ReloadKeks, SecretKey, WrappedKey};
 pub use keys::{ApiKey, ApiKeyId, ApiKeySecret, KeyScope, NewApiKey, Permission};
 pub use sealing::{KeyVersion, RewrapReport, RotationReason};
+pub use sessions::Sessions;
+pub use users::{
+    normalize_email, Invite, LinkToken, Lockout, Role, SecondFactor, SignInFailure, SignInRefused, TotpEnrolment, User,
+    UserId, MIN_PASSWORD_CHARS, RECOVERY_CODES,
+};
 
 /// Runs the same block against whichever pool a [`Store`] holds; the block is
 /// compiled once per backend, so each side uses its own driver's types.

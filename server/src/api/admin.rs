@@ -1,13 +1,13 @@
 //! Account administration for automation: ledgers and API keys. Every
 //! change is recorded in the account's system ledger.
 
-use audit_core::{EventId, EventInput, LedgerId};
+use audit_core::LedgerId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use store::{AccountId, ApiKey, ApiKeyId, KeyScope, NewApiKey, NewEvent, Store};
+use store::{AccountId, ApiKey, ApiKeyId, KeyScope, NewApiKey, Store};
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -304,27 +304,10 @@ pub async fn record(
 pub async fn try_record(
     store: &Store,
     account: &AccountId,
-    (actor_type, actor_id): (&str, &str),
+    actor: (&str, &str),
     action: &str,
-    (resource_type, resource_id): (&str, &str),
+    resource: (&str, &str),
     metadata: Value,
 ) -> Result<(), ApiError> {
-    let system = store.system_ledger(account).await?;
-    let ledger = store.ledger(account, &system).await?;
-    let now = millis(store::now_ms()).unwrap_or_default();
-    let input: EventInput = serde_json::from_value(json!({
-        "actor": {"type": actor_type, "id": actor_id},
-        "action": action,
-        "resource": {"type": resource_type, "id": resource_id},
-        "occurred_at": now,
-        "metadata": metadata,
-    }))
-    .map_err(|e| ApiError::Internal(format!("system event: {e}")))?;
-    let event = input
-        .into_event(|| {
-            EventId::new(uuid::Uuid::now_v7().to_string()).unwrap_or_else(|_| unreachable!("UUIDs are valid ids"))
-        })
-        .map_err(|e| ApiError::Internal(format!("system event: {e}")))?;
-    store.append(&ledger, vec![NewEvent { event, client_id: false }]).await?;
-    Ok(())
+    Ok(store.record_system_event(account, actor, action, resource, metadata).await?)
 }

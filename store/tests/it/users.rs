@@ -1,0 +1,179 @@
+//! Dashboard users on both backends: first-run setup, TOTP enrolment and
+//! single use of codes, lockout, invites, roles and session generations.
+
+use store::{Lockout, Role, SecondFactor, SignInFailure, Store, User};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn code_at(secret_base32: &str, unix: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret_base32).expect("base32 secret");
+    totp_rs::Builder::new().with_secret(secret).build().expect("totp").generate(unix).to_string()
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+}
+
+/// Runs the setup link and enrolment; returns the owner, its TOTP secret
+/// and its recovery codes.
+async fn owner(store: &Store) -> (User, String, Vec<String>) {
+    let link = store.create_setup_link(60_000).await.expect("link").expect("no users yet");
+    let user = store.complete_setup(link.expose(), "acme", "Owner@Example.com", PASSWORD).await.expect("setup");
+    assert_eq!(user.email, "owner@example.com");
+    assert_eq!(user.role, Role::Owner);
+    assert!(!user.totp_active);
+    let enrolment = store.begin_totp_enrolment(&user.id).await.expect("enrol");
+    assert!(enrolment.otpauth_url.starts_with("otpauth://totp/"));
+    assert!(!enrolment.qr_png_base64.is_empty());
+    // The code of the previous step confirms (a little skew is tolerated).
+    let codes = store
+        .confirm_totp_enrolment(&user.id, &code_at(&enrolment.secret_base32, now_s() - 30))
+        .await
+        .expect("confirmed");
+    assert_eq!(codes.len(), store::RECOVERY_CODES);
+    (store.user(&user.id).await.expect("user"), enrolment.secret_base32, codes)
+}
+
+#[tokio::test]
+async fn setup_enrolment_and_single_use_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in crate::both_backends(dir.path()).await {
+        // Until a user exists, a setup link can be made; only the last one works.
+        assert!(!store.users_exist().await.expect("count"));
+        let first = store.create_setup_link(60_000).await.expect("link").expect("offered");
+        let (user, secret, recovery) = owner(&store).await;
+        assert!(user.totp_active);
+        let replaced = store.complete_setup(first.expose(), "other", "x@example.com", PASSWORD).await;
+        assert!(replaced.is_err(), "{url}: a replaced setup link still worked");
+        assert!(store.create_setup_link(60_000).await.expect("asked").is_none(), "{url}: setup offered twice");
+
+        // The enrolment step is used: the same code cannot sign in.
+        let lockout = Lockout::default();
+        let step_code = code_at(&secret, now_s() - 30);
+        let refused = store.sign_in("owner@example.com", PASSWORD, &step_code, lockout).await.expect("asked");
+        assert!(refused.is_err(), "{url}: a code was accepted twice");
+
+        let code = code_at(&secret, now_s());
+        let (signed_in, factor) =
+            store.sign_in("OWNER@example.com", PASSWORD, &code, lockout).await.expect("asked").expect("signed in");
+        assert_eq!((signed_in.id.clone(), factor), (user.id.clone(), SecondFactor::Totp));
+        let again = store.sign_in("owner@example.com", PASSWORD, &code, lockout).await.expect("asked");
+        assert_eq!(again.expect_err("reused").reason, SignInFailure::ReusedCode, "{url}");
+
+        // Wrong password, wrong code, unknown email: all refused.
+        let next = code_at(&secret, now_s() + 30);
+        let bad = store.sign_in("owner@example.com", "wrong password!!", &next, lockout).await.expect("asked");
+        assert_eq!(bad.expect_err("refused").reason, SignInFailure::BadPassword);
+        let bad = store.sign_in("owner@example.com", PASSWORD, "000000", lockout).await.expect("asked");
+        assert!(matches!(bad.expect_err("refused").reason, SignInFailure::BadCode | SignInFailure::ReusedCode));
+        let bad = store.sign_in("nobody@example.com", PASSWORD, &next, lockout).await.expect("asked");
+        assert_eq!(bad.expect_err("refused").reason, SignInFailure::UnknownEmail);
+
+        // A recovery code works once, however it is typed.
+        let typed = recovery[0].to_uppercase().replace('-', " ");
+        let (_, factor) =
+            store.sign_in("owner@example.com", PASSWORD, &typed, lockout).await.expect("asked").expect("recovery");
+        assert_eq!(factor, SecondFactor::RecoveryCode);
+        let reused = store.sign_in("owner@example.com", PASSWORD, &recovery[0], lockout).await.expect("asked");
+        assert!(reused.is_err(), "{url}: a recovery code was accepted twice");
+        assert_eq!(store.recovery_codes_left(&user.id).await.expect("count"), 9);
+
+        // Enrolment cannot be restarted once active.
+        assert!(store.begin_totp_enrolment(&user.id).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_user_even_for_the_right_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in crate::both_backends(dir.path()).await {
+        let (user, secret, _) = owner(&store).await;
+        let lockout = Lockout { max_failures: 3, duration_ms: 60_000 };
+        for _ in 0..3 {
+            let bad = store.sign_in(&user.email, "not the password", "123456", lockout).await.expect("asked");
+            assert_eq!(bad.expect_err("refused").reason, SignInFailure::BadPassword);
+        }
+        let code = code_at(&secret, now_s());
+        let locked = store.sign_in(&user.email, PASSWORD, &code, lockout).await.expect("asked");
+        assert!(
+            matches!(locked.expect_err("locked").reason, SignInFailure::Locked { .. }),
+            "{url}: a locked user signed in"
+        );
+        // Once the lock is over, the right credentials work again.
+        store::testing::execute_raw(&url, "UPDATE users SET locked_until_ms = 0").await.expect("unlock");
+        store.sign_in(&user.email, PASSWORD, &code, lockout).await.expect("asked").expect("signed in after the lock");
+    }
+}
+
+#[tokio::test]
+async fn invites_roles_and_removal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in crate::both_backends(dir.path()).await {
+        let (owner, _, _) = owner(&store).await;
+        let link = store.create_invite(&owner.account_id, "Aud@Example.com", Role::Auditor, &owner.id, 60_000).await;
+        let link = link.expect("invite");
+        let invite = store.invite(link.expose()).await.expect("asked").expect("valid");
+        assert_eq!((invite.email.as_str(), invite.role), ("aud@example.com", Role::Auditor));
+        assert!(store.accept_invite(link.expose(), "short").await.is_err(), "a short password was accepted");
+        let auditor = store.accept_invite(link.expose(), PASSWORD).await.expect("accepted");
+        assert_eq!(auditor.role, Role::Auditor);
+        assert_eq!(auditor.account_id, owner.account_id);
+        assert!(store.accept_invite(link.expose(), PASSWORD).await.is_err(), "{url}: an invite was used twice");
+        assert!(store.invite(link.expose()).await.expect("asked").is_none());
+        // An expired invite does not work.
+        let expired = store
+            .create_invite(&owner.account_id, "late@example.com", Role::Admin, &owner.id, -1)
+            .await
+            .expect("invite");
+        assert!(store.accept_invite(expired.expose(), PASSWORD).await.is_err(), "{url}: an expired invite worked");
+
+        // Role changes end the user's sessions (generation bump).
+        let promoted = store.set_user_role(&owner.account_id, &auditor.id, Role::Admin).await.expect("promoted");
+        assert_eq!(promoted.role, Role::Admin);
+        assert!(promoted.session_generation > auditor.session_generation);
+        // The last owner can neither be demoted nor removed.
+        assert!(store.set_user_role(&owner.account_id, &owner.id, Role::Admin).await.is_err());
+        assert!(store.remove_user(&owner.account_id, &owner.id).await.is_err());
+        // Another account's owner reaches nobody here.
+        let (other, _) = store.ensure_account("other").await.expect("account");
+        assert!(store.set_user_role(&other.id, &auditor.id, Role::Owner).await.is_err());
+
+        store.remove_user(&owner.account_id, &auditor.id).await.expect("removed");
+        assert!(store.user(&auditor.id).await.is_err());
+        assert_eq!(store.list_users(&owner.account_id).await.expect("list").len(), 1);
+        let gone = store.sign_in("aud@example.com", PASSWORD, "123456", Lockout::default()).await.expect("asked");
+        assert_eq!(gone.expect_err("refused").reason, SignInFailure::UnknownEmail);
+
+        let before = store.user(&owner.id).await.expect("user").session_generation;
+        store.sign_out_everywhere(&owner.id).await.expect("signed out");
+        assert_eq!(store.user(&owner.id).await.expect("user").session_generation, before + 1);
+    }
+}
+
+#[tokio::test]
+async fn totp_secrets_are_sealed_and_bound_to_their_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in crate::both_backends(dir.path()).await {
+        let (owner, secret, _) = owner(&store).await;
+        let raw = totp_rs::Secret::try_from_base32(&secret).expect("base32").as_bytes().to_vec();
+        let stored = store::testing::fetch_blobs(&url, "SELECT totp_secret FROM users").await.expect("blobs");
+        assert_eq!(stored.len(), 1);
+        assert!(!stored[0].windows(raw.len()).any(|w| w == raw.as_slice()), "{url}: the TOTP secret is stored plain");
+
+        // A sealed secret copied onto another user's row does not open.
+        let link = store.create_invite(&owner.account_id, "b@example.com", Role::Admin, &owner.id, 60_000).await;
+        let b = store.accept_invite(link.expect("invite").expose(), PASSWORD).await.expect("accepted");
+        store.begin_totp_enrolment(&b.id).await.expect("enrol");
+        store::testing::execute_raw(
+            &url,
+            &format!(
+                "UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE id = '{}') WHERE id = '{}'",
+                owner.id, b.id
+            ),
+        )
+        .await
+        .expect("copied");
+        let error = store.confirm_totp_enrolment(&b.id, &code_at(&secret, now_s())).await.expect_err("refused");
+        assert!(matches!(error, store::StoreError::Integrity(_)), "{url}: {error}");
+    }
+}
