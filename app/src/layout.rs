@@ -1,8 +1,11 @@
-//! The frame every page shares: skip link, header with the product name and
-//! the primary navigation, and the main landmark.
+//! The frame every page shares: skip link, header with the product name,
+//! the primary navigation for the viewer's role, and the main landmark.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
+
+use crate::api::{Logout, LogoutEverywhere};
+use crate::components::{navigate_on_success, session, CsrfField};
 
 /// The page frame. On narrow screens the navigation collapses behind a menu
 /// button; the button only works once the page is hydrated, so the
@@ -15,6 +18,34 @@ pub fn Layout(children: Children) -> impl IntoView {
     // wait for it before interacting.
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
+    let viewer = session().viewer;
+    let logout = ServerAction::<Logout>::new();
+    let everywhere = ServerAction::<LogoutEverywhere>::new();
+    navigate_on_success(move || logout.value().get());
+    navigate_on_success(move || everywhere.value().get());
+    let nav = match viewer {
+        Some(viewer) => view! {
+            <A href="/ledgers">"Ledgers"</A>
+            <A href="/system">"System log"</A>
+            <A href="/keys">"API keys"</A>
+            {viewer.is_owner().then(|| view! { <A href="/users">"Users"</A> })}
+            <span class="who" title=viewer.account_name.clone()>{format!("{} · {}", viewer.email, viewer.role)}</span>
+            <ActionForm action=logout attr:class="inline">
+                <CsrfField />
+                <button type="submit" class="link">"Sign out"</button>
+            </ActionForm>
+            <ActionForm action=everywhere attr:class="inline">
+                <CsrfField />
+                <button type="submit" class="link" title="End every session of this user, on every device">"Sign out everywhere"</button>
+            </ActionForm>
+        }
+        .into_any(),
+        None => view! {
+            <A href="/" exact=true>"Overview"</A>
+            <A href="/login">"Sign in"</A>
+        }
+        .into_any(),
+    };
     view! {
         <div class="app" data-hydrated=move || if hydrated.get() { "true" } else { "false" }>
         <a class="skip-link" href="#main">"Skip to content"</a>
@@ -38,8 +69,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 class="primary-nav"
                 class:open=move || menu_open.get()
             >
-                <A href="/" exact=true>"Overview"</A>
-                <A href="/login">"Sign in"</A>
+                {nav}
             </nav>
         </header>
         <main id="main" tabindex="-1">{children()}</main>

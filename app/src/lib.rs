@@ -5,10 +5,16 @@
 //! `frontend` crate). Which side a build is for is chosen only by the feature
 //! the depending crate enables.
 
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod auth;
+mod components;
 mod layout;
+pub mod model;
 mod pages;
 #[cfg(feature = "ssr")]
 mod shell;
+pub mod verify;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Title};
@@ -23,21 +29,54 @@ pub use shell::shell;
 /// `/pkg/auditstore.wasm` and `/pkg/auditstore.css`.
 pub const OUTPUT_NAME: &str = "auditstore";
 
-/// The root component: routes of the dashboard inside the common layout.
+/// The root component: the session is resolved once per page load, then
+/// the routes of the dashboard render inside the common layout.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let session = Resource::new_blocking(|| (), |_| api::get_session());
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() { "AuditStore".to_string() } else { format!("{page} · AuditStore") }
         } />
         <Router>
-            <Layout>
-                <Routes fallback=pages::NotFound>
-                    <Route path=path!("/") view=pages::Home />
-                    <Route path=path!("/login") view=pages::Login />
-                </Routes>
-            </Layout>
+            <Suspense fallback=|| view! { <components::Loading /> }>
+                {move || Suspend::new(async move {
+                    match session.await {
+                        Ok(info) => {
+                            provide_context(info);
+                            view! { <Pages /> }.into_any()
+                        }
+                        Err(error) => view! {
+                            <main id="main" class="panel narrow">
+                                <h1>"AuditStore is unavailable"</h1>
+                                <components::ErrorBox error />
+                            </main>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
         </Router>
+    }
+}
+
+#[component]
+fn Pages() -> impl IntoView {
+    view! {
+        <Layout>
+            <Routes fallback=pages::NotFound>
+                <Route path=path!("/") view=pages::Home />
+                <Route path=path!("/login") view=pages::Login />
+                <Route path=path!("/setup") view=pages::Setup />
+                <Route path=path!("/invite") view=pages::Invite />
+                <Route path=path!("/enrol") view=pages::Enrol />
+                <Route path=path!("/ledgers") view=pages::Ledgers />
+                <Route path=path!("/ledgers/:id") view=pages::LedgerEvents />
+                <Route path=path!("/ledgers/:id/events/:event") view=pages::EventDetail />
+                <Route path=path!("/system") view=pages::SystemLog />
+                <Route path=path!("/keys") view=pages::Keys />
+                <Route path=path!("/users") view=pages::Users />
+            </Routes>
+        </Layout>
     }
 }

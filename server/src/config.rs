@@ -137,6 +137,18 @@ pub struct ServeArgs {
     /// Rotate a ledger's data key once it is this many days old [default: 90].
     #[arg(long, env = "AUDITSTORE_KEY_ROTATE_AFTER_DAYS", value_name = "DAYS")]
     pub key_rotate_after_days: Option<std::num::NonZeroU32>,
+    /// End a dashboard session after this many seconds without use [default: 1800].
+    #[arg(long, env = "AUDITSTORE_SESSION_IDLE_SECS", value_name = "SECONDS")]
+    pub session_idle_secs: Option<std::num::NonZeroU64>,
+    /// End a dashboard session this many seconds after sign-in, used or not [default: 43200].
+    #[arg(long, env = "AUDITSTORE_SESSION_LIFETIME_SECS", value_name = "SECONDS")]
+    pub session_lifetime_secs: Option<std::num::NonZeroU64>,
+    /// Lock a dashboard user after this many failed sign-ins in a row [default: 5].
+    #[arg(long, env = "AUDITSTORE_LOGIN_LOCKOUT_FAILURES", value_name = "N")]
+    pub login_lockout_failures: Option<std::num::NonZeroU32>,
+    /// How long such a lock lasts, in seconds [default: 900].
+    #[arg(long, env = "AUDITSTORE_LOGIN_LOCKOUT_SECS", value_name = "SECONDS")]
+    pub login_lockout_secs: Option<std::num::NonZeroU64>,
 }
 
 /// Where the key encryption key (KEK) lives.
@@ -202,6 +214,19 @@ struct FileConfig {
     kms_endpoint: Option<String>,
     key_rotate_after_events: Option<std::num::NonZeroU64>,
     key_rotate_after_days: Option<std::num::NonZeroU32>,
+    session_idle_secs: Option<std::num::NonZeroU64>,
+    session_lifetime_secs: Option<std::num::NonZeroU64>,
+    login_lockout_failures: Option<std::num::NonZeroU32>,
+    login_lockout_secs: Option<std::num::NonZeroU64>,
+}
+
+/// How dashboard sessions and sign-ins behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DashboardConfig {
+    pub session_idle: std::time::Duration,
+    pub session_lifetime: std::time::Duration,
+    pub lockout_failures: u32,
+    pub lockout: std::time::Duration,
 }
 
 /// Where the TLS certificate comes from.
@@ -228,6 +253,7 @@ pub struct Config {
     pub keys: KeyConfig,
     pub key_rotation: KeyRotation,
     pub shedding: crate::api::shedding::SheddingConfig,
+    pub dashboard: DashboardConfig,
 }
 
 /// Configuration that cannot be used.
@@ -309,10 +335,20 @@ impl Config {
                     .unwrap_or(defaults.shed_reads_at_backlog),
             }
         };
+        let secs = |flag: Option<std::num::NonZeroU64>, file: Option<std::num::NonZeroU64>, default: u64| {
+            std::time::Duration::from_secs(flag.or(file).map_or(default, |n| n.get()))
+        };
+        let dashboard = DashboardConfig {
+            session_idle: secs(args.session_idle_secs, file.session_idle_secs, 1800),
+            session_lifetime: secs(args.session_lifetime_secs, file.session_lifetime_secs, 43_200),
+            lockout_failures: args.login_lockout_failures.or(file.login_lockout_failures).map_or(5, |n| n.get()),
+            lockout: secs(args.login_lockout_secs, file.login_lockout_secs, 900),
+        };
         Ok(Self {
             keys,
             key_rotation,
             shedding,
+            dashboard,
             listen,
             database_url,
             tls,

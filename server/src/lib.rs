@@ -79,6 +79,8 @@ pub struct Server {
     pub plaintext_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the certificate presented.
     pub fingerprint: String,
+    /// The first-run setup link, when the database had no dashboard user.
+    pub setup_link: Option<String>,
     handle: Handle<SocketAddr>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     store: Store,
@@ -126,10 +128,37 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     let indexer = store.spawn_indexer();
     let rotation = spawn_key_rotation(store.clone(), config.key_rotation);
     let reads = api::shedding::ReadGate::new(config.shedding);
-    let router = web::router(web::AppState { leptos, store: store.clone(), limits, reads });
 
     let https = bind(config.listen)?;
     let https_addr = https.local_addr()?;
+    let public_url = match https_addr.port() {
+        443 => format!("https://{}", config.public_host),
+        port => format!("https://{}:{port}", config.public_host),
+    };
+    let dashboard = app::auth::Dashboard {
+        store: store.clone(),
+        settings: std::sync::Arc::new(app::auth::DashboardSettings {
+            idle_timeout: config.dashboard.session_idle,
+            lifetime: config.dashboard.session_lifetime,
+            lockout: store::Lockout {
+                max_failures: config.dashboard.lockout_failures,
+                duration_ms: i64::try_from(config.dashboard.lockout.as_millis()).unwrap_or(i64::MAX),
+            },
+            invite_ttl: Duration::from_secs(7 * 86_400),
+            public_url: public_url.clone(),
+        }),
+        throttle: std::sync::Arc::new(limits.clone()),
+    };
+    let sessions = spawn_session_cleanup(store.clone());
+    let router = web::router(web::AppState {
+        leptos,
+        store: store.clone(),
+        limits,
+        reads,
+        dashboard,
+        dashboard_config: config.dashboard,
+    });
+    let setup_link = first_run_link(&store, &public_url).await?;
     let handle = Handle::new();
     let mut tasks = Vec::new();
     let server = axum_server::from_tcp_rustls(https, RustlsConfig::from_config(tls.config))?
@@ -170,10 +199,43 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         https_addr,
         plaintext_addr,
         fingerprint: tls.fingerprint,
+        setup_link,
         handle,
         tasks,
         store,
-        background: vec![cleanup, indexer, rotation],
+        background: vec![cleanup, indexer, rotation, sessions],
+    })
+}
+
+/// On a database without dashboard users, a one-time setup link (valid for
+/// an hour, replacing any earlier one) that creates the first owner. It is
+/// printed on stderr for the operator, never logged: it is a credential.
+async fn first_run_link(store: &Store, public_url: &str) -> Result<Option<String>, ServeError> {
+    let link = store
+        .create_setup_link(3_600_000)
+        .await
+        .map_err(|e| ServeError::Admin(format!("creating the first-run setup link: {e}")))?;
+    let Some(token) = link else { return Ok(None) };
+    let url = format!("{public_url}/setup?token={}", token.expose());
+    eprintln!(
+        "\n  No dashboard user exists yet. Open this one-time link within an hour to create the owner:\n\n    {url}\n"
+    );
+    tracing::warn!("no dashboard user exists yet; a one-time setup link was printed on stderr");
+    Ok(Some(url))
+}
+
+/// Deletes expired dashboard sessions every five minutes.
+fn spawn_session_cleanup(store: Store) -> JoinHandle<()> {
+    use tower_sessions::ExpiredDeletion as _;
+    tokio::spawn(async move {
+        let sessions = store.sessions();
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            if let Err(error) = sessions.delete_expired().await {
+                tracing::error!(%error, "expired sessions could not be deleted");
+            }
+        }
     })
 }
 

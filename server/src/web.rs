@@ -20,6 +20,8 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct AppState {
     pub store: Store,
     pub limits: crate::api::limits::RateLimits,
     pub reads: crate::api::shedding::ReadGate,
+    pub dashboard: app::auth::Dashboard,
+    pub dashboard_config: crate::config::DashboardConfig,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -50,6 +54,27 @@ pub fn router(state: AppState) -> Router {
     let pkg_dir = site_root.join(state.leptos.site_pkg_dir.as_ref());
     let options = state.leptos.clone();
     let fallback_options = state.leptos.clone();
+    let dashboard = state.dashboard.clone();
+    let context = move || provide_request_context(dashboard.clone());
+    let fallback_context = context.clone();
+
+    // Pages and server functions: sessions (in the database) and the
+    // middleware that resolves them apply here only, not to the API.
+    let sessions = SessionManagerLayer::new(state.store.sessions())
+        .with_name("__Host-auditstore-session")
+        .with_secure(true)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(session_expiry(state.dashboard_config.session_idle)));
+    let dashboard_routes = Router::new()
+        .leptos_routes_with_context(&state, routes, context, move || app::shell(options.clone()))
+        .fallback(leptos_axum::render_app_to_stream_with_context(fallback_context, move || {
+            app::shell(fallback_options.clone())
+        }))
+        .layer(middleware::from_fn_with_state(state.dashboard.clone(), app::auth::session_middleware))
+        .layer(sessions)
+        .with_state(state.clone());
 
     Router::new()
         .route("/healthz", get(healthz))
@@ -57,10 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::router().layer(middleware::from_fn_with_state(state.clone(), crate::api::shedding::shed_reads)))
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .route_service("/favicon.svg", ServeFile::new(site_root.join("favicon.svg")))
-        .leptos_routes_with_context(&state, routes, provide_request_nonce, move || app::shell(options.clone()))
-        .fallback(leptos_axum::render_app_to_stream_with_context(provide_request_nonce, move || {
-            app::shell(fallback_options.clone())
-        }))
+        .fallback_service(dashboard_routes)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -99,6 +121,20 @@ fn not_ready() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "unavailable"}))).into_response()
 }
 
+/// The session record outlives the idle timeout a little: the middleware
+/// refreshes it at most once a minute and ends idle sessions itself.
+fn session_expiry(idle: Duration) -> tower_sessions::cookie::time::Duration {
+    let secs = i64::try_from(idle.as_secs()).unwrap_or(i64::MAX / 2).saturating_add(120);
+    tower_sessions::cookie::time::Duration::seconds(secs)
+}
+
+/// What pages and server functions find in their context: the dashboard
+/// (store, settings) and this request's CSP nonce.
+fn provide_request_context(dashboard: app::auth::Dashboard) {
+    provide_context(dashboard);
+    provide_request_nonce();
+}
+
 /// Makes the renderer use this request's CSP nonce for the hydration
 /// scripts (Leptos would otherwise mint its own, which the header would not
 /// name).
@@ -135,7 +171,9 @@ async fn security_headers(mut request: Request, next: Next) -> Response {
     headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Same-origin only: a form posted without JavaScript is sent back to
+    // the page it came from, and nothing leaks to other sites.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(
         HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),

@@ -143,6 +143,25 @@ impl Store {
         }))
     }
 
+    /// An account by id.
+    pub async fn account(&self, id: &AccountId) -> Result<Account, StoreError> {
+        let name: Option<String> = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT name FROM accounts WHERE id = $1").bind(id.as_str()).fetch_optional(p).await?
+        });
+        let name = name.ok_or(StoreError::NotFound("account"))?;
+        self.account_by_name(&name).await?.ok_or(StoreError::NotFound("account"))
+    }
+
+    /// When the newest event of a ledger was received (Unix ms), if any.
+    pub async fn last_event_ms(&self, ledger: &LedgerId) -> Result<Option<i64>, StoreError> {
+        Ok(on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT received_ms FROM events WHERE ledger_id = $1 ORDER BY seq DESC LIMIT 1")
+                .bind(ledger.as_str())
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
     /// The system ledger of an account.
     pub async fn system_ledger(&self, account: &AccountId) -> Result<LedgerId, StoreError> {
         let id: Option<String> = on_pool!(&self.pool, |p| {

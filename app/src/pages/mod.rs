@@ -1,9 +1,15 @@
-//! One module per page of the dashboard.
+//! One module per area of the dashboard.
 
+mod auth;
 mod home;
-mod login;
+mod keys;
+mod ledgers;
 mod not_found;
+mod users;
 
+pub use auth::{Enrol, Invite, Login, Setup};
 pub use home::Home;
-pub use login::Login;
+pub use keys::Keys;
+pub use ledgers::{EventDetail, LedgerEvents, Ledgers, SystemLog};
 pub use not_found::NotFound;
+pub use users::Users;

@@ -49,6 +49,18 @@ impl std::fmt::Debug for RateLimits {
     }
 }
 
+/// Failed dashboard sign-ins share the budget of failed API
+/// authentication per client address.
+impl app::auth::LoginThrottle for RateLimits {
+    fn allowed(&self, ip: IpAddr) -> bool {
+        self.check_address(ip).is_ok()
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        self.auth_failed(ip);
+    }
+}
+
 impl RateLimits {
     pub fn new(config: RateLimitConfig) -> Self {
         Self {

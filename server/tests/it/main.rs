@@ -7,4 +7,5 @@ mod dashboard;
 mod encryption;
 mod health;
 mod processes;
+mod sessions;
 mod tls;

@@ -1,0 +1,423 @@
+//! Sessions, CSRF and roles of the dashboard (server side only).
+//!
+//! A middleware resolves every dashboard request's session before any page
+//! or server function runs: it mints the CSRF token, ends sessions past
+//! their idle timeout or absolute lifetime or opened before the user's
+//! latest "sign out everywhere" (or role change), and puts the result in
+//! the request's extensions. Server functions then only read it, and check
+//! the role and CSRF token they need themselves.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{header, Method, StatusCode};
+use leptos::prelude::*;
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use store::{Lockout, Role, Store, User, UserId};
+use subtle::ConstantTimeEq as _;
+use tower_sessions::Session;
+
+/// How the dashboard's sessions and sign-ins behave.
+#[derive(Debug, Clone)]
+pub struct DashboardSettings {
+    /// A session unused for this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub lifetime: Duration,
+    pub lockout: Lockout,
+    /// How long an invite link stays valid.
+    pub invite_ttl: Duration,
+    /// The dashboard's public base URL (`https://host:port`), for links.
+    pub public_url: String,
+}
+
+/// Per-address throttling of failed sign-ins, shared with the API's
+/// throttling of failed authentication.
+pub trait LoginThrottle: std::fmt::Debug + Send + Sync {
+    /// Whether the address may try again.
+    fn allowed(&self, ip: IpAddr) -> bool;
+    /// Counts a failure from the address.
+    fn failed(&self, ip: IpAddr);
+}
+
+/// What the dashboard's server side needs, provided as context to every
+/// page and server function.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub store: Store,
+    pub settings: Arc<DashboardSettings>,
+    pub throttle: Arc<dyn LoginThrottle>,
+}
+
+/// The session's key in tower-sessions' record.
+const KEY: &str = "dashboard";
+/// How often a signed-in session's last use is written back.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SessionState {
+    csrf: String,
+    user: Option<SignedIn>,
+    /// A user created in this session (setup or invite) whose TOTP
+    /// enrolment is not confirmed yet.
+    enrolling: Option<UserId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SignedIn {
+    user: UserId,
+    generation: i64,
+    signed_in_ms: i64,
+    last_seen_ms: i64,
+}
+
+/// The session of one request, as the middleware resolved it.
+#[derive(Debug, Clone)]
+pub struct RequestAuth {
+    pub csrf: String,
+    pub user: Option<User>,
+    pub enrolling: Option<UserId>,
+}
+
+fn token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Pages only signed-in users may see; the rest (overview, sign-in,
+/// setup, invite, enrolment) are public.
+fn protected(path: &str) -> bool {
+    ["/ledgers", "/keys", "/users", "/system", "/account"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+}
+
+/// The middleware in front of every dashboard page and server function.
+pub async fn session_middleware(
+    State(dashboard): State<Dashboard>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(refused) = cross_origin(&request) {
+        return refused;
+    }
+    let mut state: SessionState = match session.get(KEY).await {
+        Ok(state) => state.unwrap_or_default(),
+        Err(error) => {
+            tracing::error!(%error, "the session could not be loaded");
+            return (StatusCode::SERVICE_UNAVAILABLE, "The session store is unavailable; try again.").into_response();
+        }
+    };
+    let mut changed = false;
+    if state.csrf.is_empty() {
+        state.csrf = token();
+        changed = true;
+    }
+    let now = store::now_ms();
+    let mut user = None;
+    let mut ended = false;
+    if let Some(signed_in) = state.user.as_mut() {
+        let settings = &dashboard.settings;
+        let live = now - signed_in.last_seen_ms <= millis(settings.idle_timeout)
+            && now - signed_in.signed_in_ms <= millis(settings.lifetime);
+        let current = if live { dashboard.store.user(&signed_in.user).await.ok() } else { None };
+        match current {
+            Some(current) if current.session_generation == signed_in.generation && current.totp_active => {
+                if now - signed_in.last_seen_ms >= TOUCH_EVERY_MS {
+                    signed_in.last_seen_ms = now;
+                    changed = true;
+                }
+                user = Some(current);
+            }
+            _ => {
+                state.user = None;
+                state.csrf = token();
+                changed = true;
+                ended = true;
+            }
+        }
+    }
+    if ended {
+        // The ended session's id is not reused for whatever comes next.
+        if let Err(error) = session.cycle_id().await {
+            tracing::error!(%error, "could not rotate an ended session's id");
+        }
+    }
+    if changed {
+        if let Err(error) = session.insert(KEY, &state).await {
+            tracing::error!(%error, "the session could not be saved");
+            return (StatusCode::SERVICE_UNAVAILABLE, "The session store is unavailable; try again.").into_response();
+        }
+    }
+    let path = request.uri().path().to_owned();
+    if user.is_none() && protected(&path) && request.method() == Method::GET {
+        return Redirect::to("/login").into_response();
+    }
+    let request = match require_token(request, &path, &state.csrf).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
+    let mut request = request;
+    request.extensions_mut().insert(RequestAuth { csrf: state.csrf, user, enrolling: state.enrolling });
+    next.run(request).await
+}
+
+/// Server functions that change nothing; every other one is a mutation.
+const READ_ONLY: &[&str] = &[
+    "/api/session_info",
+    "/api/setup_link_valid",
+    "/api/invite_info",
+    "/api/list_ledgers",
+    "/api/list_events",
+    "/api/get_event",
+    "/api/event_proof",
+    "/api/checkpoint_key",
+    "/api/list_keys",
+    "/api/list_users",
+];
+
+/// The largest server-function request body read here.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Every mutating server function must carry this session's CSRF token as
+/// its `csrf` argument. Checked here, centrally, before the function runs
+/// (each function checks it again), so no mutation can forget it.
+async fn require_token(request: Request, path: &str, expected: &str) -> Result<Request, Response> {
+    if request.method() != Method::POST || !path.starts_with("/api/") || READ_ONLY.contains(&path) {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "The request is too large.").into_response())?;
+    let presented = form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+    let valid = presented.is_some_and(|p| !expected.is_empty() && bool::from(p.as_bytes().ct_eq(expected.as_bytes())));
+    if !valid {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "The form expired or did not come from this site (missing or wrong CSRF token); reload the page and try again.",
+        )
+            .into_response());
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// Refuses a state-changing request that a browser marks as coming from
+/// another site (defence in depth: cookies are SameSite=Strict and every
+/// mutation needs the CSRF token as well).
+fn cross_origin(request: &Request) -> Option<Response> {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return None;
+    }
+    let headers = request.headers();
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host =
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()).or(request.uri().authority().map(|a| a.as_str()));
+    let foreign_origin = match (origin, host) {
+        (Some(origin), Some(host)) => origin != format!("https://{host}"),
+        (Some(_), None) => true,
+        _ => false,
+    };
+    if site == Some("cross-site") || foreign_origin {
+        return Some((StatusCode::FORBIDDEN, "Cross-site requests are refused.").into_response());
+    }
+    None
+}
+
+/// The dashboard context and this request's session.
+pub fn request() -> Result<(Dashboard, RequestAuth), ServerFnError> {
+    let dashboard = use_context::<Dashboard>().ok_or_else(|| ServerFnError::new("the dashboard is not configured"))?;
+    let auth = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<RequestAuth>().cloned())
+        .ok_or_else(|| ServerFnError::new("the session is not available"))?;
+    Ok((dashboard, auth))
+}
+
+/// Sets the response status and returns an error with `message`.
+pub fn fail(status: StatusCode, message: impl Into<String>) -> ServerFnError {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+    }
+    ServerFnError::new(message.into())
+}
+
+/// Maps a store error: client mistakes keep their message, the rest is
+/// logged and hidden.
+pub fn store_error(error: store::StoreError) -> ServerFnError {
+    use store::StoreError as E;
+    match error {
+        E::NotFound(what) => fail(StatusCode::NOT_FOUND, format!("{what} not found")),
+        E::Invalid(message) => fail(StatusCode::BAD_REQUEST, message),
+        E::Conflict(message) => fail(StatusCode::CONFLICT, message),
+        E::KeysDestroyed => fail(StatusCode::GONE, error.to_string()),
+        other => {
+            tracing::error!(error = %other, "dashboard request failed");
+            fail(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on the server; it has been logged.")
+        }
+    }
+}
+
+/// The signed-in user, who must hold at least `role`.
+pub fn require(role: Role) -> Result<(Dashboard, User), ServerFnError> {
+    let (dashboard, auth) = request()?;
+    let user = auth.user.ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "Sign in first."))?;
+    if !user.role.includes(role) {
+        return Err(fail(StatusCode::FORBIDDEN, format!("This needs the {} role.", role.as_str())));
+    }
+    Ok((dashboard, user))
+}
+
+/// Checks the CSRF token of a state-changing request (constant time).
+pub fn check_csrf(auth: &RequestAuth, presented: &str) -> Result<(), ServerFnError> {
+    if !auth.csrf.is_empty() && bool::from(auth.csrf.as_bytes().ct_eq(presented.as_bytes())) {
+        Ok(())
+    } else {
+        Err(fail(
+            StatusCode::FORBIDDEN,
+            "The form expired or did not come from this site; reload the page and try again.",
+        ))
+    }
+}
+
+/// [`require`] plus the CSRF check: every mutation starts with this.
+pub fn require_mutation(role: Role, csrf: &str) -> Result<(Dashboard, User), ServerFnError> {
+    let (_, auth) = request()?;
+    check_csrf(&auth, csrf)?;
+    require(role)
+}
+
+/// The client's address, for throttling and the audit trail.
+pub fn client_ip() -> Option<IpAddr> {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
+}
+
+/// The request's session.
+pub async fn session() -> Result<Session, ServerFnError> {
+    leptos_axum::extract::<Session>().await.map_err(|e| {
+        tracing::error!(error = %e, "no session layer");
+        ServerFnError::new("the session is not available")
+    })
+}
+
+async fn save(session: &Session, state: &SessionState) -> Result<(), ServerFnError> {
+    session.insert(KEY, state).await.map_err(|error| {
+        tracing::error!(%error, "the session could not be saved");
+        fail(StatusCode::SERVICE_UNAVAILABLE, "The session store is unavailable; try again.")
+    })
+}
+
+/// Signs `user` in on this session: a new session id (no fixation) and a
+/// new CSRF token.
+pub async fn sign_in(user: &User) -> Result<(), ServerFnError> {
+    let session = session().await?;
+    session.cycle_id().await.map_err(|error| {
+        tracing::error!(%error, "could not rotate the session id");
+        fail(StatusCode::SERVICE_UNAVAILABLE, "The session store is unavailable; try again.")
+    })?;
+    let now = store::now_ms();
+    let state = SessionState {
+        csrf: token(),
+        user: Some(SignedIn {
+            user: user.id.clone(),
+            generation: user.session_generation,
+            signed_in_ms: now,
+            last_seen_ms: now,
+        }),
+        enrolling: None,
+    };
+    save(&session, &state).await
+}
+
+/// Remembers a newly created user whose enrolment comes next, on a fresh
+/// session id.
+pub async fn start_enrolling(user: &User) -> Result<(), ServerFnError> {
+    let session = session().await?;
+    session.cycle_id().await.map_err(|_| ServerFnError::new("could not rotate the session id"))?;
+    let state = SessionState { csrf: token(), user: None, enrolling: Some(user.id.clone()) };
+    save(&session, &state).await
+}
+
+/// Forgets the enrolling user once enrolment is confirmed.
+pub async fn finish_enrolling() -> Result<(), ServerFnError> {
+    let session = session().await?;
+    let state = SessionState { csrf: token(), user: None, enrolling: None };
+    save(&session, &state).await
+}
+
+/// Ends this session (its record is deleted).
+pub async fn sign_out() -> Result<(), ServerFnError> {
+    let session = session().await?;
+    session.flush().await.map_err(|_| fail(StatusCode::SERVICE_UNAVAILABLE, "The session store is unavailable."))
+}
+
+/// Redirects a plain form post (JavaScript off) to `to`; with JavaScript
+/// the page navigates itself, so the path is returned instead.
+pub fn navigate(to: &str) -> String {
+    let plain_form = use_context::<http::request::Parts>()
+        .and_then(|p| p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+        .unwrap_or(false);
+    if plain_form {
+        leptos_axum::redirect(to);
+    }
+    to.to_owned()
+}
+
+/// Appends an event to the account's system ledger. The change it records
+/// is committed already, so a failure is logged rather than reported.
+pub async fn record(
+    store: &Store,
+    account: &store::AccountId,
+    actor: &User,
+    action: &str,
+    resource: (&str, &str),
+    metadata: serde_json::Value,
+) {
+    record_as(store, account, ("user", actor.id.as_str()), action, resource, metadata).await;
+}
+
+/// [`record`] with any actor.
+pub async fn record_as(
+    store: &Store,
+    account: &store::AccountId,
+    actor: (&str, &str),
+    action: &str,
+    resource: (&str, &str),
+    mut metadata: serde_json::Value,
+) {
+    if let (Some(ip), Some(map)) = (client_ip(), metadata.as_object_mut()) {
+        map.insert("client_ip".into(), serde_json::Value::String(ip.to_string()));
+    }
+    if let Err(error) = store.record_system_event(account, actor, action, resource, metadata).await {
+        tracing::error!(%error, account = %account, action, "a dashboard change could not be recorded in the system ledger");
+    }
+}
+
+/// The viewer as pages see them.
+pub async fn viewer(store: &Store, user: &User) -> Result<crate::model::Viewer, ServerFnError> {
+    let account = store.account(&user.account_id).await.map_err(store_error)?;
+    Ok(crate::model::Viewer {
+        user_id: user.id.to_string(),
+        email: user.email.clone(),
+        role: user.role.as_str().to_owned(),
+        account_name: account.name,
+        system_ledger: account.system_ledger.as_str().to_owned(),
+    })
+}
+
+/// Renders a Unix-ms time as RFC 3339 UTC.
+pub fn time(ms: i64) -> String {
+    audit_core::OccurredAt::from_unix_millis(ms).map(|t| t.as_str().to_owned()).unwrap_or_default()
+}

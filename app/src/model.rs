@@ -1,0 +1,160 @@
+//! What server functions hand to the pages: plain data, serialisable on
+//! both sides, with no secrets beyond what the page must show.
+
+use serde::{Deserialize, Serialize};
+
+/// The signed-in user, as the pages see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub user_id: String,
+    pub email: String,
+    /// `owner`, `admin` or `auditor`.
+    pub role: String,
+    pub account_name: String,
+    pub system_ledger: String,
+}
+
+impl Viewer {
+    /// Whether the viewer may manage ledgers and keys.
+    pub fn is_admin(&self) -> bool {
+        self.role == "owner" || self.role == "admin"
+    }
+
+    /// Whether the viewer may manage users.
+    pub fn is_owner(&self) -> bool {
+        self.role == "owner"
+    }
+}
+
+/// The session as every page needs it: who is signed in (if anyone) and
+/// the token that every state-changing request must carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub viewer: Option<Viewer>,
+    pub csrf: String,
+    /// The email of a user created in this session whose TOTP enrolment
+    /// is not confirmed yet.
+    pub enrolling: Option<String>,
+}
+
+/// One row of the ledgers page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub events: u64,
+    pub last_event_at: Option<String>,
+    pub created_at: String,
+    /// What the integrity check of the latest checkpoint found.
+    pub integrity: Integrity,
+}
+
+/// The result of checking a ledger's latest signed checkpoint on the
+/// server: its signature against the instance key, and that it covers
+/// every event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Integrity {
+    /// No event yet, so nothing to check.
+    Empty,
+    /// The latest checkpoint's signature verifies and it covers `size` events.
+    Verified { size: u64 },
+    /// The checkpoint is older than the ledger (being written right now).
+    Behind { size: u64, tree_size: u64 },
+    /// The checkpoint does not verify or cannot be read.
+    Failed { reason: String },
+}
+
+/// One event in a listing or on its detail page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub id: String,
+    pub seq: u64,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub actor_name: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub resource_name: Option<String>,
+    pub occurred_at: String,
+    pub received_at: String,
+    /// The metadata, pretty-printed.
+    pub metadata_pretty: String,
+    pub leaf_hash: String,
+    pub chain_hash: String,
+    /// The event exactly as stored (normalised input JSON): what the
+    /// browser re-hashes to verify it. `None` once tombstoned.
+    pub content_json: Option<String>,
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventList {
+    pub ledger_id: String,
+    pub ledger_name: String,
+    pub events: Vec<EventRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// What the browser needs to verify an event without trusting the
+/// server's word: the latest signed checkpoint and an inclusion proof of the
+/// event at the checkpoint's size (RFC 9162 §2.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofBundle {
+    pub seq: u64,
+    pub checkpoint: String,
+    pub tree_size: u64,
+    /// Hex SHA-256 hashes, leaf to root.
+    pub proof: Vec<String>,
+}
+
+/// The instance's checkpoint verifier key (C2SP signed-note format) and its
+/// fingerprint, for pinning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointKey {
+    pub verifier_key: String,
+    pub fingerprint: String,
+}
+
+/// One API key on the keys page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub permission: String,
+    /// "All ledgers" or the ledger names.
+    pub scope: String,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked: bool,
+}
+
+/// A key just created or rotated: its secret is shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKeySecret {
+    pub id: String,
+    pub name: String,
+    pub secret: String,
+}
+
+/// One user on the users page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub enrolled: bool,
+    pub created_at: String,
+}
+
+/// TOTP enrolment material, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolment {
+    pub email: String,
+    pub secret_base32: String,
+    pub otpauth_url: String,
+    pub qr_png_base64: String,
+}

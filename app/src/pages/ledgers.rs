@@ -1,0 +1,259 @@
+//! Ledgers, the event explorer, event detail and in-browser verification.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::CreateLedger;
+use crate::components::{session, CsrfField, ErrorBox, EventExplorer, Loading};
+use crate::model::{EventRow, Integrity, LedgerRow};
+
+fn integrity_view(integrity: Integrity) -> impl IntoView {
+    match integrity {
+        Integrity::Empty => view! { <span class="badge neutral">"No events yet"</span> }.into_any(),
+        Integrity::Verified { size } => {
+            view! { <span class="badge ok">{format!("✔ Checkpoint verified · {size} events")}</span> }.into_any()
+        }
+        Integrity::Behind { size, tree_size } => {
+            view! { <span class="badge neutral">{format!("Checkpoint at {size} of {tree_size} (writing)")}</span> }
+                .into_any()
+        }
+        Integrity::Failed { reason } => {
+            view! { <span class="badge bad" role="alert">{format!("✖ Checkpoint check failed: {reason}")}</span> }
+                .into_any()
+        }
+    }
+}
+
+/// `/ledgers`: the account's ledgers; admins create new ones.
+#[component]
+pub fn Ledgers() -> impl IntoView {
+    let create = ServerAction::<CreateLedger>::new();
+    let ledgers = Resource::new(move || create.version().get(), |_| crate::api::list_ledgers());
+    let admin = session().viewer.is_some_and(|v| v.is_admin());
+    view! {
+        <Title text="Ledgers" />
+        <section class="panel">
+            <h1>"Ledgers"</h1>
+            <Transition fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    match ledgers.await {
+                        Ok(rows) => view! { <LedgerTable rows /> }.into_any(),
+                        Err(error) => view! { <ErrorBox error /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        {admin.then(|| view! {
+            <section class="panel">
+                <h2>"Create a ledger"</h2>
+                <ActionForm action=create attr:class="form inline">
+                    <CsrfField />
+                    <label for="ledger-name">"Name"</label>
+                    <input id="ledger-name" name="name" required=true maxlength="128" placeholder="e.g. billing" />
+                    <button type="submit" disabled=move || create.pending().get()>"Create ledger"</button>
+                </ActionForm>
+                {move || create.value().get().map(|result| match result {
+                    Ok(id) => view! { <p class="success" role="status">"Ledger created: " <a href=format!("/ledgers/{id}")>{id.clone()}</a></p> }.into_any(),
+                    Err(error) => view! { <ErrorBox error /> }.into_any(),
+                })}
+            </section>
+        })}
+    }
+}
+
+#[component]
+fn LedgerTable(rows: Vec<LedgerRow>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table>
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Events"</th>
+                        <th scope="col">"Last event"</th>
+                        <th scope="col">"Integrity"</th>
+                        <th scope="col">"Created"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows.into_iter().map(|row| view! {
+                        <tr>
+                            <td>
+                                <a href=format!("/ledgers/{}", row.id)>{row.name.clone()}</a>
+                                {(row.kind == "system").then(|| view! { " " <span class="badge neutral">"system"</span> })}
+                                <br /><small><code>{row.id.clone()}</code></small>
+                            </td>
+                            <td>{row.events}</td>
+                            <td>{row.last_event_at.unwrap_or_else(|| "—".into())}</td>
+                            <td>{integrity_view(row.integrity)}</td>
+                            <td>{row.created_at}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// `/ledgers/:id`: the event explorer of one ledger.
+#[component]
+pub fn LedgerEvents() -> impl IntoView {
+    let params = use_params_map();
+    let ledger = Signal::derive(move || params.read().get("id").unwrap_or_default());
+    let base = Signal::derive(move || format!("/ledgers/{}", ledger.get()));
+    view! {
+        <Title text="Events" />
+        <section class="panel">
+            <p class="breadcrumbs"><a href="/ledgers">"Ledgers"</a> " / " <code>{move || ledger.get()}</code></p>
+            <h1>"Events"</h1>
+            <EventExplorer ledger base />
+        </section>
+    }
+}
+
+/// `/system`: the account's own audit trail.
+#[component]
+pub fn SystemLog() -> impl IntoView {
+    let ledger = session().viewer.map(|v| v.system_ledger).unwrap_or_default();
+    view! {
+        <Title text="System log" />
+        <section class="panel">
+            <h1>"System log"</h1>
+            <p class="help">"Everything done to this account: sign-ins, user changes, ledgers, API keys and key rotations. It is a ledger like any other, with the same proofs."</p>
+            <EventExplorer ledger=Signal::stored(ledger) base=Signal::stored("/system".to_owned()) />
+        </section>
+    }
+}
+
+/// `/ledgers/:id/events/:event`: one event, its hashes, and verification.
+#[component]
+pub fn EventDetail() -> impl IntoView {
+    let params = use_params_map();
+    let key = move || (params.read().get("id").unwrap_or_default(), params.read().get("event").unwrap_or_default());
+    let event = Resource::new(key, |(ledger, event)| crate::api::get_event(ledger, event));
+    view! {
+        <Title text="Event" />
+        <section class="panel">
+            <p class="breadcrumbs">
+                <a href="/ledgers">"Ledgers"</a> " / "
+                <a href=move || format!("/ledgers/{}", key().0)>"Events"</a>
+            </p>
+            <Suspense fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    let ledger = key().0;
+                    match event.await {
+                        Ok(event) => view! { <EventView event ledger /> }.into_any(),
+                        Err(error) => view! { <h1>"Event"</h1><ErrorBox error /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn EventView(event: EventRow, ledger: String) -> impl IntoView {
+    let party = |kind: &str, id: &str, name: &Option<String>| match name {
+        Some(name) => format!("{kind}:{id} ({name})"),
+        None => format!("{kind}:{id}"),
+    };
+    let tombstoned = event.content_json.is_none();
+    view! {
+        <h1>{format!("Event {}", event.seq)}</h1>
+        <dl class="details">
+            <dt>"Event ID"</dt><dd><code>{event.id.clone()}</code></dd>
+            <dt>"Actor"</dt><dd>{party(&event.actor_type, &event.actor_id, &event.actor_name)}</dd>
+            <dt>"Action"</dt><dd><code>{event.action.clone()}</code></dd>
+            <dt>"Resource"</dt><dd>{party(&event.resource_type, &event.resource_id, &event.resource_name)}</dd>
+            <dt>"Occurred at"</dt><dd><time>{event.occurred_at.clone()}</time></dd>
+            <dt>"Received at"</dt><dd><time>{event.received_at.clone()}</time></dd>
+            <dt>"Seq"</dt><dd>{event.seq}</dd>
+            <dt>"Leaf hash"</dt><dd><code class="hash" data-testid="leaf-hash">{event.leaf_hash.clone()}</code></dd>
+            <dt>"Chain hash"</dt><dd><code class="hash">{event.chain_hash.clone()}</code></dd>
+        </dl>
+        <h2>"Metadata"</h2>
+        <pre class="json">{if tombstoned { "(removed by retention)".to_owned() } else { event.metadata_pretty.clone() }}</pre>
+        {(!tombstoned).then(|| view! { <Verify event=event.clone() ledger=ledger.clone() /> })}
+    }
+}
+
+/// Verification in the browser with audit-core (WebAssembly): the proof
+/// and checkpoint come from the server, but every check runs here against
+/// the pinned key, and the server's opinion is never asked.
+#[component]
+fn Verify(event: EventRow, ledger: String) -> impl IntoView {
+    let key = Resource::new(|| (), |_| crate::api::get_checkpoint_key());
+    let pinned = RwSignal::new(String::new());
+    let ledger_for_run = ledger.clone();
+    let run = Action::new_local(move |pinned_key: &String| {
+        let pinned_key = pinned_key.clone();
+        let ledger = ledger_for_run.clone();
+        let event = event.clone();
+        async move {
+            let bundle = crate::api::event_proof(ledger.clone(), event.seq).await?;
+            let content = event.content_json.clone().unwrap_or_default();
+            Ok::<_, ServerFnError>(crate::verify::verify_event(
+                &ledger,
+                &content,
+                &event.leaf_hash,
+                &bundle,
+                &pinned_key,
+            ))
+        }
+    });
+    let fingerprint = move || {
+        let text = pinned.get();
+        if text.trim().is_empty() {
+            return "no key pinned".to_owned();
+        }
+        crate::verify::key_fingerprint(&text).unwrap_or_else(|e| format!("not a valid key: {e}"))
+    };
+    view! {
+        <section class="verify" aria-labelledby="verify-title">
+            <h2 id="verify-title">"Verify in your browser"</h2>
+            <p class="help">"Checks the checkpoint signature against the pinned key, recomputes this event's leaf hash from the content shown above, and checks its inclusion proof against the signed root — all here, in WebAssembly."</p>
+            <Suspense fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    match key.await {
+                        Ok(key) => {
+                            if pinned.get_untracked().is_empty() {
+                                pinned.set(key.verifier_key.clone());
+                            }
+                            view! {
+                                <p>"This server's checkpoint key has fingerprint " <code data-testid="server-fingerprint">{key.fingerprint}</code>
+                                   ". Compare it with one obtained elsewhere, or paste that key below."</p>
+                            }.into_any()
+                        }
+                        Err(error) => view! { <ErrorBox error /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <label for="pinned-key">"Pinned checkpoint key"</label>
+            <textarea id="pinned-key" rows="2" prop:value=move || pinned.get() on:input=move |ev| pinned.set(event_target_value(&ev))></textarea>
+            <p class="help">"Fingerprint of the pinned key: " <code data-testid="pinned-fingerprint">{fingerprint}</code></p>
+            <button type="button" data-testid="verify" on:click=move |_| { run.dispatch(pinned.get_untracked()); } disabled=move || run.pending().get()>
+                {move || if run.pending().get() { "Verifying…" } else { "Verify" }}
+            </button>
+            {move || run.value().get().map(|result| match result {
+                Ok(steps) => {
+                    let ok = crate::verify::all_ok(&steps);
+                    view! {
+                        <div class=if ok { "verdict ok" } else { "verdict bad" } role="alert" data-testid="verdict">
+                            {if ok { "✔ Verified: this event is in the ledger's signed tree, unaltered." } else { "✖ VERIFICATION FAILED: do not trust this event's content or this server's proofs." }}
+                        </div>
+                        <ol class="steps" data-testid="steps">
+                            {steps.into_iter().map(|s| view! {
+                                <li class=if s.ok { "step ok" } else { "step bad" } data-ok=if s.ok { "true" } else { "false" }>
+                                    <strong>{if s.ok { "✔ " } else { "✖ " }}{s.title}</strong>
+                                    <span class="detail">{s.detail}</span>
+                                </li>
+                            }).collect_view()}
+                        </ol>
+                    }.into_any()
+                }
+                Err(error) => view! { <div class="verdict bad" role="alert" data-testid="verdict">"✖ Could not fetch the proof: " {crate::components::error_text(&error)}</div> }.into_any(),
+            })}
+        </section>
+    }
+}

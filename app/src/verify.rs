@@ -1,0 +1,283 @@
+//! Verification of one event in the browser, with audit-core compiled to
+//! WebAssembly: nothing here takes the server's word for anything. The
+//! same code runs natively in the tests below.
+//!
+//! Steps, each shown to the user with its result:
+//! 1. the pinned checkpoint key parses (C2SP signed-note verifier key);
+//! 2. the checkpoint's signature verifies with that key and its origin
+//!    names this ledger (docs/FORMAT.md, C2SP tlog-checkpoint);
+//! 3. the leaf hash recomputed from the displayed content equals the
+//!    stored leaf hash (RFC 9162 §2.1.1, leaf = SHA-256(0x00 || entry));
+//! 4. the inclusion proof leads from that leaf to the checkpoint's root
+//!    (RFC 9162 §2.1.3.2).
+
+use std::str::FromStr as _;
+
+use audit_core::{Checkpoint, Event, Hash, TreeSize, VerifierKey};
+use serde::{Deserialize, Serialize};
+
+use crate::model::ProofBundle;
+
+/// One step of a verification and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub title: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// The fingerprint users compare when pinning a key: SHA-256 of the
+/// Ed25519 public key, hex in groups of four.
+pub fn fingerprint(key: &VerifierKey) -> String {
+    let hex = Hash::digest(key.verifying_key().as_bytes()).to_hex();
+    hex.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
+}
+
+/// Parses a pasted verifier key and returns its fingerprint.
+pub fn key_fingerprint(key: &str) -> Result<String, String> {
+    VerifierKey::from_str(key.trim()).map(|k| fingerprint(&k)).map_err(|e| e.to_string())
+}
+
+/// Verifies the event whose stored content is `content_json` and whose
+/// displayed leaf hash is `leaf_hash_hex`, in ledger `ledger_id`, against
+/// `bundle` and the pinned key. Stops at the first failing step.
+pub fn verify_event(
+    ledger_id: &str,
+    content_json: &str,
+    leaf_hash_hex: &str,
+    bundle: &ProofBundle,
+    pinned_key: &str,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let _ = run(&mut steps, ledger_id, content_json, leaf_hash_hex, bundle, pinned_key);
+    steps
+}
+
+/// Whether every step of a verification passed.
+pub fn all_ok(steps: &[Step]) -> bool {
+    steps.len() == 4 && steps.iter().all(|s| s.ok)
+}
+
+fn push(steps: &mut Vec<Step>, title: &str, result: Result<String, String>) -> Result<(), ()> {
+    let ok = result.is_ok();
+    let detail = result.unwrap_or_else(|e| e);
+    steps.push(Step { title: title.to_owned(), ok, detail });
+    if ok {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+fn run(
+    steps: &mut Vec<Step>,
+    ledger_id: &str,
+    content_json: &str,
+    leaf_hash_hex: &str,
+    bundle: &ProofBundle,
+    pinned_key: &str,
+) -> Result<(), ()> {
+    let key = VerifierKey::from_str(pinned_key.trim());
+    push(
+        steps,
+        "Pinned checkpoint key",
+        key.as_ref()
+            .map(|k| format!("{} · fingerprint {}", k.name(), fingerprint(k)))
+            .map_err(|e| format!("the pinned key is not a valid verifier key: {e}")),
+    )?;
+    let Ok(key) = key else { return Err(()) };
+
+    let checkpoint = Checkpoint::open(&bundle.checkpoint, std::slice::from_ref(&key));
+    let expected_suffix = format!("/ledgers/{ledger_id}");
+    let checked = match &checkpoint {
+        Ok(c) if !c.origin().ends_with(&expected_suffix) => {
+            Err(format!("the checkpoint is for {}, not for this ledger", c.origin()))
+        }
+        Ok(c) => Ok(format!(
+            "signed by the pinned key · {} · tree size {} · root {}",
+            c.origin(),
+            c.size().0,
+            c.root().to_hex()
+        )),
+        Err(e) => Err(format!("the checkpoint signature does not verify with the pinned key: {e}")),
+    };
+    push(steps, "Checkpoint signature", checked)?;
+    let Ok(checkpoint) = checkpoint else { return Err(()) };
+
+    let leaf = recompute_leaf(content_json);
+    let compared = match &leaf {
+        Ok(leaf) => match Hash::from_hex(leaf_hash_hex.trim()) {
+            Ok(shown) if shown.ct_eq(leaf) => Ok(format!("SHA-256(0x00 ‖ entry) = {}", leaf.to_hex())),
+            Ok(_) => Err(format!(
+                "the content hashes to {}, but the stored leaf hash is {}: the content was altered",
+                leaf.to_hex(),
+                leaf_hash_hex
+            )),
+            Err(e) => Err(format!("the stored leaf hash is not a hash: {e}")),
+        },
+        Err(e) => Err(e.clone()),
+    };
+    push(steps, "Leaf hash recomputed from the content", compared)?;
+    let Ok(leaf) = leaf else { return Err(()) };
+
+    let size = checkpoint.size();
+    let included = inclusion(bundle, size, &leaf, checkpoint.root());
+    push(steps, "Inclusion proof leads to the checkpoint root", included)?;
+    Ok(())
+}
+
+fn recompute_leaf(content_json: &str) -> Result<Hash, String> {
+    // `Event`'s deserialisation is the stored form: the id is required and
+    // every field is validated as at ingest.
+    let event: Event =
+        serde_json::from_str(content_json).map_err(|e| format!("the event content is not a valid event: {e}"))?;
+    Ok(event.leaf_hash())
+}
+
+fn inclusion(bundle: &ProofBundle, size: TreeSize, leaf: &Hash, root: &Hash) -> Result<String, String> {
+    if bundle.tree_size != size.0 {
+        return Err(format!("the proof is for tree size {}, the checkpoint for {}", bundle.tree_size, size.0));
+    }
+    let proof = bundle
+        .proof
+        .iter()
+        .map(|h| Hash::from_hex(h))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the proof holds a value that is not a hash: {e}"))?;
+    let computed = audit_core::merkle::root_from_inclusion_proof(bundle.seq, size, leaf, &proof)
+        .map_err(|e| format!("the proof does not fit leaf {} of a tree of {}: {e}", bundle.seq, size.0))?;
+    if computed.ct_eq(root) {
+        Ok(format!("{} hashes from leaf {} to root {}", proof.len(), bundle.seq, root.to_hex()))
+    } else {
+        Err(format!(
+            "the proof leads to {}, but the signed root is {}: the event is not in the tree the checkpoint signs",
+            computed.to_hex(),
+            root.to_hex()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_core::{KeyName, MemoryTree};
+    use ed25519_dalek::SigningKey;
+
+    const LEDGER: &str = "led_0123456789abcdef0123456789abcdef";
+
+    struct Fixture {
+        content: Vec<String>,
+        leaves: Vec<Hash>,
+        bundle: ProofBundle,
+        key: String,
+        signing: SigningKey,
+        tree: MemoryTree,
+    }
+
+    fn event_json(n: u64) -> String {
+        serde_json::json!({
+            "id": format!("evt-{n}"),
+            "actor": {"type": "user", "id": format!("u{n}")},
+            "action": "invoice.paid",
+            "resource": {"type": "invoice", "id": format!("inv{n}")},
+            "occurred_at": "2026-11-26T10:00:00Z",
+            "metadata": {"amount": n},
+        })
+        .to_string()
+    }
+
+    fn checkpoint(tree: &MemoryTree, ledger: &str, signing: &SigningKey) -> String {
+        let origin = audit_core::ledger_origin("audit.example", &audit_core::LedgerId::new(ledger).expect("id"));
+        let name = KeyName::new("audit.example").expect("name");
+        Checkpoint::new(origin, tree.size(), tree.root()).expect("checkpoint").sign(&name, signing).expect("signed")
+    }
+
+    fn fixture(seq: u64) -> Fixture {
+        let content: Vec<String> = (0..7).map(event_json).collect();
+        let leaves: Vec<Hash> =
+            content.iter().map(|c| serde_json::from_str::<Event>(c).expect("event").leaf_hash()).collect();
+        let tree = MemoryTree::from_leaves(leaves.clone());
+        let signing = SigningKey::from_bytes(&[7; 32]);
+        let key = VerifierKey::new(KeyName::new("audit.example").expect("name"), signing.verifying_key()).to_string();
+        let proof = audit_core::merkle::inclusion_proof(&tree, seq, tree.size()).expect("proof");
+        let bundle = ProofBundle {
+            seq,
+            checkpoint: checkpoint(&tree, LEDGER, &signing),
+            tree_size: tree.size().0,
+            proof: proof.iter().map(Hash::to_hex).collect(),
+        };
+        Fixture { content, leaves, bundle, key, signing, tree }
+    }
+
+    fn verify(f: &Fixture, seq: usize) -> Vec<Step> {
+        verify_event(LEDGER, &f.content[seq], &f.leaves[seq].to_hex(), &f.bundle, &f.key)
+    }
+
+    #[test]
+    fn every_event_of_a_tree_verifies_step_by_step() {
+        for seq in 0..7 {
+            let f = fixture(seq);
+            let steps = verify(&f, seq as usize);
+            assert!(all_ok(&steps), "{steps:#?}");
+        }
+    }
+
+    #[test]
+    fn altered_content_fails_at_the_leaf_hash() {
+        let mut f = fixture(3);
+        f.content[3] = f.content[3].replace("invoice.paid", "invoice.void");
+        let steps = verify(&f, 3);
+        assert!(!all_ok(&steps));
+        assert_eq!(
+            steps.last().map(|s| (s.title.as_str(), s.ok)),
+            Some(("Leaf hash recomputed from the content", false))
+        );
+    }
+
+    #[test]
+    fn a_tampered_proof_fails_at_the_inclusion_step() {
+        let mut f = fixture(3);
+        f.bundle.proof[0] = Hash::digest(b"forged").to_hex();
+        let steps = verify(&f, 3);
+        assert_eq!(steps.len(), 4);
+        assert!(!steps[3].ok, "{steps:#?}");
+        // The proof of another leaf does not prove this one either.
+        let other = fixture(4);
+        let mut f = fixture(3);
+        f.bundle.proof = other.bundle.proof;
+        assert!(!all_ok(&verify(&f, 3)));
+    }
+
+    #[test]
+    fn a_checkpoint_signed_by_another_key_or_for_another_ledger_fails() {
+        let mut f = fixture(2);
+        let other = SigningKey::from_bytes(&[9; 32]);
+        f.bundle.checkpoint = checkpoint(&f.tree, LEDGER, &other);
+        let steps = verify(&f, 2);
+        assert_eq!((steps.len(), steps[1].ok), (2, false), "{steps:#?}");
+
+        let mut f = fixture(2);
+        f.bundle.checkpoint = checkpoint(&f.tree, "led_ffffffffffffffffffffffffffffffff", &f.signing);
+        let steps = verify(&f, 2);
+        assert_eq!((steps.len(), steps[1].ok), (2, false), "{steps:#?}");
+
+        let mut f = fixture(2);
+        f.key = "not a key".into();
+        assert_eq!(verify(&f, 2).len(), 1);
+    }
+
+    #[test]
+    fn a_proof_for_another_tree_size_fails() {
+        let mut f = fixture(2);
+        f.bundle.tree_size = 6;
+        assert!(!all_ok(&verify(&f, 2)));
+    }
+
+    #[test]
+    fn fingerprints_identify_the_public_key() {
+        let f = fixture(0);
+        let fp = key_fingerprint(&f.key).expect("valid");
+        assert_eq!(fp.replace(' ', "").len(), 64);
+        assert!(key_fingerprint("garbage").is_err());
+    }
+}

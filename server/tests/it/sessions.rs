@@ -1,0 +1,370 @@
+//! The dashboard's server side over real HTTPS: first-run setup, TOTP
+//! enrolment, sign-in with session rotation, CSRF, every role rule of the
+//! server functions, lockout, sign-out everywhere and session expiry.
+
+use serde_json::{json, Value};
+
+use crate::common::TestServer;
+
+const PASSWORD: &str = "correct horse battery staple";
+const COOKIE: &str = "__Host-auditstore-session";
+
+/// A browser stand-in: one session cookie, and the CSRF token of the
+/// session it was last told about.
+struct Browser<'a> {
+    server: &'a TestServer,
+    client: reqwest::Client,
+    cookie: Option<String>,
+    csrf: String,
+}
+
+impl<'a> Browser<'a> {
+    fn new(server: &'a TestServer) -> Self {
+        Self { server, client: server.client(), cookie: None, csrf: String::new() }
+    }
+
+    fn keep_cookie(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().expect("ascii cookie");
+            if let Some(rest) = value.strip_prefix(&format!("{COOKIE}=")) {
+                let id = rest.split(';').next().unwrap_or_default();
+                // Only the removal cookie of a signed-out session goes without them.
+                if !id.is_empty() {
+                    assert!(value.contains("Secure") && value.contains("HttpOnly"), "{value}");
+                    assert!(value.contains("SameSite=Strict"), "{value}");
+                }
+                self.cookie = (!id.is_empty()).then(|| id.to_owned());
+            }
+        }
+    }
+
+    /// Calls a server function with form-encoded arguments.
+    async fn call(&mut self, name: &str, args: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(self.server.url(&format!("/api/{name}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(args));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", format!("{COOKIE}={cookie}"));
+        }
+        let response = request.send().await.expect("server function answers");
+        self.keep_cookie(&response);
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Calls a state-changing server function with this session's token.
+    async fn mutate(&mut self, name: &str, args: &[(&str, &str)]) -> (u16, Value) {
+        let csrf = self.csrf.clone();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(args);
+        self.call(name, &all).await
+    }
+
+    async fn refresh(&mut self) -> Value {
+        let (status, info) = self.call("session_info", &[]).await;
+        assert_eq!(status, 200, "{info}");
+        self.csrf = info["csrf"].as_str().expect("csrf").to_owned();
+        info
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let mut request = self.client.get(self.server.url(path));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", format!("{COOKIE}={cookie}"));
+        }
+        request.send().await.expect("page")
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body.
+fn form(args: &[(&str, &str)]) -> String {
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    args.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+fn code_at(secret: &str, offset: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let secret = totp_rs::Secret::try_from_base32(secret).expect("base32");
+    let totp = totp_rs::Builder::new().with_secret(secret).build().expect("totp");
+    totp.generate(now.saturating_add_signed(offset)).to_string()
+}
+
+/// Enrols the user this browser just created; returns the TOTP secret and
+/// the recovery codes.
+async fn enrol(browser: &mut Browser<'_>) -> (String, Vec<String>) {
+    browser.refresh().await;
+    let (status, enrolment) = browser.mutate("start_enrolment", &[]).await;
+    assert_eq!(status, 200, "{enrolment}");
+    let secret = enrolment["secret_base32"].as_str().expect("secret").to_owned();
+    let (status, codes) = browser.mutate("confirm_enrolment", &[("code", &code_at(&secret, -30))]).await;
+    assert_eq!(status, 200, "{codes}");
+    let codes: Vec<String> = serde_json::from_value(codes).expect("codes");
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
+}
+
+async fn sign_in(browser: &mut Browser<'_>, email: &str, code: &str) {
+    browser.refresh().await;
+    let before = browser.cookie.clone();
+    let (status, body) = browser.mutate("login", &[("email", email), ("password", PASSWORD), ("code", code)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(browser.cookie, before, "the session id was not rotated at sign-in");
+    let info = browser.refresh().await;
+    assert_eq!(info["viewer"]["email"], email, "{info}");
+}
+
+/// Setup, returning the owner's browser, TOTP secret and recovery codes.
+async fn owner<'a>(server: &'a TestServer) -> (Browser<'a>, String, Vec<String>) {
+    let link = server.server.setup_link.clone().expect("a setup link on an empty database");
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let mut browser = Browser::new(server);
+    browser.refresh().await;
+    let args = [("token", token.as_str()), ("account", "acme"), ("email", "owner@example.com"), ("password", PASSWORD)];
+    let (status, _) = browser.call("setup", &args).await;
+    assert_eq!(status, 403, "setup without the CSRF token was accepted");
+    let (status, body) = browser.mutate("setup", &args).await;
+    assert_eq!(status, 200, "{body}");
+    let (secret, codes) = enrol(&mut browser).await;
+    // The link works once.
+    let mut other = Browser::new(server);
+    other.refresh().await;
+    let (status, _) = other.mutate("setup", &args).await;
+    assert_eq!(status, 400);
+    sign_in(&mut browser, "owner@example.com", &code_at(&secret, 0)).await;
+    (browser, secret, codes)
+}
+
+/// Invites `email` as `role` and has a new browser accept, enrol and sign in.
+async fn invited<'a>(server: &'a TestServer, owner: &mut Browser<'_>, email: &str, role: &str) -> Browser<'a> {
+    let (status, link) = owner.mutate("invite_user", &[("email", email), ("role", role)]).await;
+    assert_eq!(status, 200, "{link}");
+    let token = link.as_str().and_then(|l| l.split("token=").nth(1)).expect("invite token").to_owned();
+    let mut browser = Browser::new(server);
+    browser.refresh().await;
+    let (status, body) = browser.mutate("accept_invite", &[("token", &token), ("password", PASSWORD)]).await;
+    assert_eq!(status, 200, "{body}");
+    let (secret, _) = enrol(&mut browser).await;
+    sign_in(&mut browser, email, &code_at(&secret, 0)).await;
+    browser
+}
+
+#[tokio::test]
+async fn roles_csrf_and_sessions_are_enforced_by_the_server() {
+    let server = TestServer::start_with(|args| {
+        args.login_lockout_failures = std::num::NonZeroU32::new(3);
+    })
+    .await;
+
+    // Signed-out visitors are sent to the sign-in page and get nothing.
+    let anonymous = Browser::new(&server);
+    let page = anonymous.get("/ledgers").await;
+    assert_eq!(page.url().path(), "/login", "a signed-out visitor saw /ledgers");
+    let mut anonymous = Browser::new(&server);
+    assert_eq!(anonymous.call("list_ledgers", &[]).await.0, 401);
+
+    let (mut owner, owner_secret, recovery) = owner(&server).await;
+    let (status, ledger) = owner.mutate("create_ledger", &[("name", "billing")]).await;
+    assert_eq!(status, 200, "{ledger}");
+    let ledger = ledger.as_str().expect("ledger id").to_owned();
+    // A mutation with a wrong or missing token changes nothing.
+    let (status, _) = owner.call("create_ledger", &[("csrf", "forged"), ("name", "forged")]).await;
+    assert_eq!(status, 403);
+    let (status, _) = owner.call("create_ledger", &[("name", "forged")]).await;
+    assert_eq!(status, 403);
+    // A browser marking the request cross-site is refused before anything runs.
+    let response = owner
+        .client
+        .post(server.url("/api/create_ledger"))
+        .header("cookie", format!("{COOKIE}={}", owner.cookie.clone().unwrap_or_default()))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", owner.csrf.as_str()), ("name", "evil")]))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 403);
+    let (_, ledgers) = owner.call("list_ledgers", &[]).await;
+    let names: Vec<&str> = ledgers.as_array().expect("list").iter().filter_map(|l| l["name"].as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"billing") && names.contains(&"system"));
+
+    // A write-only key made in the dashboard ingests; the event is found by filter.
+    let (status, key) =
+        owner.mutate("create_key", &[("name", "svc"), ("permission", "write"), ("ledger", &ledger)]).await;
+    assert_eq!(status, 200, "{key}");
+    let secret = key["secret"].as_str().expect("secret");
+    let appended = owner
+        .client
+        .post(server.url(&format!("/v1/ledgers/{ledger}/events")))
+        .bearer_auth(secret)
+        .json(&json!({"actor": {"type": "user", "id": "u_7"}, "action": "invoice.paid",
+            "resource": {"type": "invoice", "id": "inv_1"}, "occurred_at": "2026-11-26T10:00:00Z"}))
+        .send()
+        .await
+        .expect("append");
+    assert_eq!(appended.status(), 201);
+    server.server.store().index_pending().await.expect("indexed");
+    let filter = [
+        ("ledger", ledger.as_str()),
+        ("actor", "u_7"),
+        ("action", ""),
+        ("resource", ""),
+        ("from", ""),
+        ("to", ""),
+        ("range", ""),
+        ("cursor", ""),
+    ];
+    let (status, page) = owner.call("list_events", &filter).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(1), "{page}");
+    let seq = page["events"][0]["seq"].to_string();
+    let (status, proof) = owner.call("event_proof", &[("ledger", &ledger), ("seq", &seq)]).await;
+    assert_eq!(status, 200, "{proof}");
+
+    // Auditors read and verify, and nothing else.
+    let mut auditor = invited(&server, &mut owner, "aud@example.com", "auditor").await;
+    assert_eq!(auditor.call("list_ledgers", &[]).await.0, 200);
+    assert_eq!(auditor.call("list_events", &filter).await.0, 200);
+    assert_eq!(auditor.call("event_proof", &[("ledger", &ledger), ("seq", &seq)]).await.0, 200);
+    assert_eq!(auditor.call("list_keys", &[]).await.0, 200);
+    for (name, args) in [
+        ("create_key", vec![("name", "x"), ("permission", "read"), ("ledger", "")]),
+        ("create_ledger", vec![("name", "x")]),
+        ("invite_user", vec![("email", "x@example.com"), ("role", "owner")]),
+    ] {
+        let (status, body) = auditor.mutate(name, &args).await;
+        assert_eq!(status, 403, "auditor {name}: {body}");
+    }
+    assert_eq!(auditor.call("list_users", &[]).await.0, 403);
+    let users_page = auditor.get("/users").await;
+    assert_eq!(users_page.status(), 403);
+
+    // Admins manage ledgers and keys, not users.
+    let mut admin = invited(&server, &mut owner, "adm@example.com", "admin").await;
+    let (status, _) = admin.mutate("create_key", &[("name", "r"), ("permission", "read"), ("ledger", "")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(admin.mutate("create_ledger", &[("name", "ops")]).await.0, 200);
+    assert_eq!(admin.call("list_users", &[]).await.0, 403);
+    assert_eq!(admin.mutate("invite_user", &[("email", "y@example.com"), ("role", "admin")]).await.0, 403);
+    let (_, users) = owner.call("list_users", &[]).await;
+    let admin_id = users
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["email"] == "adm@example.com"))
+        .and_then(|u| u["id"].as_str())
+        .expect("admin listed")
+        .to_owned();
+    assert_eq!(admin.mutate("change_role", &[("user_id", &admin_id), ("role", "owner")]).await.0, 403);
+
+    // A role change ends the user's sessions at once.
+    let (status, _) = owner.mutate("change_role", &[("user_id", &admin_id), ("role", "auditor")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(admin.call("list_ledgers", &[]).await.0, 401, "the demoted admin kept their session");
+
+    // Sign-out everywhere ends the owner's other sessions too.
+    let mut second = Browser::new(&server);
+    sign_in(&mut second, "owner@example.com", &code_at(&owner_secret, 30)).await;
+    assert_eq!(second.mutate("logout_everywhere", &[]).await.0, 200);
+    assert_eq!(owner.call("list_ledgers", &[]).await.0, 401, "another session survived sign-out everywhere");
+
+    // Repeated failures lock the account; then even the right code is refused.
+    let mut attacker = Browser::new(&server);
+    attacker.refresh().await;
+    for _ in 0..3 {
+        let (status, body) = attacker
+            .mutate("login", &[("email", "aud@example.com"), ("password", "wrong password"), ("code", "000000")])
+            .await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, body) =
+        attacker.mutate("login", &[("email", "nobody@example.com"), ("password", "x"), ("code", "1")]).await;
+    assert_eq!(status, 401);
+    let generic = body.clone();
+    let (status, body) =
+        attacker.mutate("login", &[("email", "owner@example.com"), ("password", "wrong"), ("code", "1")]).await;
+    assert_eq!((status, &body), (401, &generic), "refusals must not tell whether an email exists");
+
+    // Every sign-in, failure, enrolment, invite and role change is in the system log.
+    // Both TOTP steps within the skew are used: a recovery code signs in.
+    let mut owner = Browser::new(&server);
+    sign_in(&mut owner, "owner@example.com", &recovery[0]).await;
+    let info = owner.refresh().await;
+    let system = info["viewer"]["system_ledger"].as_str().expect("system ledger").to_owned();
+    let mut actions = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let args = [
+            ("ledger", system.as_str()),
+            ("actor", ""),
+            ("action", ""),
+            ("resource", ""),
+            ("from", ""),
+            ("to", ""),
+            ("range", ""),
+            ("cursor", cursor.as_str()),
+        ];
+        let (_, page) = owner.call("list_events", &args).await;
+        for event in page["events"].as_array().expect("events") {
+            actions.push(event["action"].as_str().unwrap_or_default().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    for expected in [
+        "user.created",
+        "user.mfa_enrolled",
+        "user.signed_in",
+        "user.sign_in_failed",
+        "user.invited",
+        "invite.accepted",
+        "user.role_changed",
+        "ledger.created",
+        "api_key.created",
+        "user.signed_out_everywhere",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} missing from {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let server = TestServer::start_with(|args| {
+        args.session_idle_secs = std::num::NonZeroU64::new(1);
+    })
+    .await;
+    let (mut owner, _, _) = owner(&server).await;
+    assert_eq!(owner.call("list_ledgers", &[]).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(owner.call("list_ledgers", &[]).await.0, 401, "an idle session outlived its timeout");
+    let info = owner.refresh().await;
+    assert!(info["viewer"].is_null(), "{info}");
+}
+
+#[tokio::test]
+async fn sessions_end_at_their_absolute_lifetime_even_when_used() {
+    let server = TestServer::start_with(|args| {
+        args.session_lifetime_secs = std::num::NonZeroU64::new(2);
+    })
+    .await;
+    let (mut owner, _, _) = owner(&server).await;
+    for _ in 0..2 {
+        assert_eq!(owner.call("list_ledgers", &[]).await.0, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(owner.call("list_ledgers", &[]).await.0, 401, "a session outlived its absolute lifetime");
+}
