@@ -67,8 +67,14 @@ end2end() {
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
     sleep 0.2
   done
+  # The first-run setup link the server printed (a fresh database has no
+  # dashboard user): the first journey creates the owner with it.
+  local setup_path
+  setup_path="$(grep -o '/setup?token=[0-9a-f]*' "$log" | tail -n 1)"
+  rm -f "$SERVICES_DIR"/e2e-state*.json
   local status=0
-  (cd end2end && AUDITSTORE_URL="https://localhost:$port" npx playwright test) || status=$?
+  (cd end2end && AUDITSTORE_URL="https://localhost:$port" AUDITSTORE_SETUP_PATH="$setup_path" \
+    AUDITSTORE_E2E_STATE="$SERVICES_DIR/e2e-state.json" npx playwright test) || status=$?
   # The server must stop cleanly on SIGTERM (graceful shutdown).
   kill -TERM "$pid"
   wait "$pid" || { echo "server exited with $? after SIGTERM" >&2; cat "$log" >&2; return 1; }

@@ -102,6 +102,11 @@ fn protected(path: &str) -> bool {
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
+/// The role a page needs beyond being signed in.
+fn page_role(path: &str) -> Option<Role> {
+    (path == "/users" || path.starts_with("/users/")).then_some(Role::Owner)
+}
+
 /// The middleware in front of every dashboard page and server function.
 pub async fn session_middleware(
     State(dashboard): State<Dashboard>,
@@ -163,6 +168,23 @@ pub async fn session_middleware(
     let path = request.uri().path().to_owned();
     if user.is_none() && protected(&path) && request.method() == Method::GET {
         return Redirect::to("/login").into_response();
+    }
+    // Pages a role may not open are refused before anything renders (their
+    // server functions refuse such callers as well).
+    if let (Some(user), Some(needed)) = (&user, page_role(&path)) {
+        if !user.role.includes(needed) {
+            return (
+                StatusCode::FORBIDDEN,
+                axum::response::Html(format!(
+                    "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not allowed · AuditStore</title>\
+                     <link rel=\"stylesheet\" href=\"/pkg/auditstore.css\"></head><body><main id=\"main\" class=\"panel narrow\">\
+                     <h1>Not allowed</h1><p class=\"error\" role=\"alert\">This page needs the {} role.</p>\
+                     <p><a href=\"/ledgers\">Back to the ledgers</a></p></main></body></html>",
+                    needed.as_str()
+                )),
+            )
+                .into_response();
+        }
     }
     let request = match require_token(request, &path, &state.csrf).await {
         Ok(request) => request,

@@ -19,7 +19,7 @@ pub mod verify;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 pub use layout::Layout;
 #[cfg(feature = "ssr")]
@@ -60,22 +60,25 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// Pages render completely on the server before the response starts, so
+/// that what they decide (a 403 or 404 status, a redirect) reaches the
+/// headers; dashboard pages are small, so nothing is gained by streaming.
 #[component]
 fn Pages() -> impl IntoView {
     view! {
         <Layout>
             <Routes fallback=pages::NotFound>
-                <Route path=path!("/") view=pages::Home />
-                <Route path=path!("/login") view=pages::Login />
-                <Route path=path!("/setup") view=pages::Setup />
-                <Route path=path!("/invite") view=pages::Invite />
-                <Route path=path!("/enrol") view=pages::Enrol />
-                <Route path=path!("/ledgers") view=pages::Ledgers />
-                <Route path=path!("/ledgers/:id") view=pages::LedgerEvents />
-                <Route path=path!("/ledgers/:id/events/:event") view=pages::EventDetail />
-                <Route path=path!("/system") view=pages::SystemLog />
-                <Route path=path!("/keys") view=pages::Keys />
-                <Route path=path!("/users") view=pages::Users />
+                <Route path=path!("/") ssr=SsrMode::Async view=pages::Home />
+                <Route path=path!("/login") ssr=SsrMode::Async view=pages::Login />
+                <Route path=path!("/setup") ssr=SsrMode::Async view=pages::Setup />
+                <Route path=path!("/invite") ssr=SsrMode::Async view=pages::Invite />
+                <Route path=path!("/enrol") ssr=SsrMode::Async view=pages::Enrol />
+                <Route path=path!("/ledgers") ssr=SsrMode::Async view=pages::Ledgers />
+                <Route path=path!("/ledgers/:id") ssr=SsrMode::Async view=pages::LedgerEvents />
+                <Route path=path!("/ledgers/:id/events/:event") ssr=SsrMode::Async view=pages::EventDetail />
+                <Route path=path!("/system") ssr=SsrMode::Async view=pages::SystemLog />
+                <Route path=path!("/keys") ssr=SsrMode::Async view=pages::Keys />
+                <Route path=path!("/users") ssr=SsrMode::Async view=pages::Users />
             </Routes>
         </Layout>
     }

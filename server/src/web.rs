@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(session_expiry(state.dashboard_config.session_idle)));
     let dashboard_routes = Router::new()
         .leptos_routes_with_context(&state, routes, context, move || app::shell(options.clone()))
-        .fallback(leptos_axum::render_app_to_stream_with_context(fallback_context, move || {
+        .fallback(leptos_axum::render_app_async_with_context(fallback_context, move || {
             app::shell(fallback_options.clone())
         }))
         .layer(middleware::from_fn_with_state(state.dashboard.clone(), app::auth::session_middleware))
