@@ -45,6 +45,8 @@ lint() {
 
 unit_and_integration() {
   cargo test -p audit-core -p store -p server
+  # The dashboard's own tests (in-browser verification, run natively).
+  cargo test -p app --features ssr --lib
 }
 
 wasm() {

@@ -14,7 +14,7 @@ async fn healthz_and_readyz_answer_on_sqlite_with_request_ids_and_security_heade
     assert!(health.headers()["strict-transport-security"].to_str().expect("ascii").contains("max-age="));
     assert_eq!(health.headers()["x-content-type-options"], "nosniff");
     assert_eq!(health.headers()["x-frame-options"], "DENY");
-    assert_eq!(health.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(health.headers()["referrer-policy"], "same-origin");
     assert_eq!(health.json::<serde_json::Value>().await.expect("json")["status"], "ok");
 
     let ready =
