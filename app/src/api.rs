@@ -58,6 +58,22 @@ pub async fn login(csrf: String, email: String, password: String, code: String) 
             auth::record(store, &user.account_id, &user, "user.signed_in", ("user", user.id.as_str()), metadata).await;
             Ok(auth::navigate("/ledgers"))
         }
+        Err(store::SignInRefused { user: Some(user), reason: store::SignInFailure::NotEnrolled }) => {
+            // The password was right but enrolment was never finished (the
+            // browser was closed after setup or an invite): finish it now.
+            auth::start_enrolling(&user).await?;
+            let metadata = serde_json::json!({"email": user.email});
+            auth::record(
+                store,
+                &user.account_id,
+                &user,
+                "user.enrolment_resumed",
+                ("user", user.id.as_str()),
+                metadata,
+            )
+            .await;
+            Ok(auth::navigate("/enrol"))
+        }
         Err(refused) => {
             if let Some(ip) = ip {
                 dashboard.throttle.failed(ip);

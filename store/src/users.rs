@@ -179,6 +179,8 @@ pub enum SignInFailure {
     BadCode,
     /// A TOTP code of a time step already used (RFC 6238 §5.2).
     ReusedCode,
+    /// The password was right but TOTP enrolment was never confirmed (the
+    /// caller lets the user finish it).
     NotEnrolled,
     /// Too many failures in a row; refused until `until_ms`.
     Locked {
@@ -706,6 +708,11 @@ impl Store {
             self.check_second_factor(&user, code).await?
         };
         match outcome {
+            // The password was right; the user still has to enrol, which is
+            // not a failed attempt.
+            Err(SignInFailure::NotEnrolled) => {
+                Ok(Err(SignInRefused { user: Some(user), reason: SignInFailure::NotEnrolled }))
+            }
             Ok(factor) => {
                 on_pool!(&self.pool, |p| {
                     sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
@@ -731,7 +738,7 @@ impl Store {
     ) -> Result<Result<SecondFactor, SignInFailure>, StoreError> {
         let normalized = normalize_code(code);
         if normalized.len() == 6 && normalized.bytes().all(|b| b.is_ascii_digit()) {
-            let Some(secret) = self.totp_secret(&user.id).await? else { return Ok(Err(SignInFailure::NotEnrolled)) };
+            let Some(secret) = self.totp_secret(&user.id).await? else { return Ok(Err(SignInFailure::BadCode)) };
             let Some(step) = totp(&secret, &user.email)?.check(&normalized, unix_seconds()) else {
                 return Ok(Err(SignInFailure::BadCode));
             };

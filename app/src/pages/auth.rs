@@ -25,12 +25,12 @@ pub fn Login() -> impl IntoView {
                 <label for="password">"Password"</label>
                 <input id="password" name="password" type="password" autocomplete="current-password" required=true />
                 <label for="code">"Authenticator code or recovery code"</label>
-                <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required=true />
+                <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" />
                 <button type="submit" disabled=move || login.pending().get()>
                     {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>
                 {move || login.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error /> })}
-                <p id="login-help" class="help">"Every account signs in with a password and a TOTP code from an authenticator app."</p>
+                <p id="login-help" class="help">"Every account signs in with a password and a TOTP code from an authenticator app. If you never finished setting up the app, sign in with your password and the setup continues."</p>
             </ActionForm>
         </section>
     }

@@ -368,3 +368,29 @@ async fn sessions_end_at_their_absolute_lifetime_even_when_used() {
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     assert_eq!(owner.call("list_ledgers", &[]).await.0, 401, "a session outlived its absolute lifetime");
 }
+
+#[tokio::test]
+async fn an_unfinished_enrolment_resumes_after_the_right_password() {
+    let server = TestServer::start().await;
+    let link = server.server.setup_link.clone().expect("setup link");
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let mut closed = Browser::new(&server);
+    closed.refresh().await;
+    let args = [("token", token.as_str()), ("account", "acme"), ("email", "owner@example.com"), ("password", PASSWORD)];
+    assert_eq!(closed.mutate("setup", &args).await.0, 200);
+    // The browser is closed before enrolment. A wrong password learns nothing…
+    let mut later = Browser::new(&server);
+    later.refresh().await;
+    let wrong = [("email", "owner@example.com"), ("password", "not the password"), ("code", "123456")];
+    assert_eq!(later.mutate("login", &wrong).await.0, 401);
+    assert!(later.refresh().await["enrolling"].is_null());
+    // …the right one continues the enrolment, on a new session id.
+    let before = later.cookie.clone();
+    let right = [("email", "owner@example.com"), ("password", PASSWORD), ("code", "")];
+    let (status, to) = later.mutate("login", &right).await;
+    assert_eq!((status, to), (200, json!("/enrol")));
+    assert_ne!(later.cookie, before);
+    assert_eq!(later.refresh().await["enrolling"], "owner@example.com");
+    let (secret, _) = enrol(&mut later).await;
+    sign_in(&mut later, "owner@example.com", &code_at(&secret, 0)).await;
+}

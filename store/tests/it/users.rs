@@ -43,6 +43,16 @@ async fn setup_enrolment_and_single_use_codes() {
         let first = store.create_setup_link(60_000).await.expect("link").expect("offered");
         let (user, secret, recovery) = owner(&store).await;
         assert!(user.totp_active);
+        // An invited user who never finished enrolment is told so (after the
+        // right password only), and that is no failed attempt.
+        let link = store.create_invite(&user.account_id, "late@example.com", Role::Admin, &user.id, 60_000).await;
+        let late = store.accept_invite(link.expect("invite").expose(), PASSWORD).await.expect("accepted");
+        let lockout = Lockout { max_failures: 1, duration_ms: 60_000 };
+        let refused = store.sign_in("late@example.com", PASSWORD, "123456", lockout).await.expect("asked");
+        assert_eq!(refused.expect_err("not enrolled").reason, SignInFailure::NotEnrolled, "{url}");
+        let refused = store.sign_in("late@example.com", "wrong password!!", "123456", Lockout::default()).await;
+        assert_eq!(refused.expect("asked").expect_err("refused").reason, SignInFailure::BadPassword);
+        assert_eq!(store.user(&late.id).await.expect("user").locked_until_ms, 0, "{url}: enrolment counted as failure");
         let replaced = store.complete_setup(first.expose(), "other", "x@example.com", PASSWORD).await;
         assert!(replaced.is_err(), "{url}: a replaced setup link still worked");
         assert!(store.create_setup_link(60_000).await.expect("asked").is_none(), "{url}: setup offered twice");
