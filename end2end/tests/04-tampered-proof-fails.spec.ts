@@ -25,11 +25,26 @@ test('a tampered inclusion proof makes verification fail visibly', async ({ brow
   await expect(steps.last()).toContainText('Inclusion proof');
   await screenshot(page, 'event-tampered-proof');
 
-  // A key pasted by the user that did not sign the checkpoint fails too.
+  // A key pasted and pinned by the user that did not sign the checkpoint
+  // fails too, and stays pinned across page loads, loudly different from
+  // the server's.
   await page.unroute('**/api/event_proof');
-  const other = 'audit.example+00000000+AeAiORM9yj3yU4n4W0TRrJAGFsEB3dLkvZVyS1qZQ6Sj';
+  const serverKey = await page.getByLabel('Pinned checkpoint key').inputValue();
+  const other = serverKey.replace(/\+[^+]*$/, '+AeAiORM9yj3yU4n4W0TRrJAGFsEB3dLkvZVyS1qZQ6Sj');
   await page.getByLabel('Pinned checkpoint key').fill(other);
+  await page.getByRole('button', { name: 'Pin this key in this browser' }).click();
+  await page.reload();
+  await waitForHydration(page);
+  await expect(page.getByTestId('pin-differs')).toBeVisible();
+  await expect(page.getByLabel('Pinned checkpoint key')).toHaveValue(other);
   await page.getByTestId('verify').click();
   await expect(page.getByTestId('verdict')).toContainText('VERIFICATION FAILED');
+  await screenshot(page, 'event-foreign-key-pinned');
+
+  // Forgetting the pin brings back the server's key, and verification passes.
+  await page.getByRole('button', { name: 'Forget the pinned key' }).click();
+  await expect(page.getByTestId('pin-differs')).toHaveCount(0);
+  await page.getByTestId('verify').click();
+  await expect(page.getByTestId('verdict')).toContainText('Verified');
   await context.close();
 });

@@ -178,13 +178,51 @@ fn EventView(event: EventRow, ledger: String) -> impl IntoView {
     }
 }
 
+/// Where this browser keeps the key the user pinned.
+#[cfg(feature = "hydrate")]
+const PIN_STORAGE_KEY: &str = "auditstore.pinned-checkpoint-key";
+
+/// The key pinned in this browser, if any.
+fn stored_pin() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        window().local_storage().ok().flatten()?.get_item(PIN_STORAGE_KEY).ok().flatten()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
+}
+
+/// Pins `key` in this browser, or forgets the pin.
+fn set_stored_pin(key: Option<&str>) {
+    #[cfg(feature = "hydrate")]
+    if let Some(storage) = window().local_storage().ok().flatten() {
+        let _ = match key {
+            Some(key) => storage.set_item(PIN_STORAGE_KEY, key),
+            None => storage.remove_item(PIN_STORAGE_KEY),
+        };
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = key;
+}
+
 /// Verification in the browser with audit-core (WebAssembly): the proof
 /// and checkpoint come from the server, but every check runs here against
-/// the pinned key, and the server's opinion is never asked.
+/// the pinned key, and the server's opinion is never asked. A key pinned
+/// in this browser (local storage) wins over the one the server presents,
+/// and a difference between the two is shown loudly.
 #[component]
 fn Verify(event: EventRow, ledger: String) -> impl IntoView {
     let key = Resource::new(|| (), |_| crate::api::get_checkpoint_key());
     let pinned = RwSignal::new(String::new());
+    let server_key = RwSignal::new(String::new());
+    let saved = RwSignal::new(None::<String>);
+    // Runs in the browser only, after hydration.
+    Effect::new(move |_| {
+        if let Some(pin) = stored_pin() {
+            pinned.set(pin.clone());
+            saved.set(Some(pin));
+        }
+    });
     let ledger_for_run = ledger.clone();
     let run = Action::new_local(move |pinned_key: &String| {
         let pinned_key = pinned_key.clone();
@@ -209,6 +247,8 @@ fn Verify(event: EventRow, ledger: String) -> impl IntoView {
         }
         crate::verify::key_fingerprint(&text).unwrap_or_else(|e| format!("not a valid key: {e}"))
     };
+    let differs =
+        move || saved.get().is_some_and(|pin| !server_key.get().is_empty() && pin.trim() != server_key.get().trim());
     view! {
         <section class="verify" aria-labelledby="verify-title">
             <h2 id="verify-title">"Verify in your browser"</h2>
@@ -217,24 +257,47 @@ fn Verify(event: EventRow, ledger: String) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match key.await {
                         Ok(key) => {
+                            server_key.set(key.verifier_key.clone());
                             if pinned.get_untracked().is_empty() {
                                 pinned.set(key.verifier_key.clone());
                             }
                             view! {
                                 <p>"This server's checkpoint key has fingerprint " <code data-testid="server-fingerprint">{key.fingerprint}</code>
-                                   ". Compare it with one obtained elsewhere, or paste that key below."</p>
+                                   ". Compare it with one obtained elsewhere, or paste that key below and pin it."</p>
                             }.into_any()
                         }
                         Err(error) => view! { <ErrorBox error /> }.into_any(),
                     }
                 })}
             </Suspense>
+            {move || differs().then(|| view! {
+                <p class="error" role="alert" data-testid="pin-differs">
+                    "The key pinned in this browser is not the key this server presents now. Verification uses your pinned key; find out why the server's key changed before trusting it."
+                </p>
+            })}
             <label for="pinned-key">"Pinned checkpoint key"</label>
             <textarea id="pinned-key" rows="2" prop:value=move || pinned.get() on:input=move |ev| pinned.set(event_target_value(&ev))></textarea>
-            <p class="help">"Fingerprint of the pinned key: " <code data-testid="pinned-fingerprint">{fingerprint}</code></p>
-            <button type="button" data-testid="verify" on:click=move |_| { run.dispatch(pinned.get_untracked()); } disabled=move || run.pending().get()>
-                {move || if run.pending().get() { "Verifying…" } else { "Verify" }}
-            </button>
+            <p class="help">
+                "Fingerprint of the pinned key: " <code data-testid="pinned-fingerprint">{fingerprint}</code>
+                {move || saved.get().map(|_| " · pinned in this browser")}
+            </p>
+            <div class="button-row">
+                <button type="button" data-testid="verify" on:click=move |_| { run.dispatch(pinned.get_untracked()); } disabled=move || run.pending().get()>
+                    {move || if run.pending().get() { "Verifying…" } else { "Verify" }}
+                </button>
+                <button type="button" class="secondary" on:click=move |_| {
+                    let key = pinned.get_untracked();
+                    set_stored_pin(Some(&key));
+                    saved.set(Some(key));
+                }>"Pin this key in this browser"</button>
+                {move || saved.get().map(|_| view! {
+                    <button type="button" class="secondary" on:click=move |_| {
+                        set_stored_pin(None);
+                        saved.set(None);
+                        pinned.set(server_key.get_untracked());
+                    }>"Forget the pinned key"</button>
+                })}
+            </div>
             {move || run.value().get().map(|result| match result {
                 Ok(steps) => {
                     let ok = crate::verify::all_ok(&steps);
