@@ -294,8 +294,8 @@ pub async fn create_ledger(csrf: String, name: String) -> Result<String, ServerF
 }
 
 /// A page of a ledger's events, newest first. Empty filters are ignored;
-/// `range` (`1h`, `24h`, `7d`, `30d`) overrides `from`; times are RFC 3339
-/// or `YYYY-MM-DDTHH:MM` in UTC.
+/// `from` wins over `range` (`1h`, `24h`, `7d`, `30d`: occurred within the
+/// last hour, day...); times are RFC 3339 or `YYYY-MM-DDTHH:MM` in UTC.
 #[server(endpoint = "list_events")]
 pub async fn list_events(
     ledger: String,
@@ -311,13 +311,17 @@ pub async fn list_events(
     let store = &dashboard.store;
     let ledger = own_ledger(store, &user, &ledger).await?;
     let some = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    let from_ms = match range.as_str() {
-        "1h" => Some(store::now_ms() - 3_600_000),
-        "24h" => Some(store::now_ms() - 86_400_000),
-        "7d" => Some(store::now_ms() - 7 * 86_400_000),
-        "30d" => Some(store::now_ms() - 30 * 86_400_000),
-        "" => parse_time("from", &from)?,
+    let range_ms = match range.as_str() {
+        "1h" => Some(3_600_000),
+        "24h" => Some(86_400_000),
+        "7d" => Some(7 * 86_400_000),
+        "30d" => Some(30 * 86_400_000),
+        "" => None,
         _ => return Err(fail(StatusCode::BAD_REQUEST, "range must be 1h, 24h, 7d or 30d")),
+    };
+    let from_ms = match parse_time("from", &from)? {
+        Some(from) => Some(from),
+        None => range_ms.map(|ms: i64| store::now_ms() - ms),
     };
     let filter = store::EventFilter {
         actor_id: some(actor),

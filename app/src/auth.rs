@@ -267,10 +267,21 @@ pub fn request() -> Result<(Dashboard, RequestAuth), ServerFnError> {
     Ok((dashboard, auth))
 }
 
-/// Sets the response status and returns an error with `message`.
+/// Whether the request is a plain HTML form post (JavaScript off): its
+/// answer is a redirect back to the form, with any error in the URL.
+fn plain_form() -> bool {
+    use_context::<http::request::Parts>()
+        .and_then(|p| p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+        .unwrap_or(false)
+}
+
+/// Sets the response status and returns an error with `message`. A plain
+/// form post keeps the redirect that carries the error back to its page.
 pub fn fail(status: StatusCode, message: impl Into<String>) -> ServerFnError {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(status);
+    if !plain_form() {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
     }
     ServerFnError::new(message.into())
 }
@@ -388,10 +399,7 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
 /// Redirects a plain form post (JavaScript off) to `to`; with JavaScript
 /// the page navigates itself, so the path is returned instead.
 pub fn navigate(to: &str) -> String {
-    let plain_form = use_context::<http::request::Parts>()
-        .and_then(|p| p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
-        .unwrap_or(false);
-    if plain_form {
+    if plain_form() {
         leptos_axum::redirect(to);
     }
     to.to_owned()

@@ -168,6 +168,9 @@ pub fn EventExplorer(#[prop(into)] ledger: Signal<String>, #[prop(into)] base: S
                 <label for="f-to">"To (UTC)"</label>
                 <input id="f-to" name="to" type="datetime-local" value=move || query_value("to") />
             </div>
+            // The quick range stays when other filters change; a From date
+            // given here wins over it.
+            <input type="hidden" name="range" value=move || query_value("range") />
             <div class="field actions">
                 <button type="submit">"Apply filters"</button>
                 <a class="button secondary" href=move || base.get()>"Clear"</a>
@@ -179,7 +182,7 @@ pub fn EventExplorer(#[prop(into)] ledger: Signal<String>, #[prop(into)] base: S
             {range_link("24h", "24 hours")}
             {range_link("7d", "7 days")}
             {range_link("30d", "30 days")}
-            <a class="chip" href=move || with_query(&base.get(), &[("range", "")])>"any time"</a>
+            <a class="chip" href=move || with_query(&base.get(), &[("range", ""), ("from", "")])>"any time"</a>
         </nav>
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {

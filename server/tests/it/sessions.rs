@@ -394,3 +394,58 @@ async fn an_unfinished_enrolment_resumes_after_the_right_password() {
     let (secret, _) = enrol(&mut later).await;
     sign_in(&mut later, "owner@example.com", &code_at(&secret, 0)).await;
 }
+
+/// A plain HTML form post, as a browser without JavaScript sends it.
+async fn post_form(browser: &mut Browser<'_>, name: &str, args: &[(&str, &str)], from: &str) -> reqwest::Response {
+    let mut request = browser
+        .client
+        .post(browser.server.url(&format!("/api/{name}")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "text/html")
+        .header("referer", browser.server.url(from))
+        .body(form(args));
+    if let Some(cookie) = &browser.cookie {
+        request = request.header("cookie", format!("{COOKIE}={cookie}"));
+    }
+    let response = request.send().await.expect("form post");
+    browser.keep_cookie(&response);
+    response
+}
+
+#[tokio::test]
+async fn sign_in_works_without_javascript() {
+    let server = TestServer::start().await;
+    let (_, secret, _) = owner(&server).await;
+    let mut browser = Browser::new(&server);
+    // The sign-in page carries the session's CSRF token in its form.
+    let page = browser.get("/login").await;
+    browser.keep_cookie(&page);
+    let html = page.text().await.expect("html");
+    let start = html.find("name=\"csrf\" value=\"").expect("csrf field") + "name=\"csrf\" value=\"".len();
+    let csrf = html[start..start + 64].to_owned();
+
+    // A refusal comes back to the sign-in page, with the message rendered.
+    let wrong = [("csrf", csrf.as_str()), ("email", "owner@example.com"), ("password", PASSWORD), ("code", "000000")];
+    let refused = post_form(&mut browser, "login", &wrong, "/login").await;
+    assert_eq!(refused.url().path(), "/login");
+    assert!(refused.text().await.expect("html").contains("Sign-in failed"), "the error is shown without JavaScript");
+
+    // Success redirects to the ledgers with a new session cookie; the
+    // redirect is followed by hand so that the new cookie is sent.
+    let pem = std::fs::read(server.cert_path()).expect("certificate");
+    browser.client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .resolve("localhost", server.server.https_addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let code = code_at(&secret, 30);
+    let right =
+        [("csrf", csrf.as_str()), ("email", "owner@example.com"), ("password", PASSWORD), ("code", code.as_str())];
+    let signed_in = post_form(&mut browser, "login", &right, "/login").await;
+    assert_eq!(signed_in.status(), 302);
+    assert_eq!(signed_in.headers()["location"], "/ledgers");
+    let ledgers = browser.get("/ledgers").await;
+    assert_eq!(ledgers.status(), 200);
+    assert!(ledgers.text().await.expect("html").contains("<h1>Ledgers</h1>"));
+}
