@@ -136,7 +136,20 @@ pub async fn session_middleware(
         let settings = &dashboard.settings;
         let live = now - signed_in.last_seen_ms <= millis(settings.idle_timeout)
             && now - signed_in.signed_in_ms <= millis(settings.lifetime);
-        let current = if live { dashboard.store.user(&signed_in.user).await.ok() } else { None };
+        // A removed user is "not found"; any other failure is the
+        // database's, and must not sign anyone out.
+        let current = match live {
+            false => None,
+            true => match dashboard.store.user(&signed_in.user).await {
+                Ok(user) => Some(user),
+                Err(store::StoreError::NotFound(_)) => None,
+                Err(error) => {
+                    tracing::error!(%error, "the signed-in user could not be loaded");
+                    return (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; try again.")
+                        .into_response();
+                }
+            },
+        };
         match current {
             Some(current) if current.session_generation == signed_in.generation && current.totp_active => {
                 if now - signed_in.last_seen_ms >= TOUCH_EVERY_MS {
@@ -186,11 +199,10 @@ pub async fn session_middleware(
                 .into_response();
         }
     }
-    let request = match require_token(request, &path, &state.csrf).await {
+    let mut request = match require_token(request, &path, &state.csrf).await {
         Ok(request) => request,
         Err(refused) => return refused,
     };
-    let mut request = request;
     request.extensions_mut().insert(RequestAuth { csrf: state.csrf, user, enrolling: state.enrolling });
     next.run(request).await
 }

@@ -696,11 +696,14 @@ impl Store {
             return Ok(Err(SignInRefused { user: None, reason: SignInFailure::UnknownEmail }));
         };
         let now = now_ms();
+        // The password is hashed even for a locked user, so that the answer
+        // takes as long as any other and does not tell locked users apart.
+        let password_ok = verify_password(password, password_hash).await;
         if user.locked_until_ms > now {
             let until_ms = user.locked_until_ms;
             return Ok(Err(SignInRefused { user: Some(user), reason: SignInFailure::Locked { until_ms } }));
         }
-        let outcome = if !verify_password(password, password_hash).await {
+        let outcome = if !password_ok {
             Err(SignInFailure::BadPassword)
         } else if !user.totp_active {
             Err(SignInFailure::NotEnrolled)
