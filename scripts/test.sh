@@ -81,6 +81,13 @@ end2end() {
   kill -TERM "$pid"
   wait "$pid" || { echo "server exited with $? after SIGTERM" >&2; cat "$log" >&2; return 1; }
   [ $status = 0 ] || { echo "server log:" >&2; tail -n 50 "$log" >&2; }
+  # A panic in the server (say, while rendering a page) fails the run even
+  # when the browser happened not to notice.
+  if grep -q 'panicked' "$log"; then
+    echo "the server panicked during the browser tests:" >&2
+    grep -A 5 'panicked' "$log" >&2
+    return 1
+  fi
   return $status
 }
 

@@ -204,7 +204,10 @@ pub async fn session_middleware(
         Err(refused) => return refused,
     };
     request.extensions_mut().insert(RequestAuth { csrf: state.csrf, user, enrolling: state.enrolling });
-    next.run(request).await
+    let mut response = next.run(request).await;
+    // Audit data and secrets never stay in a browser or proxy cache.
+    response.headers_mut().insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Server functions that change nothing; every other one is a mutation.
@@ -281,10 +284,25 @@ pub fn request() -> Result<(Dashboard, RequestAuth), ServerFnError> {
 
 /// Whether the request is a plain HTML form post (JavaScript off): its
 /// answer is a redirect back to the form, with any error in the URL.
-fn plain_form() -> bool {
-    use_context::<http::request::Parts>()
-        .and_then(|p| p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
-        .unwrap_or(false)
+/// (Page loads also accept HTML, but they are GETs.)
+pub fn plain_form() -> bool {
+    use_context::<http::request::Parts>().is_some_and(|p| {
+        p.method == Method::POST
+            && p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+    })
+}
+
+/// Refuses a plain form post for functions whose result is a secret shown
+/// once (a TOTP secret, recovery codes, an API key, an invite link): a
+/// form post is answered by a redirect, which would lose it.
+pub fn needs_script() -> Result<(), ServerFnError> {
+    if plain_form() {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "This step shows a secret once and needs JavaScript; enable it and try again.",
+        ));
+    }
+    Ok(())
 }
 
 /// Sets the response status and returns an error with `message`. A plain
@@ -392,13 +410,6 @@ pub async fn start_enrolling(user: &User) -> Result<(), ServerFnError> {
     let session = session().await?;
     session.cycle_id().await.map_err(|_| ServerFnError::new("could not rotate the session id"))?;
     let state = SessionState { csrf: token(), user: None, enrolling: Some(user.id.clone()) };
-    save(&session, &state).await
-}
-
-/// Forgets the enrolling user once enrolment is confirmed.
-pub async fn finish_enrolling() -> Result<(), ServerFnError> {
-    let session = session().await?;
-    let state = SessionState { csrf: token(), user: None, enrolling: None };
     save(&session, &state).await
 }
 

@@ -6,8 +6,9 @@
 //! 1. the pinned checkpoint key parses (C2SP signed-note verifier key);
 //! 2. the checkpoint's signature verifies with that key and its origin
 //!    names this ledger (docs/FORMAT.md, C2SP tlog-checkpoint);
-//! 3. the leaf hash recomputed from the displayed content equals the
-//!    stored leaf hash (RFC 9162 §2.1.1, leaf = SHA-256(0x00 || entry));
+//! 3. the fields shown on the page are the content that is hashed, and the
+//!    leaf hash recomputed from it equals the stored leaf hash (RFC 9162
+//!    §2.1.1, leaf = SHA-256(0x00 || entry));
 //! 4. the inclusion proof leads from that leaf to the checkpoint's root
 //!    (RFC 9162 §2.1.3.2).
 
@@ -16,7 +17,7 @@ use std::str::FromStr as _;
 use audit_core::{Checkpoint, Event, Hash, TreeSize, VerifierKey};
 use serde::{Deserialize, Serialize};
 
-use crate::model::ProofBundle;
+use crate::model::{EventRow, ProofBundle};
 
 /// One step of a verification and what it found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,19 +39,40 @@ pub fn key_fingerprint(key: &str) -> Result<String, String> {
     VerifierKey::from_str(key.trim()).map(|k| fingerprint(&k)).map_err(|e| e.to_string())
 }
 
-/// Verifies the event whose stored content is `content_json` and whose
-/// displayed leaf hash is `leaf_hash_hex`, in ledger `ledger_id`, against
-/// `bundle` and the pinned key. Stops at the first failing step.
-pub fn verify_event(
-    ledger_id: &str,
-    content_json: &str,
-    leaf_hash_hex: &str,
-    bundle: &ProofBundle,
-    pinned_key: &str,
-) -> Vec<Step> {
+/// Verifies the event `shown` on the page (its fields, its stored content
+/// and leaf hash), in ledger `ledger_id`, against `bundle` and the pinned
+/// key. Stops at the first failing step.
+pub fn verify_event(ledger_id: &str, shown: &EventRow, bundle: &ProofBundle, pinned_key: &str) -> Vec<Step> {
     let mut steps = Vec::new();
-    let _ = run(&mut steps, ledger_id, content_json, leaf_hash_hex, bundle, pinned_key);
+    let _ = run(&mut steps, ledger_id, shown, bundle, pinned_key);
     steps
+}
+
+/// Where the fields the page shows differ from the content that is hashed.
+fn shown_differs(shown: &EventRow, event: &Event) -> Option<String> {
+    if shown.id != event.id().as_str() {
+        return Some(format!(
+            "the page shows event id {:?}, but the hashed content has {:?}",
+            shown.id,
+            event.id().as_str()
+        ));
+    }
+    let metadata = serde_json::to_string_pretty(event.metadata().as_map()).unwrap_or_default();
+    let name = |n: Option<&str>| n.unwrap_or_default().to_owned();
+    let pairs: [(&str, String, String); 9] = [
+        ("actor type", shown.actor_type.clone(), event.actor().kind().to_owned()),
+        ("actor id", shown.actor_id.clone(), event.actor().id().to_owned()),
+        ("actor name", shown.actor_name.clone().unwrap_or_default(), name(event.actor().name())),
+        ("action", shown.action.clone(), event.action().as_str().to_owned()),
+        ("resource type", shown.resource_type.clone(), event.resource().kind().to_owned()),
+        ("resource id", shown.resource_id.clone(), event.resource().id().to_owned()),
+        ("resource name", shown.resource_name.clone().unwrap_or_default(), name(event.resource().name())),
+        ("occurred at", shown.occurred_at.clone(), event.occurred_at().as_str().to_owned()),
+        ("metadata", shown.metadata_pretty.clone(), metadata),
+    ];
+    pairs.into_iter().find(|(_, shown, hashed)| shown != hashed).map(|(field, shown, hashed)| {
+        format!("the page shows {field} {shown:?}, but the hashed content has {hashed:?}")
+    })
 }
 
 /// Whether every step of a verification passed.
@@ -72,11 +94,12 @@ fn push(steps: &mut Vec<Step>, title: &str, result: Result<String, String>) -> R
 fn run(
     steps: &mut Vec<Step>,
     ledger_id: &str,
-    content_json: &str,
-    leaf_hash_hex: &str,
+    shown: &EventRow,
     bundle: &ProofBundle,
     pinned_key: &str,
 ) -> Result<(), ()> {
+    let content_json = shown.content_json.as_deref().unwrap_or_default();
+    let leaf_hash_hex = shown.leaf_hash.as_str();
     let key = VerifierKey::from_str(pinned_key.trim());
     push(
         steps,
@@ -104,9 +127,12 @@ fn run(
     push(steps, "Checkpoint signature", checked)?;
     let Ok(checkpoint) = checkpoint else { return Err(()) };
 
-    let leaf = recompute_leaf(content_json);
-    let compared = match &leaf {
-        Ok(leaf) => match Hash::from_hex(leaf_hash_hex.trim()) {
+    let event = parse_event(content_json);
+    let leaf = event.as_ref().map(Event::leaf_hash).map_err(Clone::clone);
+    let differs = event.as_ref().ok().and_then(|event| shown_differs(shown, event));
+    let compared = match (differs, &leaf) {
+        (Some(differs), _) => Err(differs),
+        (None, Ok(leaf)) => match Hash::from_hex(leaf_hash_hex.trim()) {
             Ok(shown) if shown.ct_eq(leaf) => Ok(format!("SHA-256(0x00 ‖ entry) = {}", leaf.to_hex())),
             Ok(_) => Err(format!(
                 "the content hashes to {}, but the stored leaf hash is {}: the content was altered",
@@ -115,9 +141,9 @@ fn run(
             )),
             Err(e) => Err(format!("the stored leaf hash is not a hash: {e}")),
         },
-        Err(e) => Err(e.clone()),
+        (None, Err(e)) => Err(e.clone()),
     };
-    push(steps, "Leaf hash recomputed from the content", compared)?;
+    push(steps, "Leaf hash recomputed from the content shown", compared)?;
     let Ok(leaf) = leaf else { return Err(()) };
 
     let size = checkpoint.size();
@@ -126,12 +152,10 @@ fn run(
     Ok(())
 }
 
-fn recompute_leaf(content_json: &str) -> Result<Hash, String> {
+fn parse_event(content_json: &str) -> Result<Event, String> {
     // `Event`'s deserialisation is the stored form: the id is required and
     // every field is validated as at ingest.
-    let event: Event =
-        serde_json::from_str(content_json).map_err(|e| format!("the event content is not a valid event: {e}"))?;
-    Ok(event.leaf_hash())
+    serde_json::from_str(content_json).map_err(|e| format!("the event content is not a valid event: {e}"))
 }
 
 fn inclusion(bundle: &ProofBundle, size: TreeSize, leaf: &Hash, root: &Hash) -> Result<String, String> {
@@ -209,8 +233,30 @@ mod tests {
         Fixture { content, leaves, bundle, key, signing, tree }
     }
 
+    /// The row the page shows for the content, as the server builds it.
+    fn shown(content: &str, leaf: &Hash) -> EventRow {
+        let event: Event = serde_json::from_str(content).expect("event");
+        EventRow {
+            id: event.id().as_str().to_owned(),
+            seq: 0,
+            actor_type: event.actor().kind().to_owned(),
+            actor_id: event.actor().id().to_owned(),
+            actor_name: event.actor().name().map(str::to_owned),
+            action: event.action().as_str().to_owned(),
+            resource_type: event.resource().kind().to_owned(),
+            resource_id: event.resource().id().to_owned(),
+            resource_name: event.resource().name().map(str::to_owned),
+            occurred_at: event.occurred_at().as_str().to_owned(),
+            received_at: String::new(),
+            metadata_pretty: serde_json::to_string_pretty(event.metadata().as_map()).expect("json"),
+            leaf_hash: leaf.to_hex(),
+            chain_hash: String::new(),
+            content_json: Some(content.to_owned()),
+        }
+    }
+
     fn verify(f: &Fixture, seq: usize) -> Vec<Step> {
-        verify_event(LEDGER, &f.content[seq], &f.leaves[seq].to_hex(), &f.bundle, &f.key)
+        verify_event(LEDGER, &shown(&f.content[seq], &f.leaves[seq]), &f.bundle, &f.key)
     }
 
     #[test]
@@ -230,8 +276,28 @@ mod tests {
         assert!(!all_ok(&steps));
         assert_eq!(
             steps.last().map(|s| (s.title.as_str(), s.ok)),
-            Some(("Leaf hash recomputed from the content", false))
+            Some(("Leaf hash recomputed from the content shown", false))
         );
+    }
+
+    #[test]
+    fn fields_shown_otherwise_than_the_hashed_content_fail() {
+        let f = fixture(3);
+        let honest = shown(&f.content[3], &f.leaves[3]);
+        let tamper: [fn(&mut EventRow); 5] = [
+            |r| r.action = "invoice.void".into(),
+            |r| r.actor_id = "someone_else".into(),
+            |r| r.metadata_pretty = r.metadata_pretty.replace('3', "4"),
+            |r| r.occurred_at = "2026-11-27T10:00:00Z".into(),
+            |r| r.id = "evt-other".into(),
+        ];
+        for change in tamper {
+            let mut row = honest.clone();
+            change(&mut row);
+            let steps = verify_event(LEDGER, &row, &f.bundle, &f.key);
+            assert_eq!((steps.len(), steps[2].ok), (3, false), "{steps:#?}");
+            assert!(steps[2].detail.contains("the page shows"), "{steps:#?}");
+        }
     }
 
     #[test]

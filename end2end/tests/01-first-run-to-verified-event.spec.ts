@@ -44,7 +44,13 @@ test('first run to a verified event', async ({ page, request }) => {
   const step = currentStep();
   state.usedSteps[email] = step;
   saveState(state);
-  await page.getByRole('link', { name: 'Continue to sign in' }).click();
+  // Confirming the enrolment signs the owner in.
+  await page.getByRole('link', { name: 'Continue to your ledgers' }).click();
+  await expect(page).toHaveURL(/\/ledgers$/);
+  await waitForHydration(page);
+  // Sign out, and back in through the form with the next code.
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await expect(page).toHaveURL(/\/login$/);
   await signIn(page, email, password, codeAt(secret, step));
   await waitForHydration(page);
   await screenshot(page, 'ledgers-empty');

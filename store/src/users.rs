@@ -487,12 +487,16 @@ impl Store {
         Ok(token)
     }
 
-    /// The invite behind `token`, if it can still be used.
+    /// The invite behind `token`, if it can still be used: unused, not
+    /// expired, and its creator is still an owner of the account (an invite
+    /// dies with its creator's rights).
     pub async fn invite(&self, token: &str) -> Result<Option<Invite>, StoreError> {
         let row: Option<(String, String, String, i64)> = on_pool!(&self.pool, |p| {
             sqlx::query_as(
-                "SELECT account_id, email, role, expires_ms FROM user_links WHERE token_hash = $1 \
-                 AND kind = 'invite' AND used_ms IS NULL AND expires_ms > $2",
+                "SELECT l.account_id, l.email, l.role, l.expires_ms FROM user_links l \
+                 JOIN users c ON c.id = l.created_by AND c.account_id = l.account_id \
+                 WHERE l.token_hash = $1 AND l.kind = 'invite' AND l.used_ms IS NULL AND l.expires_ms > $2 \
+                 AND c.role = 'owner' AND c.removed_ms IS NULL",
             )
             .bind(LinkToken::hash(token))
             .bind(now_ms())
@@ -749,9 +753,14 @@ impl Store {
             // The conditional update makes "never twice" hold between
             // concurrent sign-ins and server processes too.
             let accepted = on_pool!(&self.pool, |p| {
-                sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
-                    .bind(step)
-                    .bind(user.id.as_str())
+                // A lock set by a concurrent failure since this sign-in began
+                // holds here too.
+                sqlx::query(
+                    "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1 AND locked_until_ms <= $3",
+                )
+                .bind(step)
+                .bind(user.id.as_str())
+                .bind(now_ms())
                     .execute(p)
                     .await?
                     .rows_affected()
@@ -760,7 +769,8 @@ impl Store {
         }
         let used = on_pool!(&self.pool, |p| {
             sqlx::query(
-                "UPDATE recovery_codes SET used_ms = $1 WHERE user_id = $2 AND code_hash = $3 AND used_ms IS NULL",
+                "UPDATE recovery_codes SET used_ms = $1 WHERE user_id = $2 AND code_hash = $3 AND used_ms IS NULL \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.locked_until_ms <= $1)",
             )
             .bind(now_ms())
             .bind(user.id.as_str())
@@ -804,20 +814,31 @@ impl Store {
         if user.account_id != *account {
             return Err(StoreError::NotFound("user"));
         }
-        if user.role == Role::Owner && role != Role::Owner && self.owners(account).await? <= 1 {
+        // The last-owner rule is part of the UPDATE itself, so that two
+        // owners demoting each other at once cannot both succeed.
+        let sql = format!(
+            "UPDATE users SET role = $1, session_generation = session_generation + 1 \
+             WHERE id = $2 AND account_id = $3 AND removed_ms IS NULL AND ($1 = 'owner' OR {KEEPS_AN_OWNER})"
+        );
+        let postgres = self.backend() == crate::Backend::Postgres;
+        let updated = on_pool!(&self.pool, |p| {
+            let mut tx = p.begin().await?;
+            if postgres {
+                lock_owners(&mut tx, account).await?;
+            }
+            let n = sqlx::query(&sql)
+                .bind(role.as_str())
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        if updated != 1 {
             return Err(StoreError::Conflict("the account's last owner cannot be demoted".into()));
         }
-        on_pool!(&self.pool, |p| {
-            sqlx::query(
-                "UPDATE users SET role = $1, session_generation = session_generation + 1 \
-                 WHERE id = $2 AND account_id = $3 AND removed_ms IS NULL",
-            )
-            .bind(role.as_str())
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .execute(p)
-            .await?;
-        });
         self.user(id).await
     }
 
@@ -829,25 +850,39 @@ impl Store {
         if user.account_id != *account {
             return Err(StoreError::NotFound("user"));
         }
-        if user.role == Role::Owner && self.owners(account).await? <= 1 {
-            return Err(StoreError::Conflict("the account's last owner cannot be removed".into()));
-        }
         // The address is freed for a later invite; the original stays
         // recorded in the system ledger's event.
         let tombstone = format!("removed:{}:{}", id, user.email);
-        on_pool!(&self.pool, |p| {
-            sqlx::query(
-                "UPDATE users SET removed_ms = $1, email = $2, session_generation = session_generation + 1 \
-                 WHERE id = $3 AND account_id = $4",
-            )
-            .bind(now_ms())
-            .bind(&tombstone)
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .execute(p)
-            .await?;
-            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(id.as_str()).execute(p).await?;
+        let sql = format!(
+            "UPDATE users SET removed_ms = $1, email = $2, session_generation = session_generation + 1 \
+             WHERE id = $3 AND account_id = $4 AND removed_ms IS NULL AND {KEEPS_AN_OWNER_4}"
+        );
+        let postgres = self.backend() == crate::Backend::Postgres;
+        let updated = on_pool!(&self.pool, |p| {
+            let mut tx = p.begin().await?;
+            if postgres {
+                lock_owners(&mut tx, account).await?;
+            }
+            let n = sqlx::query(&sql)
+                .bind(now_ms())
+                .bind(&tombstone)
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            n
         });
+        if updated != 1 {
+            return Err(StoreError::Conflict("the account's last owner cannot be removed".into()));
+        }
         Ok(user)
     }
 
@@ -860,17 +895,6 @@ impl Store {
                 .await?;
         });
         Ok(())
-    }
-
-    async fn owners(&self, account: &AccountId) -> Result<i64, StoreError> {
-        Ok(on_pool!(&self.pool, |p| {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM users WHERE account_id = $1 AND role = 'owner' AND removed_ms IS NULL",
-            )
-            .bind(account.as_str())
-            .fetch_one(p)
-            .await?
-        }))
     }
 
     async fn totp_cipher(&self) -> Result<Aes256Gcm, StoreError> {
@@ -908,6 +932,31 @@ impl Store {
         })?;
         Ok(Some(Zeroizing::new(secret)))
     }
+}
+
+/// True for a row that is no owner, or not the account's last one
+/// (`$3` is the account).
+const KEEPS_AN_OWNER: &str = "(role <> 'owner' OR (SELECT COUNT(*) FROM users o \
+     WHERE o.account_id = $3 AND o.role = 'owner' AND o.removed_ms IS NULL) > 1)";
+/// [`KEEPS_AN_OWNER`] with the account as `$4`.
+const KEEPS_AN_OWNER_4: &str = "(role <> 'owner' OR (SELECT COUNT(*) FROM users o \
+     WHERE o.account_id = $4 AND o.role = 'owner' AND o.removed_ms IS NULL) > 1)";
+
+/// On PostgreSQL, locks the account's owner rows until the transaction
+/// ends: concurrent owner changes then see each other's result (SQLite runs
+/// one writer at a time, and its single UPDATE is atomic).
+async fn lock_owners<'c, DB>(tx: &mut sqlx::Transaction<'c, DB>, account: &AccountId) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query("SELECT id FROM users WHERE account_id = $1 AND role = 'owner' AND removed_ms IS NULL FOR UPDATE")
+        .bind(account.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 const INSERT_USER: &str =

@@ -147,7 +147,9 @@ pub fn Enrol() -> impl IntoView {
                         <ol class="recovery-codes" data-testid="recovery-codes">
                             {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
                         </ol>
-                        <p><a class="button" href="/login">"Continue to sign in"</a></p>
+                        <p>"You are signed in."</p>
+                        // A full page load, so the whole page knows who is signed in.
+                        <p><a class="button" href="/ledgers" rel="external">"Continue to your ledgers"</a></p>
                     </div>
                 }.into_any(),
                 (Some(Ok(enrolment)), confirmed) => view! {

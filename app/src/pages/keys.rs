@@ -100,6 +100,14 @@ pub fn Keys() -> impl IntoView {
     }
 }
 
+/// Which destructive action of a row waits for confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    None,
+    Rotate,
+    Revoke,
+}
+
 #[component]
 fn KeyTable(
     rows: Vec<KeyRow>,
@@ -125,7 +133,7 @@ fn KeyTable(
                 </thead>
                 <tbody>
                     {rows.into_iter().map(|key| {
-                        let confirming = RwSignal::new(false);
+                        let confirming = RwSignal::new(Pending::None);
                         let csrf = csrf.clone();
                         let (id_rotate, id_revoke) = (key.id.clone(), key.id.clone());
                         let (csrf_rotate, csrf_revoke) = (csrf.clone(), csrf.clone());
@@ -140,17 +148,29 @@ fn KeyTable(
                                 <td>{if key.revoked { view! { <span class="badge bad">"revoked"</span> } } else { view! { <span class="badge ok">"active"</span> } }}</td>
                                 {(admin && !key.revoked).then(|| view! {
                                     <td class="row-actions">
-                                        <button type="button" class="secondary" on:click=move |_| { rotate.dispatch(RotateKey { csrf: csrf_rotate.clone(), id: id_rotate.clone() }); }>"Rotate"</button>
-                                        {move || if confirming.get() {
-                                            let (csrf, id) = (csrf_revoke.clone(), id_revoke.clone());
-                                            view! {
-                                                <span role="group" aria-label="Confirm revocation">
-                                                    <button type="button" class="danger" on:click=move |_| { revoke.dispatch(RevokeKey { csrf: csrf.clone(), id: id.clone() }); }>"Revoke now"</button>
-                                                    <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                                                </span>
-                                            }.into_any()
-                                        } else {
-                                            view! { <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Revoke…"</button> }.into_any()
+                                        {move || match confirming.get() {
+                                            Pending::Rotate => {
+                                                let (csrf, id) = (csrf_rotate.clone(), id_rotate.clone());
+                                                view! {
+                                                    <span role="group" aria-label="Confirm rotation">
+                                                        <button type="button" on:click=move |_| { confirming.set(Pending::None); rotate.dispatch(RotateKey { csrf: csrf.clone(), id: id.clone() }); }>"Rotate now (the old secret stops working)"</button>
+                                                        <button type="button" class="secondary" on:click=move |_| confirming.set(Pending::None)>"Cancel"</button>
+                                                    </span>
+                                                }.into_any()
+                                            }
+                                            Pending::Revoke => {
+                                                let (csrf, id) = (csrf_revoke.clone(), id_revoke.clone());
+                                                view! {
+                                                    <span role="group" aria-label="Confirm revocation">
+                                                        <button type="button" class="danger" on:click=move |_| { confirming.set(Pending::None); revoke.dispatch(RevokeKey { csrf: csrf.clone(), id: id.clone() }); }>"Revoke now"</button>
+                                                        <button type="button" class="secondary" on:click=move |_| confirming.set(Pending::None)>"Cancel"</button>
+                                                    </span>
+                                                }.into_any()
+                                            }
+                                            Pending::None => view! {
+                                                <button type="button" class="secondary" on:click=move |_| confirming.set(Pending::Rotate)>"Rotate…"</button>
+                                                <button type="button" class="danger" on:click=move |_| confirming.set(Pending::Revoke)>"Revoke…"</button>
+                                            }.into_any(),
                                         }}
                                     </td>
                                 })}

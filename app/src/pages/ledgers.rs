@@ -224,20 +224,15 @@ fn Verify(event: EventRow, ledger: String) -> impl IntoView {
         }
     });
     let ledger_for_run = ledger.clone();
-    let run = Action::new_local(move |pinned_key: &String| {
+    let run = Action::new(move |pinned_key: &String| {
         let pinned_key = pinned_key.clone();
         let ledger = ledger_for_run.clone();
         let event = event.clone();
         async move {
             let bundle = crate::api::event_proof(ledger.clone(), event.seq).await?;
-            let content = event.content_json.clone().unwrap_or_default();
-            Ok::<_, ServerFnError>(crate::verify::verify_event(
-                &ledger,
-                &content,
-                &event.leaf_hash,
-                &bundle,
-                &pinned_key,
-            ))
+            // The fields on the page are checked against the hashed content
+            // too, so what is shown is what is verified.
+            Ok::<_, ServerFnError>(crate::verify::verify_event(&ledger, &event, &bundle, &pinned_key))
         }
     });
     let fingerprint = move || {

@@ -419,6 +419,7 @@ async fn sign_in_works_without_javascript() {
     let mut browser = Browser::new(&server);
     // The sign-in page carries the session's CSRF token in its form.
     let page = browser.get("/login").await;
+    assert_eq!(page.headers()["cache-control"], "no-store", "dashboard pages are never cached");
     browser.keep_cookie(&page);
     let html = page.text().await.expect("html");
     let start = html.find("name=\"csrf\" value=\"").expect("csrf field") + "name=\"csrf\" value=\"".len();
@@ -448,4 +449,16 @@ async fn sign_in_works_without_javascript() {
     let ledgers = browser.get("/ledgers").await;
     assert_eq!(ledgers.status(), 200);
     assert!(ledgers.text().await.expect("html").contains("<h1>Ledgers</h1>"));
+
+    // A step whose result is a secret shown once refuses a plain form post
+    // (the redirect would lose the secret) and creates nothing.
+    browser.refresh().await;
+    let csrf = browser.csrf.clone();
+    let args = [("csrf", csrf.as_str()), ("name", "k"), ("permission", "read"), ("ledger", "")];
+    let refused = post_form(&mut browser, "create_key", &args, "/keys").await;
+    assert_eq!(refused.status(), 302);
+    let back = refused.headers()["location"].to_str().expect("ascii").to_owned();
+    assert!(back.contains("/keys") && back.contains("__err="), "{back}");
+    let (_, keys) = browser.call("list_keys", &[]).await;
+    assert_eq!(keys, json!([]));
 }

@@ -136,6 +136,20 @@ async fn invites_roles_and_removal() {
             .await
             .expect("invite");
         assert!(store.accept_invite(expired.expose(), PASSWORD).await.is_err(), "{url}: an expired invite worked");
+        // An invite dies with its creator's owner rights.
+        let co = store.create_invite(&owner.account_id, "co@example.com", Role::Owner, &owner.id, 60_000).await;
+        let co = store.accept_invite(co.expect("invite").expose(), PASSWORD).await.expect("co-owner");
+        let orphan = store
+            .create_invite(&owner.account_id, "orphan@example.com", Role::Owner, &co.id, 60_000)
+            .await
+            .expect("invite");
+        store.set_user_role(&owner.account_id, &co.id, Role::Auditor).await.expect("demoted");
+        assert!(store.invite(orphan.expose()).await.expect("asked").is_none(), "{url}");
+        assert!(
+            store.accept_invite(orphan.expose(), PASSWORD).await.is_err(),
+            "{url}: a demoted owner's invite worked"
+        );
+        store.remove_user(&owner.account_id, &co.id).await.expect("removed");
 
         // Role changes end the user's sessions (generation bump).
         let promoted = store.set_user_role(&owner.account_id, &auditor.id, Role::Admin).await.expect("promoted");
@@ -185,5 +199,31 @@ async fn totp_secrets_are_sealed_and_bound_to_their_user() {
         .expect("copied");
         let error = store.confirm_totp_enrolment(&b.id, &code_at(&secret, now_s())).await.expect_err("refused");
         assert!(matches!(error, store::StoreError::Integrity(_)), "{url}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in crate::both_backends(dir.path()).await {
+        let (a, _, _) = owner(&store).await;
+        for round in 0..3 {
+            let email = format!("owner{round}@example.com");
+            let link = store.create_invite(&a.account_id, &email, Role::Owner, &a.id, 60_000).await.expect("invite");
+            let b = store.accept_invite(link.expose(), PASSWORD).await.expect("accepted");
+            let (x, y) = tokio::join!(
+                store.set_user_role(&a.account_id, &a.id, Role::Admin),
+                store.remove_user(&a.account_id, &b.id),
+            );
+            let owners = store.list_users(&a.account_id).await.expect("users");
+            let owners = owners.iter().filter(|u| u.role == Role::Owner).count();
+            assert_eq!(owners, 1, "{url}: round {round}: {x:?} / {y:?}");
+            assert!(x.is_ok() != y.is_ok(), "{url}: exactly one change goes through: {x:?} / {y:?}");
+            // Restore: whoever is left owner makes `a` an owner again.
+            if x.is_ok() {
+                store.set_user_role(&a.account_id, &a.id, Role::Owner).await.expect("promote back");
+                store.remove_user(&a.account_id, &b.id).await.expect("remove b");
+            }
+        }
     }
 }
