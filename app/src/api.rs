@@ -377,42 +377,19 @@ async fn own_ledger(store: &store::Store, user: &store::User, id: &str) -> Resul
 
 #[cfg(feature = "ssr")]
 fn event_row(stored: store::StoredEvent) -> Result<EventRow, ServerFnError> {
-    let received_at = auth::time(stored.received_ms);
-    let base = EventRow {
-        id: stored.id.to_string(),
-        seq: stored.seq,
-        actor_type: String::new(),
-        actor_id: String::new(),
-        actor_name: None,
-        action: String::new(),
-        resource_type: String::new(),
-        resource_id: String::new(),
-        resource_name: None,
-        occurred_at: String::new(),
-        received_at,
-        metadata_pretty: String::new(),
-        leaf_hash: stored.leaf_hash.to_hex(),
-        chain_hash: stored.chain_hash.to_hex(),
-        content_json: None,
-    };
-    let Some(content) = stored.event else { return Ok(base) };
+    let row = EventRow::new(
+        stored.id.to_string(),
+        stored.seq,
+        auth::time(stored.received_ms),
+        stored.leaf_hash.to_hex(),
+        stored.chain_hash.to_hex(),
+    );
+    let Some(content) = stored.event else { return Ok(row) };
     let event: audit_core::Event = serde_json::from_value(content.clone()).map_err(|e| {
         tracing::error!(seq = stored.seq, error = %e, "stored event content does not parse");
         fail(StatusCode::INTERNAL_SERVER_ERROR, "Stored event content is inconsistent; it has been logged.")
     })?;
-    Ok(EventRow {
-        actor_type: event.actor().kind().to_owned(),
-        actor_id: event.actor().id().to_owned(),
-        actor_name: event.actor().name().map(str::to_owned),
-        action: event.action().as_str().to_owned(),
-        resource_type: event.resource().kind().to_owned(),
-        resource_id: event.resource().id().to_owned(),
-        resource_name: event.resource().name().map(str::to_owned),
-        occurred_at: event.occurred_at().as_str().to_owned(),
-        metadata_pretty: serde_json::to_string_pretty(event.metadata().as_map()).unwrap_or_default(),
-        content_json: Some(content.to_string()),
-        ..base
-    })
+    Ok(row.with_content(&event, content.to_string()))
 }
 
 /// One event with its hashes.

@@ -88,6 +88,50 @@ pub struct EventRow {
     pub content_json: Option<String>,
 }
 
+impl EventRow {
+    /// An event's place in its ledger, without content (as it stands once
+    /// retention tombstoned it); [`EventRow::with_content`] adds the rest.
+    pub fn new(id: String, seq: u64, received_at: String, leaf_hash: String, chain_hash: String) -> Self {
+        Self {
+            id,
+            seq,
+            actor_type: String::new(),
+            actor_id: String::new(),
+            actor_name: None,
+            action: String::new(),
+            resource_type: String::new(),
+            resource_id: String::new(),
+            resource_name: None,
+            occurred_at: String::new(),
+            received_at,
+            metadata_pretty: String::new(),
+            leaf_hash,
+            chain_hash,
+            content_json: None,
+        }
+    }
+
+    /// The fields the pages show, taken from `event`, whose stored JSON is
+    /// `content_json`. The one mapping from content to what is displayed:
+    /// the server renders with it and the browser's verification checks the
+    /// page against it.
+    pub fn with_content(self, event: &audit_core::Event, content_json: String) -> Self {
+        Self {
+            actor_type: event.actor().kind().to_owned(),
+            actor_id: event.actor().id().to_owned(),
+            actor_name: event.actor().name().map(str::to_owned),
+            action: event.action().as_str().to_owned(),
+            resource_type: event.resource().kind().to_owned(),
+            resource_id: event.resource().id().to_owned(),
+            resource_name: event.resource().name().map(str::to_owned),
+            occurred_at: event.occurred_at().as_str().to_owned(),
+            metadata_pretty: serde_json::to_string_pretty(event.metadata().as_map()).unwrap_or_default(),
+            content_json: Some(content_json),
+            ..self
+        }
+    }
+}
+
 /// A page of events, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventList {
