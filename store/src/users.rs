@@ -146,6 +146,43 @@ impl LinkToken {
     }
 }
 
+/// Which kind of single-use link creates a user.
+#[derive(Debug, Clone, Copy)]
+enum LinkKind {
+    /// The first-run link: the account's first owner.
+    Setup,
+    /// An owner's invite.
+    Invite,
+}
+
+impl LinkKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Setup => "setup",
+            LinkKind::Invite => "invite",
+        }
+    }
+
+    /// The refusal of a link of this kind that cannot be used.
+    fn invalid(self) -> StoreError {
+        StoreError::Invalid(
+            match self {
+                LinkKind::Setup => "this setup link is not valid (used, expired or replaced)",
+                LinkKind::Invite => "this invite link is not valid (used or expired)",
+            }
+            .into(),
+        )
+    }
+}
+
+/// A user about to be created by a link.
+struct NewUser<'a> {
+    account: &'a AccountId,
+    email: &'a str,
+    password_hash: &'a str,
+    role: Role,
+}
+
 /// What an invite link grants, shown before it is accepted.
 #[derive(Debug, Clone)]
 pub struct Invite {
@@ -416,41 +453,12 @@ impl Store {
         let email = normalize_email(email)?;
         check_password(password)?;
         if !self.setup_link_valid(token).await? {
-            return Err(StoreError::Invalid("this setup link is not valid (used, expired or replaced)".into()));
+            return Err(LinkKind::Setup.invalid());
         }
         let hash = hash_password(password).await?;
         let (account, _) = self.ensure_account(account_name).await?;
-        let id = UserId::generate();
-        let token_hash = LinkToken::hash(token);
-        let now = now_ms();
-        on_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
-            let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
-            let used = sqlx::query(
-                "UPDATE user_links SET used_ms = $1 WHERE token_hash = $2 AND kind = 'setup' \
-                 AND used_ms IS NULL AND expires_ms > $1",
-            )
-            .bind(now)
-            .bind(&token_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if users > 0 || used != 1 {
-                return Err(StoreError::Invalid("this setup link is not valid (used, expired or replaced)".into()));
-            }
-            sqlx::query(INSERT_USER)
-                .bind(id.as_str())
-                .bind(account.id.as_str())
-                .bind(&email)
-                .bind(&hash)
-                .bind(Role::Owner.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::conflict_on_unique(e, || "a user with this email exists already".into()))?;
-            tx.commit().await?;
-        });
-        self.user(&id).await
+        let user = NewUser { account: &account.id, email: &email, password_hash: &hash, role: Role::Owner };
+        self.redeem_link(LinkKind::Setup, token, user).await
     }
 
     /// Creates a single-use invite link for `email` to join `account` as
@@ -516,38 +524,49 @@ impl Store {
     /// and consumes the link in one transaction.
     pub async fn accept_invite(&self, token: &str, password: &str) -> Result<User, StoreError> {
         check_password(password)?;
-        let invite = self
-            .invite(token)
-            .await?
-            .ok_or_else(|| StoreError::Invalid("this invite link is not valid (used or expired)".into()))?;
+        let invite = self.invite(token).await?.ok_or_else(|| LinkKind::Invite.invalid())?;
         let hash = hash_password(password).await?;
+        let user =
+            NewUser { account: &invite.account_id, email: &invite.email, password_hash: &hash, role: invite.role };
+        self.redeem_link(LinkKind::Invite, token, user).await
+    }
+
+    /// Consumes the link `token` of `kind` and creates `user`, in one
+    /// transaction: both happen or neither. A setup link works only while
+    /// no user exists.
+    async fn redeem_link(&self, kind: LinkKind, token: &str, user: NewUser<'_>) -> Result<User, StoreError> {
         let id = UserId::generate();
         let token_hash = LinkToken::hash(token);
         let now = now_ms();
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin().await?;
+            let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
             let used = sqlx::query(
-                "UPDATE user_links SET used_ms = $1 WHERE token_hash = $2 AND kind = 'invite' \
+                "UPDATE user_links SET used_ms = $1 WHERE token_hash = $2 AND kind = $3 \
                  AND used_ms IS NULL AND expires_ms > $1",
             )
             .bind(now)
             .bind(&token_hash)
+            .bind(kind.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if used != 1 {
-                return Err(StoreError::Invalid("this invite link is not valid (used or expired)".into()));
+            if used != 1 || (matches!(kind, LinkKind::Setup) && users > 0) {
+                return Err(kind.invalid());
             }
-            sqlx::query(INSERT_USER)
-                .bind(id.as_str())
-                .bind(invite.account_id.as_str())
-                .bind(&invite.email)
-                .bind(&hash)
-                .bind(invite.role.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::conflict_on_unique(e, || "a user with this email exists already".into()))?;
+            sqlx::query(
+                "INSERT INTO users (id, account_id, email, password_hash, role, created_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id.as_str())
+            .bind(user.account.as_str())
+            .bind(user.email)
+            .bind(user.password_hash)
+            .bind(user.role.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::conflict_on_unique(e, || "a user with this email exists already".into()))?;
             tx.commit().await?;
         });
         self.user(&id).await
@@ -818,7 +837,8 @@ impl Store {
         // owners demoting each other at once cannot both succeed.
         let sql = format!(
             "UPDATE users SET role = $1, session_generation = session_generation + 1 \
-             WHERE id = $2 AND account_id = $3 AND removed_ms IS NULL AND ($1 = 'owner' OR {KEEPS_AN_OWNER})"
+             WHERE id = $2 AND account_id = $3 AND removed_ms IS NULL AND ($1 = 'owner' OR {})",
+            keeps_an_owner("$3")
         );
         let postgres = self.backend() == crate::Backend::Postgres;
         let updated = on_pool!(&self.pool, |p| {
@@ -855,7 +875,8 @@ impl Store {
         let tombstone = format!("removed:{}:{}", id, user.email);
         let sql = format!(
             "UPDATE users SET removed_ms = $1, email = $2, session_generation = session_generation + 1 \
-             WHERE id = $3 AND account_id = $4 AND removed_ms IS NULL AND {KEEPS_AN_OWNER_4}"
+             WHERE id = $3 AND account_id = $4 AND removed_ms IS NULL AND {}",
+            keeps_an_owner("$4")
         );
         let postgres = self.backend() == crate::Backend::Postgres;
         let updated = on_pool!(&self.pool, |p| {
@@ -934,13 +955,14 @@ impl Store {
     }
 }
 
-/// True for a row that is no owner, or not the account's last one
-/// (`$3` is the account).
-const KEEPS_AN_OWNER: &str = "(role <> 'owner' OR (SELECT COUNT(*) FROM users o \
-     WHERE o.account_id = $3 AND o.role = 'owner' AND o.removed_ms IS NULL) > 1)";
-/// [`KEEPS_AN_OWNER`] with the account as `$4`.
-const KEEPS_AN_OWNER_4: &str = "(role <> 'owner' OR (SELECT COUNT(*) FROM users o \
-     WHERE o.account_id = $4 AND o.role = 'owner' AND o.removed_ms IS NULL) > 1)";
+/// SQL that is true for a row that is no owner, or not the last owner of
+/// the account bound as `account_param` (`$3`, `$4`...).
+fn keeps_an_owner(account_param: &str) -> String {
+    format!(
+        "(role <> 'owner' OR (SELECT COUNT(*) FROM users o \
+         WHERE o.account_id = {account_param} AND o.role = 'owner' AND o.removed_ms IS NULL) > 1)"
+    )
+}
 
 /// On PostgreSQL, locks the account's owner rows until the transaction
 /// ends: concurrent owner changes then see each other's result (SQLite runs
@@ -958,9 +980,6 @@ where
         .await?;
     Ok(())
 }
-
-const INSERT_USER: &str =
-    "INSERT INTO users (id, account_id, email, password_hash, role, created_ms) VALUES ($1, $2, $3, $4, $5, $6)";
 
 fn unix_seconds() -> u64 {
     u64::try_from(now_ms() / 1000).unwrap_or(0)
