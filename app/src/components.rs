@@ -38,6 +38,31 @@ pub fn Loading() -> impl IntoView {
     view! { <p class="loading" role="status" aria-live="polite"><span class="spinner" aria-hidden="true"></span>"Loading…"</p> }
 }
 
+/// A resource's value shown with `ok`: a loading indicator until it
+/// arrives (and the previous value while it reloads), the error otherwise.
+pub fn loaded<T, V>(
+    resource: Resource<Result<T, ServerFnError>>,
+    ok: impl Fn(T) -> V + Clone + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Transition fallback=|| view! { <Loading /> }>
+            {move || {
+                let ok = ok.clone();
+                Suspend::new(async move {
+                    match resource.await {
+                        Ok(value) => ok(value).into_any(),
+                        Err(error) => view! { <ErrorBox error /> }.into_any(),
+                    }
+                })
+            }}
+        </Transition>
+    }
+}
+
 /// A full page load of `path` (so the session is read afresh), once the
 /// page runs in the browser.
 pub fn go(path: &str) {
@@ -184,14 +209,7 @@ pub fn EventExplorer(#[prop(into)] ledger: Signal<String>, #[prop(into)] base: S
             {range_link("30d", "30 days")}
             <a class="chip" href=move || with_query(&base.get(), &[("range", ""), ("from", "")])>"any time"</a>
         </nav>
-        <Transition fallback=|| view! { <Loading /> }>
-            {move || Suspend::new(async move {
-                match events.await {
-                    Ok(list) => view! { <EventTable list base=base.get_untracked() /> }.into_any(),
-                    Err(error) => view! { <ErrorBox error /> }.into_any(),
-                }
-            })}
-        </Transition>
+        {loaded(events, move |list| view! { <EventTable list base=base.get_untracked() /> })}
     }
 }
 

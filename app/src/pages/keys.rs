@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{CreateKey, RevokeKey, RotateKey};
-use crate::components::{session, CsrfField, ErrorBox, Loading};
+use crate::components::{loaded, session, CsrfField, ErrorBox, Loading};
 use crate::model::{KeyRow, NewKeySecret};
 
 /// A new secret, shown once, with a copy button.
@@ -51,15 +51,13 @@ pub fn Keys() -> impl IntoView {
                 Err(error) => view! { <ErrorBox error /> }.into_any(),
             })}
             {move || revoke.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error /> })}
-            <Transition fallback=|| view! { <Loading /> }>
-                {move || Suspend::new(async move {
-                    match keys.await {
-                        Ok(rows) if rows.is_empty() => view! { <p class="empty">"No API keys yet."</p> }.into_any(),
-                        Ok(rows) => view! { <KeyTable rows admin rotate revoke /> }.into_any(),
-                        Err(error) => view! { <ErrorBox error /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(keys, move |rows| {
+                if rows.is_empty() {
+                    view! { <p class="empty">"No API keys yet."</p> }.into_any()
+                } else {
+                    view! { <KeyTable rows admin rotate revoke /> }.into_any()
+                }
+            })}
         </section>
         <section class="panel">
             <h2>"Create a key"</h2>

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::CreateLedger;
-use crate::components::{session, CsrfField, ErrorBox, EventExplorer, Loading};
+use crate::components::{loaded, session, CsrfField, ErrorBox, EventExplorer, Loading};
 use crate::model::{EventRow, Integrity, LedgerRow};
 
 fn integrity_view(integrity: Integrity) -> impl IntoView {
@@ -35,14 +35,7 @@ pub fn Ledgers() -> impl IntoView {
         <Title text="Ledgers" />
         <section class="panel">
             <h1>"Ledgers"</h1>
-            <Transition fallback=|| view! { <Loading /> }>
-                {move || Suspend::new(async move {
-                    match ledgers.await {
-                        Ok(rows) => view! { <LedgerTable rows /> }.into_any(),
-                        Err(error) => view! { <ErrorBox error /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(ledgers, |rows| view! { <LedgerTable rows /> })}
         </section>
         {admin.then(|| view! {
             <section class="panel">

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{ChangeRole, InviteUser, RemoveUser};
-use crate::components::{session, CsrfField, ErrorBox, Forbidden, Loading};
+use crate::components::{loaded, session, CsrfField, ErrorBox, Forbidden};
 use crate::model::UserRow;
 
 /// The users page (owners only; the server refuses everyone else too).
@@ -28,17 +28,7 @@ pub fn Users() -> impl IntoView {
             <h1>"Users"</h1>
             {move || change.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error /> })}
             {move || remove.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error /> })}
-            <Transition fallback=|| view! { <Loading /> }>
-                {move || {
-                    let me = me.clone();
-                    Suspend::new(async move {
-                        match users.await {
-                            Ok(rows) => view! { <UserTable rows me change remove /> }.into_any(),
-                            Err(error) => view! { <ErrorBox error /> }.into_any(),
-                        }
-                    })
-                }}
-            </Transition>
+            {loaded(users, move |rows| view! { <UserTable rows me=me.clone() change remove /> })}
         </section>
         <section class="panel">
             <h2>"Invite a user"</h2>
