@@ -82,10 +82,9 @@ pub async fn login(csrf: String, email: String, password: String, code: String) 
                 Some(user) => {
                     // Recorded off the response path: waiting for the system
                     // ledger's commit would make known emails answer slower.
-                    let mut metadata = serde_json::json!({"email": user.email, "reason": refused.reason.as_str()});
-                    if let (Some(ip), Some(map)) = (ip, metadata.as_object_mut()) {
-                        map.insert("client_ip".into(), serde_json::Value::String(ip.to_string()));
-                    }
+                    let metadata = auth::with_client_ip(
+                        serde_json::json!({"email": user.email, "reason": refused.reason.as_str()}),
+                    );
                     let store = store.clone();
                     tokio::spawn(async move {
                         let actor = ("anonymous", "sign-in-form");

@@ -441,6 +441,15 @@ pub async fn record(
     record_as(store, account, ("user", actor.id.as_str()), action, resource, metadata).await;
 }
 
+/// Adds the request's client address to a system event's metadata (read
+/// here, in the request's context, so it can go with a spawned record).
+pub fn with_client_ip(mut metadata: serde_json::Value) -> serde_json::Value {
+    if let (Some(ip), Some(map)) = (client_ip(), metadata.as_object_mut()) {
+        map.insert("client_ip".into(), serde_json::Value::String(ip.to_string()));
+    }
+    metadata
+}
+
 /// [`record`] with any actor.
 pub async fn record_as(
     store: &Store,
@@ -448,11 +457,9 @@ pub async fn record_as(
     actor: (&str, &str),
     action: &str,
     resource: (&str, &str),
-    mut metadata: serde_json::Value,
+    metadata: serde_json::Value,
 ) {
-    if let (Some(ip), Some(map)) = (client_ip(), metadata.as_object_mut()) {
-        map.insert("client_ip".into(), serde_json::Value::String(ip.to_string()));
-    }
+    let metadata = with_client_ip(metadata);
     if let Err(error) = store.record_system_event(account, actor, action, resource, metadata).await {
         tracing::error!(%error, account = %account, action, "a dashboard change could not be recorded in the system ledger");
     }
