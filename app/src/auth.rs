@@ -22,6 +22,8 @@ use store::{Lockout, Role, Store, User, UserId};
 use subtle::ConstantTimeEq as _;
 use tower_sessions::Session;
 
+use crate::api::support::fail;
+
 /// How the dashboard's sessions and sign-ins behave.
 #[derive(Debug, Clone)]
 pub struct DashboardSettings {
@@ -305,33 +307,6 @@ pub fn needs_script() -> Result<(), ServerFnError> {
     Ok(())
 }
 
-/// Sets the response status and returns an error with `message`. A plain
-/// form post keeps the redirect that carries the error back to its page.
-pub fn fail(status: StatusCode, message: impl Into<String>) -> ServerFnError {
-    if !plain_form() {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(status);
-        }
-    }
-    ServerFnError::new(message.into())
-}
-
-/// Maps a store error: client mistakes keep their message, the rest is
-/// logged and hidden.
-pub fn store_error(error: store::StoreError) -> ServerFnError {
-    use store::StoreError as E;
-    match error {
-        E::NotFound(what) => fail(StatusCode::NOT_FOUND, format!("{what} not found")),
-        E::Invalid(message) => fail(StatusCode::BAD_REQUEST, message),
-        E::Conflict(message) => fail(StatusCode::CONFLICT, message),
-        E::KeysDestroyed => fail(StatusCode::GONE, error.to_string()),
-        other => {
-            tracing::error!(error = %other, "dashboard request failed");
-            fail(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on the server; it has been logged.")
-        }
-    }
-}
-
 /// The signed-in user, who must hold at least `role`.
 pub fn require(role: Role) -> Result<(Dashboard, User), ServerFnError> {
     let (dashboard, auth) = request()?;
@@ -426,58 +401,4 @@ pub fn navigate(to: &str) -> String {
         leptos_axum::redirect(to);
     }
     to.to_owned()
-}
-
-/// Appends an event to the account's system ledger. The change it records
-/// is committed already, so a failure is logged rather than reported.
-pub async fn record(
-    store: &Store,
-    account: &store::AccountId,
-    actor: &User,
-    action: &str,
-    resource: (&str, &str),
-    metadata: serde_json::Value,
-) {
-    record_as(store, account, ("user", actor.id.as_str()), action, resource, metadata).await;
-}
-
-/// Adds the request's client address to a system event's metadata (read
-/// here, in the request's context, so it can go with a spawned record).
-pub fn with_client_ip(mut metadata: serde_json::Value) -> serde_json::Value {
-    if let (Some(ip), Some(map)) = (client_ip(), metadata.as_object_mut()) {
-        map.insert("client_ip".into(), serde_json::Value::String(ip.to_string()));
-    }
-    metadata
-}
-
-/// [`record`] with any actor.
-pub async fn record_as(
-    store: &Store,
-    account: &store::AccountId,
-    actor: (&str, &str),
-    action: &str,
-    resource: (&str, &str),
-    metadata: serde_json::Value,
-) {
-    let metadata = with_client_ip(metadata);
-    if let Err(error) = store.record_system_event(account, actor, action, resource, metadata).await {
-        tracing::error!(%error, account = %account, action, "a dashboard change could not be recorded in the system ledger");
-    }
-}
-
-/// The viewer as pages see them.
-pub async fn viewer(store: &Store, user: &User) -> Result<crate::model::Viewer, ServerFnError> {
-    let account = store.account(&user.account_id).await.map_err(store_error)?;
-    Ok(crate::model::Viewer {
-        user_id: user.id.to_string(),
-        email: user.email.clone(),
-        role: user.role.as_str().to_owned(),
-        account_name: account.name,
-        system_ledger: account.system_ledger.as_str().to_owned(),
-    })
-}
-
-/// Renders a Unix-ms time as RFC 3339 UTC.
-pub fn time(ms: i64) -> String {
-    audit_core::OccurredAt::from_unix_millis(ms).map(|t| t.as_str().to_owned()).unwrap_or_default()
 }

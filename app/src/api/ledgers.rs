@@ -1,0 +1,206 @@
+//! Server functions of ledgers: the list, the event explorer, one event,
+//! the material for the browser's verification and the checkpoint key.
+
+// The explorer's server function takes one argument per URL query field;
+// the macro copies its signature into generated code.
+#![allow(clippy::too_many_arguments)]
+
+use leptos::prelude::*;
+
+use crate::model::{CheckpointKey, EventList, EventRow, LedgerRow, ProofBundle};
+
+#[cfg(feature = "ssr")]
+use {
+    super::support::{fail, record, store_error, time},
+    crate::auth,
+    http::StatusCode,
+    store::Role,
+};
+
+/// The account's ledgers with their size, last event and integrity.
+#[server(endpoint = "list_ledgers")]
+pub async fn list_ledgers() -> Result<Vec<LedgerRow>, ServerFnError> {
+    let (dashboard, user) = auth::require(Role::Auditor)?;
+    let store = &dashboard.store;
+    let key = store.verifier_key();
+    let mut rows = Vec::new();
+    for ledger in store.list_ledgers(&user.account_id).await.map_err(store_error)? {
+        let last = store.last_event_ms(&ledger.id).await.map_err(store_error)?;
+        let integrity = integrity(store, &ledger, &key).await;
+        rows.push(LedgerRow {
+            id: ledger.id.as_str().to_owned(),
+            name: ledger.name,
+            kind: if ledger.kind == store::LedgerKind::System { "system".into() } else { "user".into() },
+            events: ledger.tree_size,
+            last_event_at: last.map(time),
+            created_at: time(ledger.created_ms),
+            integrity,
+        });
+    }
+    Ok(rows)
+}
+
+/// Opens the ledger's latest checkpoint with the instance key: a valid
+/// signature over a tree that covers every event.
+#[cfg(feature = "ssr")]
+async fn integrity(
+    store: &store::Store,
+    ledger: &store::Ledger,
+    key: &audit_core::VerifierKey,
+) -> crate::model::Integrity {
+    use crate::model::Integrity;
+    if ledger.tree_size == 0 {
+        return Integrity::Empty;
+    }
+    let note = match store.checkpoint(&ledger.id, None).await {
+        Ok(note) => note,
+        Err(error) => return Integrity::Failed { reason: format!("no checkpoint: {error}") },
+    };
+    match audit_core::Checkpoint::open_for_origin(&note, std::slice::from_ref(key), &ledger.origin) {
+        Ok(checkpoint) if checkpoint.size().0 == ledger.tree_size => Integrity::Verified { size: ledger.tree_size },
+        Ok(checkpoint) => Integrity::Behind { size: checkpoint.size().0, tree_size: ledger.tree_size },
+        Err(error) => Integrity::Failed { reason: error.to_string() },
+    }
+}
+
+/// Creates a ledger.
+#[server(endpoint = "create_ledger")]
+pub async fn create_ledger(csrf: String, name: String) -> Result<String, ServerFnError> {
+    let (dashboard, user) = auth::require_mutation(Role::Admin, &csrf)?;
+    let store = &dashboard.store;
+    let ledger = store.create_ledger(&user.account_id, name.trim()).await.map_err(store_error)?;
+    record(
+        store,
+        &user.account_id,
+        &user,
+        "ledger.created",
+        ("ledger", ledger.id.as_str()),
+        serde_json::json!({"name": ledger.name}),
+    )
+    .await;
+    Ok(ledger.id.as_str().to_owned())
+}
+
+/// A page of a ledger's events, newest first. Empty filters are ignored;
+/// `from` wins over `range` (`1h`, `24h`, `7d`, `30d`: occurred within the
+/// last hour, day...); times are RFC 3339 or `YYYY-MM-DDTHH:MM` in UTC.
+#[server(endpoint = "list_events")]
+pub async fn list_events(
+    ledger: String,
+    actor: String,
+    action: String,
+    resource: String,
+    from: String,
+    to: String,
+    range: String,
+    cursor: String,
+) -> Result<EventList, ServerFnError> {
+    let (dashboard, user) = auth::require(Role::Auditor)?;
+    let store = &dashboard.store;
+    let ledger = own_ledger(store, &user, &ledger).await?;
+    let some = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let range_ms = match range.as_str() {
+        "1h" => Some(3_600_000),
+        "24h" => Some(86_400_000),
+        "7d" => Some(7 * 86_400_000),
+        "30d" => Some(30 * 86_400_000),
+        "" => None,
+        _ => return Err(fail(StatusCode::BAD_REQUEST, "range must be 1h, 24h, 7d or 30d")),
+    };
+    let from_ms = match parse_time("from", &from)? {
+        Some(from) => Some(from),
+        None => range_ms.map(|ms: i64| store::now_ms() - ms),
+    };
+    let filter = store::EventFilter {
+        actor_id: some(actor),
+        action: some(action),
+        resource_id: some(resource),
+        from_ms,
+        to_ms: parse_time("to", &to)?,
+        ..store::EventFilter::default()
+    };
+    let cursor = some(cursor);
+    let page = store.list_events(&ledger.id, &filter, cursor.as_deref(), 50).await.map_err(store_error)?;
+    let events = page.events.into_iter().map(event_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(EventList {
+        ledger_id: ledger.id.as_str().to_owned(),
+        ledger_name: ledger.name,
+        events,
+        next_cursor: page.next_cursor,
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn parse_time(field: &str, value: &str) -> Result<Option<i64>, ServerFnError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    // `datetime-local` inputs send minutes without a zone: taken as UTC.
+    let full = if value.len() == 16 { format!("{value}:00Z") } else { value.to_owned() };
+    audit_core::OccurredAt::parse(&full).map(|t| Some(t.unix_millis())).map_err(|_| {
+        fail(StatusCode::BAD_REQUEST, format!("{field} must be a date and time like 2026-11-26T10:00 (UTC)"))
+    })
+}
+
+#[cfg(feature = "ssr")]
+pub(super) async fn own_ledger(
+    store: &store::Store,
+    user: &store::User,
+    id: &str,
+) -> Result<store::Ledger, ServerFnError> {
+    // Another account's ledger is "not found", never "forbidden".
+    let id = audit_core::LedgerId::new(id).map_err(|_| fail(StatusCode::NOT_FOUND, "ledger not found"))?;
+    store.ledger(&user.account_id, &id).await.map_err(store_error)
+}
+
+#[cfg(feature = "ssr")]
+fn event_row(stored: store::StoredEvent) -> Result<EventRow, ServerFnError> {
+    let row = EventRow::new(
+        stored.id.to_string(),
+        stored.seq,
+        time(stored.received_ms),
+        stored.leaf_hash.to_hex(),
+        stored.chain_hash.to_hex(),
+    );
+    let Some(content) = stored.event else { return Ok(row) };
+    let event: audit_core::Event = serde_json::from_value(content.clone()).map_err(|e| {
+        tracing::error!(seq = stored.seq, error = %e, "stored event content does not parse");
+        fail(StatusCode::INTERNAL_SERVER_ERROR, "Stored event content is inconsistent; it has been logged.")
+    })?;
+    Ok(row.with_content(&event, content.to_string()))
+}
+
+/// One event with its hashes.
+#[server(endpoint = "get_event")]
+pub async fn get_event(ledger: String, event: String) -> Result<EventRow, ServerFnError> {
+    let (dashboard, user) = auth::require(Role::Auditor)?;
+    let ledger = own_ledger(&dashboard.store, &user, &ledger).await?;
+    let stored = dashboard.store.event(&ledger.id, &event).await.map_err(store_error)?;
+    event_row(stored)
+}
+
+/// The latest signed checkpoint and the inclusion proof of the event at
+/// `seq` at its size: raw material for the browser's own verification.
+#[server(endpoint = "event_proof")]
+pub async fn event_proof(ledger: String, seq: u64) -> Result<ProofBundle, ServerFnError> {
+    let (dashboard, user) = auth::require(Role::Auditor)?;
+    let store = &dashboard.store;
+    let ledger = own_ledger(store, &user, &ledger).await?;
+    let checkpoint = store.checkpoint(&ledger.id, None).await.map_err(store_error)?;
+    // The size is read from the checkpoint as signed; the browser checks
+    // the signature itself.
+    let body = audit_core::Checkpoint::open(&checkpoint, &[store.verifier_key()])
+        .map_err(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, "The stored checkpoint does not verify."))?;
+    let tree_size = body.size().0;
+    let proof = store.inclusion_proof(&ledger, seq, tree_size).await.map_err(store_error)?;
+    Ok(ProofBundle { seq, checkpoint, tree_size, proof: proof.iter().map(audit_core::Hash::to_hex).collect() })
+}
+
+/// This instance's checkpoint verifier key and its fingerprint.
+#[server(endpoint = "checkpoint_key")]
+pub async fn get_checkpoint_key() -> Result<CheckpointKey, ServerFnError> {
+    let (dashboard, _) = auth::require(Role::Auditor)?;
+    let key = dashboard.store.verifier_key();
+    Ok(CheckpointKey { fingerprint: crate::verify::fingerprint(&key), verifier_key: key.to_string() })
+}

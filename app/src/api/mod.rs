@@ -1,0 +1,20 @@
+//! The dashboard's server functions, one module per area of the dashboard
+//! (as in `pages`). Every one checks the caller's role on the server, and
+//! every state change checks the CSRF token first
+//! (`auth::require_mutation`); hiding a button in the UI is never the
+//! protection. Endpoints are named, so they are a stable contract; they do
+//! not depend on the module a function lives in.
+//!
+//! Everything is re-exported here, so callers keep using `crate::api::…`.
+
+mod keys;
+mod ledgers;
+mod session;
+#[cfg(feature = "ssr")]
+pub(crate) mod support;
+mod users;
+
+pub use keys::*;
+pub use ledgers::*;
+pub use session::*;
+pub use users::*;

@@ -1,0 +1,164 @@
+//! What every server function shares (server side only): errors with an
+//! HTTP status, the viewer as pages see them, times as text, and the
+//! system-ledger records of dashboard changes.
+
+use http::StatusCode;
+use leptos::prelude::*;
+use store::{Store, StoreError, User};
+
+use crate::auth;
+
+/// Sets the response status and returns an error with `message`. A plain
+/// form post keeps the redirect that carries the error back to its page.
+pub fn fail(status: StatusCode, message: impl Into<String>) -> ServerFnError {
+    if !auth::plain_form() {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
+    }
+    ServerFnError::new(message.into())
+}
+
+/// Maps a store error to a status and message, as the /v1 API does
+/// (`server/src/api/error.rs`), so the dashboard and the API tell a client
+/// the same thing: client mistakes keep their message, passing trouble is
+/// a 503 worth retrying, and the rest is logged and hidden.
+pub fn store_error(error: StoreError) -> ServerFnError {
+    let (status, message) = store_status(error);
+    fail(status, message)
+}
+
+fn store_status(error: StoreError) -> (StatusCode, String) {
+    use StoreError as E;
+    match error {
+        E::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
+        E::Invalid(message) => (StatusCode::BAD_REQUEST, message),
+        E::Conflict(message) => (StatusCode::CONFLICT, message),
+        E::KeysDestroyed => (StatusCode::GONE, error.to_string()),
+        E::WriterGone => {
+            (StatusCode::SERVICE_UNAVAILABLE, "The service is shutting down; try again in a moment.".to_owned())
+        }
+        // The commit may still complete, so a blind retry could repeat a
+        // change that was in fact made.
+        E::CommitTimeout => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The change did not complete in time and may still be applied; reload the page to check, then try \
+             again."
+                .to_owned(),
+        ),
+        E::Keys(cause) => {
+            tracing::error!(%cause, "key provider failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The key provider could not be reached or refused the request (it has been logged); try again \
+                 shortly."
+                    .to_owned(),
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "dashboard request failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on the server; it has been logged.".to_owned())
+        }
+    }
+}
+
+/// The viewer as pages see them.
+pub async fn viewer(store: &Store, user: &User) -> Result<crate::model::Viewer, ServerFnError> {
+    let account = store.account(&user.account_id).await.map_err(store_error)?;
+    Ok(crate::model::Viewer {
+        user_id: user.id.to_string(),
+        email: user.email.clone(),
+        role: user.role.as_str().to_owned(),
+        account_name: account.name,
+        system_ledger: account.system_ledger.as_str().to_owned(),
+    })
+}
+
+/// Renders a Unix-ms time as RFC 3339 UTC.
+pub fn time(ms: i64) -> String {
+    audit_core::OccurredAt::from_unix_millis(ms).map(|t| t.as_str().to_owned()).unwrap_or_default()
+}
+
+/// Appends an event to the account's system ledger. The change it records
+/// is committed already, so a failure is logged rather than reported.
+pub async fn record(
+    store: &Store,
+    account: &store::AccountId,
+    actor: &User,
+    action: &str,
+    resource: (&str, &str),
+    metadata: serde_json::Value,
+) {
+    record_as(store, account, ("user", actor.id.as_str()), action, resource, metadata).await;
+}
+
+/// Adds the request's client address to a system event's metadata (read
+/// here, in the request's context, so it can go with a spawned record).
+pub fn with_client_ip(mut metadata: serde_json::Value) -> serde_json::Value {
+    if let (Some(ip), Some(map)) = (auth::client_ip(), metadata.as_object_mut()) {
+        map.insert("client_ip".into(), serde_json::Value::String(ip.to_string()));
+    }
+    metadata
+}
+
+/// [`record`] with any actor.
+pub async fn record_as(
+    store: &Store,
+    account: &store::AccountId,
+    actor: (&str, &str),
+    action: &str,
+    resource: (&str, &str),
+    metadata: serde_json::Value,
+) {
+    let metadata = with_client_ip(metadata);
+    if let Err(error) = store.record_system_event(account, actor, action, resource, metadata).await {
+        tracing::error!(%error, account = %account, action, "a dashboard change could not be recorded in the system ledger");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leptos_axum::ResponseOptions;
+
+    /// The status and message a server function answers with for `error`,
+    /// read back from the response options as leptos_axum would apply them.
+    fn answer(error: StoreError) -> (Option<StatusCode>, String) {
+        Owner::new().with(|| {
+            let response = ResponseOptions::default();
+            provide_context(response.clone());
+            let message = match store_error(error) {
+                ServerFnError::ServerError(message) => message,
+                other => other.to_string(),
+            };
+            let status = response.0.read().map(|parts| parts.status).unwrap_or_default();
+            (status, message)
+        })
+    }
+
+    #[test]
+    fn retryable_store_errors_are_service_unavailable() {
+        for error in [StoreError::WriterGone, StoreError::CommitTimeout, StoreError::Keys("kms timed out".into())] {
+            let (status, message) = answer(error);
+            assert_eq!(status, Some(StatusCode::SERVICE_UNAVAILABLE), "{message}");
+            assert!(message.to_lowercase().contains("try again"), "{message}");
+            // The key provider's own words stay in the log.
+            assert!(!message.contains("kms"), "{message}");
+        }
+    }
+
+    #[test]
+    fn not_found_and_destroyed_keep_their_status() {
+        let (status, message) = answer(StoreError::NotFound("ledger"));
+        assert_eq!(status, Some(StatusCode::NOT_FOUND));
+        assert_eq!(message, "ledger not found");
+        assert_eq!(answer(StoreError::KeysDestroyed).0, Some(StatusCode::GONE));
+    }
+
+    #[test]
+    fn other_store_errors_are_hidden() {
+        let (status, message) = answer(StoreError::Corrupt("tree node missing"));
+        assert_eq!(status, Some(StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(!message.contains("tree node"), "{message}");
+    }
+}
