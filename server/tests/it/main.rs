@@ -3,6 +3,7 @@
 
 mod api;
 mod common;
+mod config;
 mod dashboard;
 mod encryption;
 mod health;

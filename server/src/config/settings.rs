@@ -1,0 +1,162 @@
+//! Every setting of `auditstore serve`, each declared once: the field's name
+//! is the TOML key and (kebab-case) the flag, its `env` the variable, its doc
+//! comment the help text and its `= ...` the default.
+//!
+//! One declaration gives three things: [`ServeArgs`], the layer that clap
+//! fills from flags and variables and that serde fills from the file (same
+//! type, so the file can only name settings that exist); [`ServeArgs::or`],
+//! which stacks two layers; and `Settings`, the stacked layers with the
+//! defaults filled in, from which [`super::Config`] is built.
+
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Deserialize;
+
+use super::{ConfigError, KeyProviderKind, LogFormat, DEFAULT_LISTEN};
+use crate::api::limits::RateLimitConfig;
+use crate::api::shedding::SheddingConfig;
+
+/// Declares the settings. Each is `/// help`, `#[arg(...)]`, `name: Type`
+/// and, where the default is a plain value, `= default`; a setting without
+/// one stays optional in `Settings` (its default depends on other settings,
+/// or there is none). A macro because the layer, the stacking and the
+/// resolved struct must list the same fields, and one list cannot drift.
+macro_rules! settings {
+    (
+        $(#[$struct_attr:meta])*
+        pub struct ServeArgs {
+            $(
+                $(#[$attr:meta])*
+                pub $field:ident: $ty:ty $(= $default:expr)?,
+            )*
+        }
+    ) => {
+        $(#[$struct_attr])*
+        #[derive(Debug, Clone, Default, Args, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct ServeArgs {
+            /// TOML file with any of the settings below (same names, snake_case).
+            #[arg(long, env = "AUDITSTORE_CONFIG", value_name = "FILE")]
+            #[serde(skip)]
+            pub config: Option<PathBuf>,
+            $(
+                $(#[$attr])*
+                pub $field: Option<$ty>,
+            )*
+        }
+
+        impl ServeArgs {
+            /// This layer over `lower`: each setting from here where it is
+            /// given, else from `lower` (so a later layer wins).
+            #[must_use]
+            pub fn or(self, lower: Self) -> Self {
+                Self { config: self.config.or(lower.config), $($field: self.$field.or(lower.$field),)* }
+            }
+        }
+
+        /// The stacked layers with every plain default filled in.
+        #[derive(Debug)]
+        pub(super) struct Settings {
+            $(pub(super) $field: settings!(@type $ty $(, $default)?),)*
+        }
+
+        impl Settings {
+            /// Fills the defaults into the stacked layers; fails only when a
+            /// default itself is invalid.
+            pub(super) fn with_defaults(layers: ServeArgs) -> Result<Self, ConfigError> {
+                Ok(Self { $($field: settings!(@value layers.$field $(, $default)?),)* })
+            }
+        }
+    };
+    (@type $ty:ty) => { Option<$ty> };
+    (@type $ty:ty, $default:expr) => { $ty };
+    (@value $value:expr) => { $value };
+    (@value $value:expr, $default:expr) => {
+        match $value {
+            Some(value) => value,
+            None => $default,
+        }
+    };
+}
+
+settings! {
+    /// Options of `auditstore serve`. Every one is optional: a bare
+    /// `auditstore serve` keeps everything in `./data`.
+    pub struct ServeArgs {
+        /// Directory for the SQLite database, keys and the generated certificate [default: ./data].
+        #[arg(long, env = "AUDITSTORE_DATA_DIR", value_name = "DIR")]
+        pub data_dir: PathBuf = PathBuf::from("data"),
+        /// HTTPS listen address [default: 127.0.0.1:8443].
+        #[arg(long, env = "AUDITSTORE_LISTEN", value_name = "ADDR")]
+        pub listen: SocketAddr = DEFAULT_LISTEN.parse()?,
+        /// Database URL: sqlite:PATH or postgres://USER:PASS@HOST/DB [default: SQLite in the data dir].
+        #[arg(long, env = "AUDITSTORE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+        pub database_url: String,
+        /// PEM certificate chain; without it a self-signed certificate is generated in the data dir.
+        #[arg(long, env = "AUDITSTORE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+        pub tls_cert: PathBuf,
+        /// PEM private key of --tls-cert.
+        #[arg(long, env = "AUDITSTORE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+        pub tls_key: PathBuf,
+        /// Optional plaintext HTTP address that only tells clients to use HTTPS [default: off].
+        #[arg(long, env = "AUDITSTORE_PLAINTEXT_LISTEN", value_name = "ADDR")]
+        pub plaintext_listen: SocketAddr,
+        /// Directory with the built dashboard assets (pkg/, favicon) [default: target/site].
+        #[arg(long, env = "AUDITSTORE_SITE_ROOT", value_name = "DIR")]
+        pub site_root: PathBuf = PathBuf::from("target/site"),
+        /// Host name in checkpoint origins (`<host>/ledgers/<id>`) and the checkpoint key name [default: localhost].
+        #[arg(long, env = "AUDITSTORE_PUBLIC_HOST", value_name = "HOST")]
+        pub public_host: String = "localhost".to_owned(),
+        /// Requests per second one API key may make (also its burst) [default: 1000].
+        #[arg(long, env = "AUDITSTORE_RATE_LIMIT_PER_KEY", value_name = "N")]
+        pub rate_limit_per_key: NonZeroU32 = RateLimitConfig::default().per_key,
+        /// Requests per second on one ledger, all keys together (also its burst) [default: 2000].
+        #[arg(long, env = "AUDITSTORE_RATE_LIMIT_PER_LEDGER", value_name = "N")]
+        pub rate_limit_per_ledger: NonZeroU32 = RateLimitConfig::default().per_ledger,
+        /// Log format [default: auto: text on a terminal, JSON otherwise].
+        #[arg(long, env = "AUDITSTORE_LOG_FORMAT", value_enum)]
+        pub log_format: LogFormat = LogFormat::default(),
+        /// Failed authentications one client address may make per minute before it gets 429 for a while [default: 60].
+        #[arg(long, env = "AUDITSTORE_AUTH_FAILURES_PER_MINUTE", value_name = "N")]
+        pub auth_failures_per_minute: NonZeroU32 = RateLimitConfig::default().auth_failures_per_minute,
+        /// Reads (GET under /v1) served at once; more are answered 503 [default: 256].
+        #[arg(long, env = "AUDITSTORE_MAX_CONCURRENT_READS", value_name = "N")]
+        pub max_concurrent_reads: NonZeroU32 = SheddingConfig::default().max_concurrent_reads,
+        /// Queued append requests from which on reads are answered 503; 0 sheds every read [default: 512].
+        #[arg(long, env = "AUDITSTORE_SHED_READS_AT_BACKLOG", value_name = "N")]
+        pub shed_reads_at_backlog: u32 = SheddingConfig::default().shed_reads_at_backlog,
+        /// Where the key encryption key lives [default: aws-kms when --kms-key-id is given, else local].
+        #[arg(long, env = "AUDITSTORE_KEY_PROVIDER", value_enum)]
+        pub key_provider: KeyProviderKind,
+        /// The local provider's key file [default: keys/kek.key in the data dir]; AUDITSTORE_KEK overrides it.
+        #[arg(long, env = "AUDITSTORE_KEK_FILE", value_name = "FILE")]
+        pub kek_file: PathBuf,
+        /// AWS KMS key id, ARN or alias that wraps data keys (selects the aws-kms provider).
+        #[arg(long, env = "AUDITSTORE_KMS_KEY_ID", value_name = "KEY")]
+        pub kms_key_id: String,
+        /// AWS KMS endpoint URL [default: the SDK's, or AWS_ENDPOINT_URL_KMS].
+        #[arg(long, env = "AUDITSTORE_KMS_ENDPOINT", value_name = "URL")]
+        pub kms_endpoint: String,
+        /// Rotate a ledger's data key after it sealed this many events [default: 100000000].
+        #[arg(long, env = "AUDITSTORE_KEY_ROTATE_AFTER_EVENTS", value_name = "N")]
+        pub key_rotate_after_events: NonZeroU64 = NonZeroU64::new(100_000_000).unwrap_or(NonZeroU64::MIN),
+        /// Rotate a ledger's data key once it is this many days old [default: 90].
+        #[arg(long, env = "AUDITSTORE_KEY_ROTATE_AFTER_DAYS", value_name = "DAYS")]
+        pub key_rotate_after_days: NonZeroU32 = NonZeroU32::new(90).unwrap_or(NonZeroU32::MIN),
+        /// End a dashboard session after this many seconds without use [default: 1800].
+        #[arg(long, env = "AUDITSTORE_SESSION_IDLE_SECS", value_name = "SECONDS")]
+        pub session_idle_secs: NonZeroU64 = NonZeroU64::new(1800).unwrap_or(NonZeroU64::MIN),
+        /// End a dashboard session this many seconds after sign-in, used or not [default: 43200].
+        #[arg(long, env = "AUDITSTORE_SESSION_LIFETIME_SECS", value_name = "SECONDS")]
+        pub session_lifetime_secs: NonZeroU64 = NonZeroU64::new(43_200).unwrap_or(NonZeroU64::MIN),
+        /// Lock a dashboard user after this many failed sign-ins in a row [default: 5].
+        #[arg(long, env = "AUDITSTORE_LOGIN_LOCKOUT_FAILURES", value_name = "N")]
+        pub login_lockout_failures: NonZeroU32 = NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
+        /// How long such a lock lasts, in seconds [default: 900].
+        #[arg(long, env = "AUDITSTORE_LOGIN_LOCKOUT_SECS", value_name = "SECONDS")]
+        pub login_lockout_secs: NonZeroU64 = NonZeroU64::new(900).unwrap_or(NonZeroU64::MIN),
+    }
+}
