@@ -52,12 +52,47 @@ pub enum StoreError {
     /// the writer retries with the new key (never seen by callers).
     #[error("the ledger's data key changed during the commit")]
     KeyChanged,
+    /// An append transaction failed as a whole: nothing of it was stored,
+    /// and every request in it gets this (the cause is logged once).
+    #[error("the append transaction failed; nothing of it was stored")]
+    AppendFailed,
     /// A migration could not be applied.
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(String),
     /// The database refused or failed a query.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(DbError),
+}
+
+/// A failure of the database driver, kept opaque: callers learn that the
+/// database failed and why, in words, never the driver's types.
+#[derive(Debug)]
+pub struct DbError(sqlx::Error);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[doc(hidden)]
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Database(DbError(error))
+    }
+}
+
+#[doc(hidden)]
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(error.to_string())
+    }
 }
 
 impl StoreError {
@@ -65,7 +100,19 @@ impl StoreError {
     pub(crate) fn conflict_on_unique(error: sqlx::Error, what: impl FnOnce() -> String) -> Self {
         match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
-            _ => StoreError::Database(error),
+            _ => error.into(),
         }
+    }
+
+    /// Whether the same request may succeed if retried later (the server
+    /// answers these 503 with Retry-After): the writer is restarting, the
+    /// commit did not answer in time, or the key provider failed. Nothing
+    /// was stored in any of these cases, or a retry with the same event
+    /// ids is answered with the stored records.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::WriterGone | StoreError::CommitTimeout | StoreError::Keys(_) | StoreError::KeyChanged
+        )
     }
 }

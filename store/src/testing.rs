@@ -143,6 +143,18 @@ pub fn writers(store: &crate::Store, idle: Option<std::time::Duration>) -> usize
     store.ingest.active_writers()
 }
 
+/// Skips (or resumes) the drain of the system-event outbox after each
+/// change, as if the process died after the change's commit and before its
+/// system event was appended.
+pub fn pause_outbox(store: &crate::Store, paused: bool) {
+    store.ingest.outbox_paused.store(paused, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The origin tests make changes as.
+pub fn origin() -> crate::Origin {
+    crate::Origin::new(crate::Actor::Cli("test"))
+}
+
 /// Benchmarks only: store new events unsealed, so the cost of sealing can be
 /// measured against the same pipeline without it.
 pub fn set_sealing(store: &crate::Store, on: bool) {
@@ -164,7 +176,7 @@ pub async fn raw_insert_baseline(
     let received = crate::now_ms();
     let mut seq = 0i64;
     for chunk in contents.chunks(batch.max(1)) {
-        crate::on_pool!(&store.pool, |p| {
+        crate::db::on_db!(&store.db.pool, |p| {
             let mut tx = p.begin().await?;
             let rows: Vec<(i64, &Vec<u8>, [u8; 32])> = chunk
                 .iter()

@@ -15,12 +15,12 @@ async fn destroyed_ledger_keys_leave_nothing_readable_through_any_path() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (store, url) in both_backends(dir.path()).await {
         let (account, _) = store.ensure_account("acme").await.expect("account");
-        let doomed = store.create_ledger(&account.id, "doomed").await.expect("ledger");
-        let kept = store.create_ledger(&account.id, "kept").await.expect("ledger");
+        let doomed = store.create_ledger(&account.id, "doomed", &store::testing::origin()).await.expect("ledger");
+        let kept = store.create_ledger(&account.id, "kept", &store::testing::origin()).await.expect("ledger");
         for ledger in [&doomed, &kept] {
             store.append(ledger, (0..4).map(|n| event(None, "jane", n)).collect()).await.expect("append");
         }
-        store.rotate_ledger_key(&doomed.id).await.expect("rotate");
+        store.rotate_ledger_key(&doomed.id, &store::testing::origin()).await.expect("rotate");
         let doomed = store.ledger(&account.id, &doomed.id).await.expect("ledger");
         let later = store.append(&doomed, (4..8).map(|n| event(None, "jane", n)).collect()).await.expect("append");
         index_all(&store).await;
@@ -49,7 +49,10 @@ async fn destroyed_ledger_keys_leave_nothing_readable_through_any_path() {
         assert!(matches!(store.list_events(&doomed.id, &filter, None, 10).await, Err(StoreError::KeysDestroyed)));
         let append = store.append(&doomed, vec![event(None, "jane", 99)]).await;
         assert!(matches!(append, Err(StoreError::KeysDestroyed)), "{append:?}");
-        assert!(matches!(store.rotate_ledger_key(&doomed.id).await, Err(StoreError::KeysDestroyed)));
+        assert!(matches!(
+            store.rotate_ledger_key(&doomed.id, &store::testing::origin()).await,
+            Err(StoreError::KeysDestroyed)
+        ));
         let terms = fetch_blobs(&url, &format!("SELECT term FROM event_terms WHERE ledger_id = '{}'", doomed.id))
             .await
             .expect("terms");
@@ -91,7 +94,7 @@ async fn a_plain_record_where_sealed_ones_belong_is_refused_not_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (store, url) in both_backends(dir.path()).await {
         let (account, _) = store.ensure_account("acme").await.expect("account");
-        let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+        let ledger = store.create_ledger(&account.id, "l", &store::testing::origin()).await.expect("ledger");
         // A downgrade: a row whose content is plain JSON (as an attacker, or
         // a pre-encryption release, would write it).
         store::testing::set_sealing(&store, false);
@@ -107,7 +110,7 @@ async fn a_plain_record_where_sealed_ones_belong_is_refused_not_served() {
             .expect("mark legacy");
         let reopened = Store::open(&url, store::testing::options()).await.expect("reopen");
         let event = reopened.event(&ledger.id, "plain").await.expect("legacy row reads");
-        assert_eq!(event.event.expect("content")["actor"]["id"], "jane");
+        assert_eq!(event.event.expect("content").actor().id(), "jane");
     }
 }
 
@@ -142,19 +145,22 @@ async fn data_keys_rotate_by_themselves_after_a_count_or_an_age_and_old_events_s
     let dir = tempfile::tempdir().expect("tempdir");
     for (store, _url) in both_backends(dir.path()).await {
         let (account, _) = store.ensure_account("acme").await.expect("account");
-        let busy = store.create_ledger(&account.id, "busy").await.expect("ledger");
-        let quiet = store.create_ledger(&account.id, "quiet").await.expect("ledger");
+        let busy = store.create_ledger(&account.id, "busy", &store::testing::origin()).await.expect("ledger");
+        let quiet = store.create_ledger(&account.id, "quiet", &store::testing::origin()).await.expect("ledger");
         store.append(&busy, (0..10).map(|n| event(None, "jane", n)).collect()).await.expect("append");
         store.append(&quiet, vec![event(None, "joe", 0)]).await.expect("append");
 
         let day = 86_400_000;
-        let rotated = store.rotate_due_keys(10, day).await.expect("rotation pass");
+        let rotated = store.rotate_due_keys(10, day, &store::testing::origin()).await.expect("rotation pass");
         assert_eq!(rotated.len(), 1, "only the ledger whose key sealed 10 events: {rotated:?}");
         assert_eq!((&rotated[0].0, rotated[0].2, rotated[0].3), (&busy.id, 2, store::RotationReason::EventCount));
-        assert!(store.rotate_due_keys(10, day).await.expect("pass").is_empty(), "the new key sealed nothing yet");
+        assert!(
+            store.rotate_due_keys(10, day, &store::testing::origin()).await.expect("pass").is_empty(),
+            "the new key sealed nothing yet"
+        );
 
         // Every key is older than zero milliseconds.
-        let rotated = store.rotate_due_keys(u64::MAX, 0).await.expect("rotation pass");
+        let rotated = store.rotate_due_keys(u64::MAX, 0, &store::testing::origin()).await.expect("rotation pass");
         assert!(rotated.iter().all(|r| r.3 == store::RotationReason::Age));
         let versions: Vec<(String, u32)> = rotated.iter().map(|r| (r.0.as_str().to_owned(), r.2)).collect();
         assert!(
@@ -177,7 +183,7 @@ async fn old_keks_are_retired_only_when_nothing_is_wrapped_by_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (store, url) in both_backends(dir.path()).await {
         let (account, _) = store.ensure_account("acme").await.expect("account");
-        let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+        let ledger = store.create_ledger(&account.id, "l", &store::testing::origin()).await.expect("ledger");
         store.append(&ledger, vec![event(None, "jane", 1)]).await.expect("append");
         store.close().await;
 
@@ -185,16 +191,23 @@ async fn old_keks_are_retired_only_when_nothing_is_wrapped_by_them() {
         let rotating = Store::open(&url, options_with(local_keys_from(&[7, 8]))).await.expect("opens");
         let mut called = false;
         let refused = rotating
-            .retire_old_keks(|| {
-                called = true;
-                Ok(1)
-            })
+            .retire_old_keks(
+                || {
+                    called = true;
+                    Ok(1)
+                },
+                &store::RewrapReport::default(),
+                &store::testing::origin(),
+            )
             .await;
         assert!(matches!(refused, Err(StoreError::Keys(_))), "{refused:?}");
         assert!(!called, "nothing is destroyed while keys still need the old KEK");
 
         rotating.rewrap_keys().await.expect("rewrap");
-        let retired = rotating.retire_old_keks(|| Ok(1)).await.expect("retired");
+        let retired = rotating
+            .retire_old_keks(|| Ok(1), &store::RewrapReport::default(), &store::testing::origin())
+            .await
+            .expect("retired");
         assert_eq!(retired, 1);
         rotating.close().await;
         let after = Store::open(&url, options_with(local_keys_from(&[8]))).await.expect("the new KEK alone opens it");

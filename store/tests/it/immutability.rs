@@ -7,7 +7,7 @@ async fn the_database_refuses_to_rewrite_or_delete_history() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (store, url) in both_backends(dir.path()).await {
         let (account, _) = store.ensure_account("acme").await.expect("account");
-        let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+        let ledger = store.create_ledger(&account.id, "l", &store::testing::origin()).await.expect("ledger");
         store.append(&ledger, (0..20).map(|n| event(None, "u", n)).collect()).await.expect("append");
         let id = ledger.id.as_str();
         for sql in [
@@ -37,7 +37,7 @@ async fn sqlite_insert_or_replace_cannot_overwrite_history() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, url) = both_backends(dir.path()).await.remove(0);
     let (account, _) = store.ensure_account("acme").await.expect("account");
-    let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+    let ledger = store.create_ledger(&account.id, "l", &store::testing::origin()).await.expect("ledger");
     store.append(&ledger, (0..3).map(|n| event(None, "u", n)).collect()).await.expect("append");
     let id = ledger.id.as_str();
     for sql in [
@@ -61,7 +61,7 @@ async fn a_tampered_merkle_node_stops_appends_instead_of_being_signed() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (store, url) in both_backends(dir.path()).await {
         let (account, _) = store.ensure_account("acme").await.expect("account");
-        let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+        let ledger = store.create_ledger(&account.id, "l", &store::testing::origin()).await.expect("ledger");
         // 16 events complete the stored level-4 node that the next append's
         // frontier is rebuilt from.
         store.append(&ledger, (0..16).map(|n| event(None, "u", n)).collect()).await.expect("append");
@@ -147,14 +147,14 @@ async fn the_postgres_application_role_runs_everything_but_cannot_rewrite_histor
 
     let app = store::Store::open(&app_url, store::testing::options()).await.expect("the app role opens the store");
     let (account, _) = app.ensure_account("acme").await.expect("account");
-    let ledger = app.create_ledger(&account.id, "l").await.expect("ledger");
+    let ledger = app.create_ledger(&account.id, "l", &store::testing::origin()).await.expect("ledger");
     app.append(&ledger, (0..3).map(|n| crate::event(None, "jane", n)).collect()).await.expect("append");
     while app.index_pending().await.expect("index") > 0 {}
     let page = app.list_events(&ledger.id, &store::EventFilter::default(), None, 10).await.expect("read");
     assert_eq!(page.events.len(), 3);
-    app.rotate_ledger_key(&ledger.id).await.expect("rotate");
+    app.rotate_ledger_key(&ledger.id, &store::testing::origin()).await.expect("rotate");
     app.rewrap_keys().await.expect("rewrap");
-    let doomed = app.create_ledger(&account.id, "doomed").await.expect("ledger");
+    let doomed = app.create_ledger(&account.id, "doomed", &store::testing::origin()).await.expect("ledger");
     app.append(&doomed, vec![crate::event(None, "jane", 9)]).await.expect("append");
     app.destroy_ledger_keys(&doomed.id).await.expect("the app role may shred");
     app.close().await;

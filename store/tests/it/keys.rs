@@ -11,8 +11,11 @@ async fn keys_authenticate_until_revoked_and_rotation_replaces_them() {
         let (again, created_again) = store.ensure_account("acme").await.expect("idempotent");
         assert!(!created_again);
         assert_eq!(again.id, account.id);
-        let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
-        assert!(matches!(store.create_ledger(&account.id, "l").await, Err(StoreError::Conflict(_))));
+        let ledger = store.create_ledger(&account.id, "l", &store::testing::origin()).await.expect("ledger");
+        assert!(matches!(
+            store.create_ledger(&account.id, "l", &store::testing::origin()).await,
+            Err(StoreError::Conflict(_))
+        ));
 
         let new = NewApiKey {
             name: "ingest".into(),
@@ -20,7 +23,7 @@ async fn keys_authenticate_until_revoked_and_rotation_replaces_them() {
             scope: KeyScope::Ledgers(vec![ledger.id.clone()]),
             created_by: None,
         };
-        let (key, secret) = store.create_api_key(&account.id, new).await.expect("key");
+        let (key, secret) = store.create_api_key(&account.id, new, &store::testing::origin()).await.expect("key");
         let found = store.authenticate(secret.expose()).await.expect("auth").expect("valid key");
         assert_eq!(found.id, key.id);
         assert_eq!(found.scope, KeyScope::Ledgers(vec![ledger.id.clone()]));
@@ -35,13 +38,17 @@ async fn keys_authenticate_until_revoked_and_rotation_replaces_them() {
         };
         assert!(store.authenticate(&forged).await.expect("auth").is_none(), "hash compared, not just the checksum");
 
-        let (rotated, new_secret) = store.rotate_api_key(&account.id, &key.id, None).await.expect("rotate");
+        let (rotated, new_secret) =
+            store.rotate_api_key(&account.id, &key.id, None, &store::testing::origin()).await.expect("rotate");
         assert_eq!(rotated.replaces.as_ref(), Some(&key.id));
         assert!(store.authenticate(secret.expose()).await.expect("auth").is_none(), "old secret revoked");
         assert!(store.authenticate(new_secret.expose()).await.expect("auth").is_some());
-        store.revoke_api_key(&account.id, &rotated.id).await.expect("revoke");
+        store.revoke_api_key(&account.id, &rotated.id, &store::testing::origin()).await.expect("revoke");
         assert!(store.authenticate(new_secret.expose()).await.expect("auth").is_none());
-        assert!(matches!(store.revoke_api_key(&account.id, &rotated.id).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.revoke_api_key(&account.id, &rotated.id, &store::testing::origin()).await,
+            Err(StoreError::Conflict(_))
+        ));
 
         let (other, _) = store.ensure_account("other").await.expect("account");
         assert!(
@@ -70,14 +77,14 @@ async fn a_scoped_key_whose_ledgers_vanish_reaches_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, url) = both_backends(dir.path()).await.remove(0);
     let (account, _) = store.ensure_account("acme").await.expect("account");
-    let ledger = store.create_ledger(&account.id, "l").await.expect("ledger");
+    let ledger = store.create_ledger(&account.id, "l", &store::testing::origin()).await.expect("ledger");
     let new = NewApiKey {
         name: "scoped".into(),
         permission: Permission::Read,
         scope: KeyScope::Ledgers(vec![ledger.id.clone()]),
         created_by: None,
     };
-    let (key, secret) = store.create_api_key(&account.id, new).await.expect("key");
+    let (key, secret) = store.create_api_key(&account.id, new, &store::testing::origin()).await.expect("key");
     store::testing::execute_raw(&url, &format!("DELETE FROM api_key_ledgers WHERE key_id = '{}'", key.id.as_str()))
         .await
         .expect("delete scope rows");

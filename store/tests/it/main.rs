@@ -6,6 +6,7 @@ mod encryption;
 mod immutability;
 mod ingest;
 mod keys;
+mod system;
 mod users;
 
 use store::testing::{fresh_postgres_url, options, sqlite_url_in};

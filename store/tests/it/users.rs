@@ -18,7 +18,7 @@ fn now_s() -> u64 {
 /// and its recovery codes.
 async fn owner(store: &Store) -> (User, String, Vec<String>) {
     let link = store.create_setup_link(60_000).await.expect("link").expect("no users yet");
-    let user = store.complete_setup(link.expose(), "acme", "Owner@Example.com", PASSWORD).await.expect("setup");
+    let user = store.complete_setup(link.expose(), "acme", "Owner@Example.com", PASSWORD, None).await.expect("setup");
     assert_eq!(user.email, "owner@example.com");
     assert_eq!(user.role, Role::Owner);
     assert!(!user.totp_active);
@@ -27,7 +27,7 @@ async fn owner(store: &Store) -> (User, String, Vec<String>) {
     assert!(!enrolment.qr_png_base64.is_empty());
     // The code of the previous step confirms (a little skew is tolerated).
     let codes = store
-        .confirm_totp_enrolment(&user.id, &code_at(&enrolment.secret_base32, now_s() - 30))
+        .confirm_totp_enrolment(&user.id, &code_at(&enrolment.secret_base32, now_s() - 30), None)
         .await
         .expect("confirmed");
     assert_eq!(codes.len(), store::RECOVERY_CODES);
@@ -45,46 +45,61 @@ async fn setup_enrolment_and_single_use_codes() {
         assert!(user.totp_active);
         // An invited user who never finished enrolment is told so (after the
         // right password only), and that is no failed attempt.
-        let link = store.create_invite(&user.account_id, "late@example.com", Role::Admin, &user.id, 60_000).await;
-        let late = store.accept_invite(link.expect("invite").expose(), PASSWORD).await.expect("accepted");
+        let link = store
+            .create_invite(
+                &user.account_id,
+                "late@example.com",
+                Role::Admin,
+                &user.id,
+                60_000,
+                &store::testing::origin(),
+            )
+            .await;
+        let late = store.accept_invite(link.expect("invite").expose(), PASSWORD, None).await.expect("accepted");
         let lockout = Lockout { max_failures: 1, duration_ms: 60_000 };
-        let refused = store.sign_in("late@example.com", PASSWORD, "123456", lockout).await.expect("asked");
+        let refused = store.sign_in("late@example.com", PASSWORD, "123456", lockout, None).await.expect("asked");
         assert_eq!(refused.expect_err("not enrolled").reason, SignInFailure::NotEnrolled, "{url}");
-        let refused = store.sign_in("late@example.com", "wrong password!!", "123456", Lockout::default()).await;
+        let refused = store.sign_in("late@example.com", "wrong password!!", "123456", Lockout::default(), None).await;
         assert_eq!(refused.expect("asked").expect_err("refused").reason, SignInFailure::BadPassword);
         assert_eq!(store.user(&late.id).await.expect("user").locked_until_ms, 0, "{url}: enrolment counted as failure");
-        let replaced = store.complete_setup(first.expose(), "other", "x@example.com", PASSWORD).await;
+        let replaced = store.complete_setup(first.expose(), "other", "x@example.com", PASSWORD, None).await;
         assert!(replaced.is_err(), "{url}: a replaced setup link still worked");
         assert!(store.create_setup_link(60_000).await.expect("asked").is_none(), "{url}: setup offered twice");
 
         // The enrolment step is used: the same code cannot sign in.
         let lockout = Lockout::default();
         let step_code = code_at(&secret, now_s() - 30);
-        let refused = store.sign_in("owner@example.com", PASSWORD, &step_code, lockout).await.expect("asked");
+        let refused = store.sign_in("owner@example.com", PASSWORD, &step_code, lockout, None).await.expect("asked");
         assert!(refused.is_err(), "{url}: a code was accepted twice");
 
         let code = code_at(&secret, now_s());
-        let (signed_in, factor) =
-            store.sign_in("OWNER@example.com", PASSWORD, &code, lockout).await.expect("asked").expect("signed in");
+        let (signed_in, factor) = store
+            .sign_in("OWNER@example.com", PASSWORD, &code, lockout, None)
+            .await
+            .expect("asked")
+            .expect("signed in");
         assert_eq!((signed_in.id.clone(), factor), (user.id.clone(), SecondFactor::Totp));
-        let again = store.sign_in("owner@example.com", PASSWORD, &code, lockout).await.expect("asked");
+        let again = store.sign_in("owner@example.com", PASSWORD, &code, lockout, None).await.expect("asked");
         assert_eq!(again.expect_err("reused").reason, SignInFailure::ReusedCode, "{url}");
 
         // Wrong password, wrong code, unknown email: all refused.
         let next = code_at(&secret, now_s() + 30);
-        let bad = store.sign_in("owner@example.com", "wrong password!!", &next, lockout).await.expect("asked");
+        let bad = store.sign_in("owner@example.com", "wrong password!!", &next, lockout, None).await.expect("asked");
         assert_eq!(bad.expect_err("refused").reason, SignInFailure::BadPassword);
-        let bad = store.sign_in("owner@example.com", PASSWORD, "000000", lockout).await.expect("asked");
+        let bad = store.sign_in("owner@example.com", PASSWORD, "000000", lockout, None).await.expect("asked");
         assert!(matches!(bad.expect_err("refused").reason, SignInFailure::BadCode | SignInFailure::ReusedCode));
-        let bad = store.sign_in("nobody@example.com", PASSWORD, &next, lockout).await.expect("asked");
+        let bad = store.sign_in("nobody@example.com", PASSWORD, &next, lockout, None).await.expect("asked");
         assert_eq!(bad.expect_err("refused").reason, SignInFailure::UnknownEmail);
 
         // A recovery code works once, however it is typed.
         let typed = recovery[0].to_uppercase().replace('-', " ");
-        let (_, factor) =
-            store.sign_in("owner@example.com", PASSWORD, &typed, lockout).await.expect("asked").expect("recovery");
+        let (_, factor) = store
+            .sign_in("owner@example.com", PASSWORD, &typed, lockout, None)
+            .await
+            .expect("asked")
+            .expect("recovery");
         assert_eq!(factor, SecondFactor::RecoveryCode);
-        let reused = store.sign_in("owner@example.com", PASSWORD, &recovery[0], lockout).await.expect("asked");
+        let reused = store.sign_in("owner@example.com", PASSWORD, &recovery[0], lockout, None).await.expect("asked");
         assert!(reused.is_err(), "{url}: a recovery code was accepted twice");
         assert_eq!(store.recovery_codes_left(&user.id).await.expect("count"), 9);
 
@@ -100,18 +115,22 @@ async fn repeated_failures_lock_the_user_even_for_the_right_code() {
         let (user, secret, _) = owner(&store).await;
         let lockout = Lockout { max_failures: 3, duration_ms: 60_000 };
         for _ in 0..3 {
-            let bad = store.sign_in(&user.email, "not the password", "123456", lockout).await.expect("asked");
+            let bad = store.sign_in(&user.email, "not the password", "123456", lockout, None).await.expect("asked");
             assert_eq!(bad.expect_err("refused").reason, SignInFailure::BadPassword);
         }
         let code = code_at(&secret, now_s());
-        let locked = store.sign_in(&user.email, PASSWORD, &code, lockout).await.expect("asked");
+        let locked = store.sign_in(&user.email, PASSWORD, &code, lockout, None).await.expect("asked");
         assert!(
             matches!(locked.expect_err("locked").reason, SignInFailure::Locked { .. }),
             "{url}: a locked user signed in"
         );
         // Once the lock is over, the right credentials work again.
         store::testing::execute_raw(&url, "UPDATE users SET locked_until_ms = 0").await.expect("unlock");
-        store.sign_in(&user.email, PASSWORD, &code, lockout).await.expect("asked").expect("signed in after the lock");
+        store
+            .sign_in(&user.email, PASSWORD, &code, lockout, None)
+            .await
+            .expect("asked")
+            .expect("signed in after the lock");
     }
 }
 
@@ -120,56 +139,93 @@ async fn invites_roles_and_removal() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (store, url) in crate::both_backends(dir.path()).await {
         let (owner, _, _) = owner(&store).await;
-        let link = store.create_invite(&owner.account_id, "Aud@Example.com", Role::Auditor, &owner.id, 60_000).await;
+        let link = store
+            .create_invite(
+                &owner.account_id,
+                "Aud@Example.com",
+                Role::Auditor,
+                &owner.id,
+                60_000,
+                &store::testing::origin(),
+            )
+            .await;
         let link = link.expect("invite");
         let invite = store.invite(link.expose()).await.expect("asked").expect("valid");
         assert_eq!((invite.email.as_str(), invite.role), ("aud@example.com", Role::Auditor));
-        assert!(store.accept_invite(link.expose(), "short").await.is_err(), "a short password was accepted");
-        let auditor = store.accept_invite(link.expose(), PASSWORD).await.expect("accepted");
+        assert!(store.accept_invite(link.expose(), "short", None).await.is_err(), "a short password was accepted");
+        let auditor = store.accept_invite(link.expose(), PASSWORD, None).await.expect("accepted");
         assert_eq!(auditor.role, Role::Auditor);
         assert_eq!(auditor.account_id, owner.account_id);
-        assert!(store.accept_invite(link.expose(), PASSWORD).await.is_err(), "{url}: an invite was used twice");
+        assert!(store.accept_invite(link.expose(), PASSWORD, None).await.is_err(), "{url}: an invite was used twice");
         assert!(store.invite(link.expose()).await.expect("asked").is_none());
         // An expired invite does not work.
         let expired = store
-            .create_invite(&owner.account_id, "late@example.com", Role::Admin, &owner.id, -1)
+            .create_invite(&owner.account_id, "late@example.com", Role::Admin, &owner.id, -1, &store::testing::origin())
             .await
             .expect("invite");
-        assert!(store.accept_invite(expired.expose(), PASSWORD).await.is_err(), "{url}: an expired invite worked");
+        assert!(
+            store.accept_invite(expired.expose(), PASSWORD, None).await.is_err(),
+            "{url}: an expired invite worked"
+        );
         // An invite dies with its creator's owner rights.
-        let co = store.create_invite(&owner.account_id, "co@example.com", Role::Owner, &owner.id, 60_000).await;
-        let co = store.accept_invite(co.expect("invite").expose(), PASSWORD).await.expect("co-owner");
+        let co = store
+            .create_invite(
+                &owner.account_id,
+                "co@example.com",
+                Role::Owner,
+                &owner.id,
+                60_000,
+                &store::testing::origin(),
+            )
+            .await;
+        let co = store.accept_invite(co.expect("invite").expose(), PASSWORD, None).await.expect("co-owner");
         let orphan = store
-            .create_invite(&owner.account_id, "orphan@example.com", Role::Owner, &co.id, 60_000)
+            .create_invite(
+                &owner.account_id,
+                "orphan@example.com",
+                Role::Owner,
+                &co.id,
+                60_000,
+                &store::testing::origin(),
+            )
             .await
             .expect("invite");
-        store.set_user_role(&owner.account_id, &co.id, Role::Auditor).await.expect("demoted");
+        store
+            .set_user_role(&owner.account_id, &co.id, Role::Auditor, &store::testing::origin())
+            .await
+            .expect("demoted");
         assert!(store.invite(orphan.expose()).await.expect("asked").is_none(), "{url}");
         assert!(
-            store.accept_invite(orphan.expose(), PASSWORD).await.is_err(),
+            store.accept_invite(orphan.expose(), PASSWORD, None).await.is_err(),
             "{url}: a demoted owner's invite worked"
         );
-        store.remove_user(&owner.account_id, &co.id).await.expect("removed");
+        store.remove_user(&owner.account_id, &co.id, &store::testing::origin()).await.expect("removed");
 
         // Role changes end the user's sessions (generation bump).
-        let promoted = store.set_user_role(&owner.account_id, &auditor.id, Role::Admin).await.expect("promoted");
+        let promoted = store
+            .set_user_role(&owner.account_id, &auditor.id, Role::Admin, &store::testing::origin())
+            .await
+            .expect("promoted");
         assert_eq!(promoted.role, Role::Admin);
         assert!(promoted.session_generation > auditor.session_generation);
         // The last owner can neither be demoted nor removed.
-        assert!(store.set_user_role(&owner.account_id, &owner.id, Role::Admin).await.is_err());
-        assert!(store.remove_user(&owner.account_id, &owner.id).await.is_err());
+        assert!(store
+            .set_user_role(&owner.account_id, &owner.id, Role::Admin, &store::testing::origin())
+            .await
+            .is_err());
+        assert!(store.remove_user(&owner.account_id, &owner.id, &store::testing::origin()).await.is_err());
         // Another account's owner reaches nobody here.
         let (other, _) = store.ensure_account("other").await.expect("account");
-        assert!(store.set_user_role(&other.id, &auditor.id, Role::Owner).await.is_err());
+        assert!(store.set_user_role(&other.id, &auditor.id, Role::Owner, &store::testing::origin()).await.is_err());
 
-        store.remove_user(&owner.account_id, &auditor.id).await.expect("removed");
+        store.remove_user(&owner.account_id, &auditor.id, &store::testing::origin()).await.expect("removed");
         assert!(store.user(&auditor.id).await.is_err());
         assert_eq!(store.list_users(&owner.account_id).await.expect("list").len(), 1);
-        let gone = store.sign_in("aud@example.com", PASSWORD, "123456", Lockout::default()).await.expect("asked");
+        let gone = store.sign_in("aud@example.com", PASSWORD, "123456", Lockout::default(), None).await.expect("asked");
         assert_eq!(gone.expect_err("refused").reason, SignInFailure::UnknownEmail);
 
         let before = store.user(&owner.id).await.expect("user").session_generation;
-        store.sign_out_everywhere(&owner.id).await.expect("signed out");
+        store.sign_out_everywhere(&owner.id, &store::testing::origin()).await.expect("signed out");
         assert_eq!(store.user(&owner.id).await.expect("user").session_generation, before + 1);
     }
 }
@@ -185,8 +241,17 @@ async fn totp_secrets_are_sealed_and_bound_to_their_user() {
         assert!(!stored[0].windows(raw.len()).any(|w| w == raw.as_slice()), "{url}: the TOTP secret is stored plain");
 
         // A sealed secret copied onto another user's row does not open.
-        let link = store.create_invite(&owner.account_id, "b@example.com", Role::Admin, &owner.id, 60_000).await;
-        let b = store.accept_invite(link.expect("invite").expose(), PASSWORD).await.expect("accepted");
+        let link = store
+            .create_invite(
+                &owner.account_id,
+                "b@example.com",
+                Role::Admin,
+                &owner.id,
+                60_000,
+                &store::testing::origin(),
+            )
+            .await;
+        let b = store.accept_invite(link.expect("invite").expose(), PASSWORD, None).await.expect("accepted");
         store.begin_totp_enrolment(&b.id).await.expect("enrol");
         store::testing::execute_raw(
             &url,
@@ -197,7 +262,7 @@ async fn totp_secrets_are_sealed_and_bound_to_their_user() {
         )
         .await
         .expect("copied");
-        let error = store.confirm_totp_enrolment(&b.id, &code_at(&secret, now_s())).await.expect_err("refused");
+        let error = store.confirm_totp_enrolment(&b.id, &code_at(&secret, now_s()), None).await.expect_err("refused");
         assert!(matches!(error, store::StoreError::Integrity(_)), "{url}: {error}");
     }
 }
@@ -209,11 +274,15 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
         let (a, _, _) = owner(&store).await;
         for round in 0..3 {
             let email = format!("owner{round}@example.com");
-            let link = store.create_invite(&a.account_id, &email, Role::Owner, &a.id, 60_000).await.expect("invite");
-            let b = store.accept_invite(link.expose(), PASSWORD).await.expect("accepted");
+            let link = store
+                .create_invite(&a.account_id, &email, Role::Owner, &a.id, 60_000, &store::testing::origin())
+                .await
+                .expect("invite");
+            let b = store.accept_invite(link.expose(), PASSWORD, None).await.expect("accepted");
+            let origin = store::testing::origin();
             let (x, y) = tokio::join!(
-                store.set_user_role(&a.account_id, &a.id, Role::Admin),
-                store.remove_user(&a.account_id, &b.id),
+                store.set_user_role(&a.account_id, &a.id, Role::Admin, &origin),
+                store.remove_user(&a.account_id, &b.id, &origin),
             );
             let owners = store.list_users(&a.account_id).await.expect("users");
             let owners = owners.iter().filter(|u| u.role == Role::Owner).count();
@@ -221,8 +290,11 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
             assert!(x.is_ok() != y.is_ok(), "{url}: exactly one change goes through: {x:?} / {y:?}");
             // Restore: whoever is left owner makes `a` an owner again.
             if x.is_ok() {
-                store.set_user_role(&a.account_id, &a.id, Role::Owner).await.expect("promote back");
-                store.remove_user(&a.account_id, &b.id).await.expect("remove b");
+                store
+                    .set_user_role(&a.account_id, &a.id, Role::Owner, &store::testing::origin())
+                    .await
+                    .expect("promote back");
+                store.remove_user(&a.account_id, &b.id, &store::testing::origin()).await.expect("remove b");
             }
         }
     }

@@ -18,8 +18,10 @@ use std::convert::Infallible;
 
 use audit_core::hash::node_hash;
 use audit_core::{Hash, LedgerId, NodeId, NodeSource};
+use sqlx::Row as _;
 
-use crate::{on_pool, Pool, StoreError};
+use crate::db::{from_i64, on_db, to_hash, to_i64, Conn, Pool};
+use crate::StoreError;
 
 /// Stored levels are multiples of this.
 pub(crate) const STRIDE: u8 = 4;
@@ -121,11 +123,7 @@ const MAX_UNION: usize = 200;
 
 /// Fetches the stored hashes that make up `ids`, with one statement for
 /// leaves and one for inner nodes (for any proof of a tree below 2^64).
-pub(crate) async fn fetch<C: NodeConn + ?Sized>(
-    conn: &mut C,
-    ledger: &LedgerId,
-    ids: &[NodeId],
-) -> Result<FetchedNodes, StoreError> {
+pub(crate) async fn fetch(conn: Conn<'_>, ledger: &LedgerId, ids: &[NodeId]) -> Result<FetchedNodes, StoreError> {
     // A generator may read a node twice; fetch it once.
     let mut leaf_ranges = std::collections::BTreeSet::new();
     let mut node_ranges = std::collections::BTreeSet::new();
@@ -137,92 +135,59 @@ pub(crate) async fn fetch<C: NodeConn + ?Sized>(
             node_ranges.insert((level, start, end));
         }
     }
+    let mut base = HashMap::new();
     let leaf_ranges: Vec<_> = leaf_ranges.into_iter().collect();
     let node_ranges: Vec<_> = node_ranges.into_iter().collect();
-    let base = conn.fetch_ranges(ledger, &leaf_ranges, &node_ranges).await?;
-    Ok(FetchedNodes { base })
-}
-
-type Base = HashMap<(u8, u64), Hash>;
-
-/// A connection of either backend that can read stored nodes.
-pub(crate) trait NodeConn: Send {
-    fn fetch_ranges<'a>(
-        &'a mut self,
-        ledger: &'a LedgerId,
-        leaf_ranges: &'a [(u64, u64)],
-        node_ranges: &'a [(u8, u64, u64)],
-    ) -> impl std::future::Future<Output = Result<Base, StoreError>> + Send + 'a;
-}
-
-macro_rules! impl_node_conn {
-    ($db:ty, $conn:ty) => {
-        impl NodeConn for $conn {
-            fn fetch_ranges<'a>(
-                &'a mut self,
-                ledger: &'a LedgerId,
-                leaf_ranges: &'a [(u64, u64)],
-                node_ranges: &'a [(u8, u64, u64)],
-            ) -> impl std::future::Future<Output = Result<Base, StoreError>> + Send + 'a {
-                async move {
-                    use sqlx::Row as _;
-                    let mut out = Base::new();
-                    // One indexed range scan per run, joined with UNION ALL: an
-                    // OR of ranges would make SQLite scan the whole ledger.
-                    for chunk in leaf_ranges.chunks(MAX_UNION) {
-                        let mut query = sqlx::QueryBuilder::<$db>::new("");
-                        for (i, (start, end)) in chunk.iter().enumerate() {
-                            if i > 0 {
-                                query.push(" UNION ALL ");
-                            }
-                            query
-                                .push("SELECT seq, leaf_hash FROM events WHERE ledger_id = ")
-                                .push_bind(ledger.as_str())
-                                .push(" AND seq >= ")
-                                .push_bind(to_i64(*start)?)
-                                .push(" AND seq < ")
-                                .push_bind(to_i64(*end)?);
-                        }
-                        for row in query.build().fetch_all(&mut *self).await? {
-                            let seq: i64 = row.try_get(0)?;
-                            let hash: Vec<u8> = row.try_get(1)?;
-                            out.insert((0, from_i64(seq)?), to_hash(&hash)?);
-                        }
-                    }
-                    for chunk in node_ranges.chunks(MAX_UNION) {
-                        let mut query = sqlx::QueryBuilder::<$db>::new("");
-                        for (i, (level, start, end)) in chunk.iter().enumerate() {
-                            if i > 0 {
-                                query.push(" UNION ALL ");
-                            }
-                            query
-                                .push("SELECT level, idx, hash FROM merkle_nodes WHERE ledger_id = ")
-                                .push_bind(ledger.as_str())
-                                .push(" AND level = ")
-                                .push_bind(i16::from(*level))
-                                .push(" AND idx >= ")
-                                .push_bind(to_i64(*start)?)
-                                .push(" AND idx < ")
-                                .push_bind(to_i64(*end)?);
-                        }
-                        for row in query.build().fetch_all(&mut *self).await? {
-                            let level: i16 = row.try_get(0)?;
-                            let idx: i64 = row.try_get(1)?;
-                            let hash: Vec<u8> = row.try_get(2)?;
-                            let level = u8::try_from(level)
-                                .map_err(|_| StoreError::Corrupt("Merkle node level out of range"))?;
-                            out.insert((level, from_i64(idx)?), to_hash(&hash)?);
-                        }
-                    }
-                    Ok(out)
+    on_db!(conn, |c| {
+        // One indexed range scan per run, joined with UNION ALL: an OR of
+        // ranges would make SQLite scan the whole ledger.
+        for chunk in leaf_ranges.chunks(MAX_UNION) {
+            let mut query = sqlx::QueryBuilder::new("");
+            for (i, (start, end)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    query.push(" UNION ALL ");
                 }
+                query
+                    .push("SELECT seq, leaf_hash FROM events WHERE ledger_id = ")
+                    .push_bind(ledger.as_str())
+                    .push(" AND seq >= ")
+                    .push_bind(to_i64(*start)?)
+                    .push(" AND seq < ")
+                    .push_bind(to_i64(*end)?);
+            }
+            for row in query.build().fetch_all(&mut *c).await? {
+                let seq: i64 = row.try_get(0)?;
+                let hash: Vec<u8> = row.try_get(1)?;
+                base.insert((0, from_i64(seq)?), to_hash(&hash)?);
             }
         }
-    };
+        for chunk in node_ranges.chunks(MAX_UNION) {
+            let mut query = sqlx::QueryBuilder::new("");
+            for (i, (level, start, end)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    query.push(" UNION ALL ");
+                }
+                query
+                    .push("SELECT level, idx, hash FROM merkle_nodes WHERE ledger_id = ")
+                    .push_bind(ledger.as_str())
+                    .push(" AND level = ")
+                    .push_bind(i16::from(*level))
+                    .push(" AND idx >= ")
+                    .push_bind(to_i64(*start)?)
+                    .push(" AND idx < ")
+                    .push_bind(to_i64(*end)?);
+            }
+            for row in query.build().fetch_all(&mut *c).await? {
+                let level: i16 = row.try_get(0)?;
+                let idx: i64 = row.try_get(1)?;
+                let hash: Vec<u8> = row.try_get(2)?;
+                let level = u8::try_from(level).map_err(|_| StoreError::Corrupt("Merkle node level out of range"))?;
+                base.insert((level, from_i64(idx)?), to_hash(&hash)?);
+            }
+        }
+    });
+    Ok(FetchedNodes { base })
 }
-
-impl_node_conn!(sqlx::Sqlite, sqlx::SqliteConnection);
-impl_node_conn!(sqlx::Postgres, sqlx::PgConnection);
 
 /// Reads nodes through a pooled connection of either backend.
 pub(crate) async fn fetch_from_pool(
@@ -230,22 +195,10 @@ pub(crate) async fn fetch_from_pool(
     ledger: &LedgerId,
     ids: &[NodeId],
 ) -> Result<FetchedNodes, StoreError> {
-    on_pool!(pool, |p| {
+    on_db!(pool, |p| {
         let mut conn = p.acquire().await?;
-        fetch(&mut *conn, ledger, ids).await
+        fetch((&mut *conn).into(), ledger, ids).await
     })
-}
-
-pub(crate) fn to_i64(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Corrupt("value exceeds the database's integer range"))
-}
-
-pub(crate) fn from_i64(value: i64) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::Corrupt("negative number where a count or index was expected"))
-}
-
-pub(crate) fn to_hash(bytes: &[u8]) -> Result<Hash, StoreError> {
-    Hash::try_from(bytes).map_err(|_| StoreError::Corrupt("stored hash is not 32 bytes"))
 }
 
 #[cfg(test)]

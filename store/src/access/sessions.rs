@@ -7,7 +7,8 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use crate::{Pool, Store};
+use crate::db::PerBackend;
+use crate::Store;
 
 /// The session store of a [`Store`]'s database.
 #[derive(Debug, Clone)]
@@ -19,9 +20,9 @@ pub enum Sessions {
 impl Store {
     /// The dashboard's session store, on this store's database.
     pub fn sessions(&self) -> Sessions {
-        match &self.pool {
-            Pool::Sqlite(pool) => Sessions::Sqlite(SqliteStore::new(pool.clone())),
-            Pool::Postgres(pool) => Sessions::Postgres(PostgresStore::new(pool.clone())),
+        match &self.db.pool {
+            PerBackend::Sqlite(pool) => Sessions::Sqlite(SqliteStore::new(pool.clone())),
+            PerBackend::Postgres(pool) => Sessions::Postgres(PostgresStore::new(pool.clone())),
         }
     }
 }

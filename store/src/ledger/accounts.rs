@@ -3,7 +3,15 @@
 use audit_core::LedgerId;
 use sqlx::Row as _;
 
-use crate::{now_ms, on_pool, Store, StoreError};
+use crate::db::{on_db, write_tx};
+use crate::system::{self, Staged};
+use crate::{now_ms, Origin, Store, StoreError, SystemEvent};
+
+/// A new ledger id: `ldg_` and a UUIDv7 in hex.
+fn new_ledger_id() -> Result<LedgerId, StoreError> {
+    LedgerId::new(format!("ldg_{}", uuid::Uuid::now_v7().simple()))
+        .map_err(|_| StoreError::Corrupt("generated ledger id invalid"))
+}
 
 /// An account's id: `acc_` and a UUIDv7 in hex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -108,14 +116,15 @@ impl Store {
         // The account and its system ledger are created in one transaction:
         // an account never exists without its audit trail.
         let id = AccountId::generate();
-        let created = self.insert_ledger(&id, SYSTEM_LEDGER_NAME, LedgerKind::System, Some(name)).await?;
+        let ledger = new_ledger_id()?;
+        let created = self.insert_ledger(&id, ledger, SYSTEM_LEDGER_NAME, LedgerKind::System, Some(name), None).await?;
         let account = self.account_by_name(name).await?.ok_or(StoreError::NotFound("account"))?;
         Ok((account, created.is_some()))
     }
 
     /// The account called `name`, if any.
     pub async fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        let row = on_pool!(&self.pool, |p| {
+        let row = on_db!(&self.db.pool, |p| {
             sqlx::query(
                 "SELECT a.id, a.name, a.created_ms, l.id FROM accounts a \
                  LEFT JOIN ledgers l ON l.account_id = a.id AND l.kind = 'system' WHERE a.name = $1",
@@ -145,7 +154,7 @@ impl Store {
 
     /// An account by id.
     pub async fn account(&self, id: &AccountId) -> Result<Account, StoreError> {
-        let name: Option<String> = on_pool!(&self.pool, |p| {
+        let name: Option<String> = on_db!(&self.db.pool, |p| {
             sqlx::query_scalar("SELECT name FROM accounts WHERE id = $1").bind(id.as_str()).fetch_optional(p).await?
         });
         let name = name.ok_or(StoreError::NotFound("account"))?;
@@ -154,7 +163,7 @@ impl Store {
 
     /// When the newest event of a ledger was received (Unix ms), if any.
     pub async fn last_event_ms(&self, ledger: &LedgerId) -> Result<Option<i64>, StoreError> {
-        Ok(on_pool!(&self.pool, |p| {
+        Ok(on_db!(&self.db.pool, |p| {
             sqlx::query_scalar("SELECT received_ms FROM events WHERE ledger_id = $1 ORDER BY seq DESC LIMIT 1")
                 .bind(ledger.as_str())
                 .fetch_optional(p)
@@ -164,7 +173,7 @@ impl Store {
 
     /// The system ledger of an account.
     pub async fn system_ledger(&self, account: &AccountId) -> Result<LedgerId, StoreError> {
-        let id: Option<String> = on_pool!(&self.pool, |p| {
+        let id: Option<String> = on_db!(&self.db.pool, |p| {
             sqlx::query_scalar("SELECT id FROM ledgers WHERE account_id = $1 AND kind = 'system'")
                 .bind(account.as_str())
                 .fetch_optional(p)
@@ -174,30 +183,40 @@ impl Store {
         LedgerId::new(id).map_err(|_| StoreError::Corrupt("invalid ledger id"))
     }
 
-    /// Creates a ledger for an account; names are unique per account.
-    pub async fn create_ledger(&self, account: &AccountId, name: &str) -> Result<Ledger, StoreError> {
+    /// Creates a ledger for an account; names are unique per account. The
+    /// creation is recorded in the account's system ledger.
+    pub async fn create_ledger(&self, account: &AccountId, name: &str, origin: &Origin) -> Result<Ledger, StoreError> {
         check_name("ledger name", name)?;
-        self.insert_ledger(account, name, LedgerKind::User, None).await?.ok_or(StoreError::NotFound("account"))
+        let id = new_ledger_id()?;
+        let event = self
+            .stage(account, origin, SystemEvent::LedgerCreated { ledger: id.clone(), name: name.to_owned() })
+            .await?;
+        let ledger = self
+            .insert_ledger(account, id, name, LedgerKind::User, None, Some(&event))
+            .await?
+            .ok_or(StoreError::NotFound("account"))?;
+        self.drain_outbox(account).await;
+        Ok(ledger)
     }
 
-    /// Inserts a ledger and its head. With `new_account`, first inserts the
-    /// account `account` under that name in the same transaction, and
-    /// returns `None` (inserting nothing) when that name is taken.
+    /// Inserts a ledger and its head, and the outbox row of `event`. With
+    /// `new_account`, first inserts the account `account` under that name in
+    /// the same transaction, and returns `None` (inserting nothing) when that
+    /// name is taken.
     async fn insert_ledger(
         &self,
         account: &AccountId,
+        id: LedgerId,
         name: &str,
         kind: LedgerKind,
         new_account: Option<&str>,
+        event: Option<&Staged>,
     ) -> Result<Option<Ledger>, StoreError> {
-        let id = LedgerId::new(format!("ldg_{}", uuid::Uuid::now_v7().simple()))
-            .map_err(|_| StoreError::Corrupt("generated ledger id invalid"))?;
         let origin = audit_core::ledger_origin(self.ingest.origin_host(), &id);
         let created_ms = now_ms();
         let genesis = audit_core::genesis(&id);
         let empty_root = audit_core::hash::empty_root();
-        let inserted = on_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+        let inserted = write_tx!(&self.db, |tx| {
             let fresh =
                 match new_account {
                     None => true,
@@ -237,6 +256,9 @@ impl Store {
                     .bind(id.as_str())
                     .execute(&mut *tx)
                     .await?;
+                if let Some(event) = event {
+                    system::outbox::insert((&mut *tx).into(), event).await?;
+                }
                 tx.commit().await?;
             }
             fresh
@@ -255,7 +277,7 @@ impl Store {
 
     /// The ledgers of an account, oldest first.
     pub async fn list_ledgers(&self, account: &AccountId) -> Result<Vec<Ledger>, StoreError> {
-        let rows = on_pool!(&self.pool, |p| {
+        let rows = on_db!(&self.db.pool, |p| {
             sqlx::query(
                 "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size, p.indexed_size FROM ledgers l \
                  JOIN ledger_heads h ON h.ledger_id = l.id JOIN index_progress p ON p.ledger_id = l.id \
@@ -276,7 +298,7 @@ impl Store {
     /// Every account's id, oldest first (for instance-wide operations that
     /// record themselves in each system ledger).
     pub async fn list_accounts(&self) -> Result<Vec<AccountId>, StoreError> {
-        let ids: Vec<String> = on_pool!(&self.pool, |p| {
+        let ids: Vec<String> = on_db!(&self.db.pool, |p| {
             sqlx::query_scalar("SELECT id FROM accounts ORDER BY created_ms, id").fetch_all(p).await?
         });
         Ok(ids.into_iter().map(AccountId).collect())
@@ -285,7 +307,7 @@ impl Store {
     /// The account a ledger belongs to (for operator commands that name a
     /// ledger only).
     pub async fn ledger_account(&self, id: &LedgerId) -> Result<AccountId, StoreError> {
-        let account: Option<String> = on_pool!(&self.pool, |p| {
+        let account: Option<String> = on_db!(&self.db.pool, |p| {
             sqlx::query_scalar("SELECT account_id FROM ledgers WHERE id = $1")
                 .bind(id.as_str())
                 .fetch_optional(p)
@@ -295,7 +317,7 @@ impl Store {
     }
 
     pub async fn ledger(&self, account: &AccountId, id: &LedgerId) -> Result<Ledger, StoreError> {
-        let ledger = on_pool!(&self.pool, |p| {
+        let ledger = on_db!(&self.db.pool, |p| {
             sqlx::query(
                 "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size, p.indexed_size FROM ledgers l \
                  JOIN ledger_heads h ON h.ledger_id = l.id JOIN index_progress p ON p.ledger_id = l.id \
@@ -328,7 +350,7 @@ where
         kind: LedgerKind::parse(&kind)?,
         origin: row.try_get(3)?,
         created_ms: row.try_get(4)?,
-        tree_size: crate::nodes::from_i64(row.try_get(5)?)?,
-        indexed_size: crate::nodes::from_i64(row.try_get(6)?)?,
+        tree_size: crate::db::from_i64(row.try_get(5)?)?,
+        indexed_size: crate::db::from_i64(row.try_get(6)?)?,
     })
 }

@@ -5,9 +5,10 @@ use audit_core::{ChainLink, EventId, Hash, LedgerId, TreeSize};
 use base64::Engine as _;
 use sqlx::Row as _;
 
-use crate::indexer::{terms_of, FIELDS};
-use crate::nodes::{self, from_i64, to_hash, to_i64, ProofSource, Recorder};
-use crate::{on_pool, Ledger, Store, StoreError};
+use super::indexer::{terms_of, FIELDS};
+use super::nodes::{self, ProofSource, Recorder};
+use crate::db::{from_i64, on_db, to_hash, to_i64};
+use crate::{Ledger, Store, StoreError};
 
 /// The largest page a listing returns.
 pub const MAX_PAGE: u32 = 500;
@@ -18,7 +19,7 @@ pub struct StoredEvent {
     pub seq: u64,
     pub id: EventId,
     /// The normalised event as ingested; `None` once tombstoned.
-    pub event: Option<serde_json::Value>,
+    pub event: Option<audit_core::Event>,
     pub leaf_hash: Hash,
     pub chain_hash: Hash,
     pub received_ms: i64,
@@ -69,7 +70,7 @@ impl Store {
     /// An event by its id.
     pub async fn event(&self, ledger: &LedgerId, id: &str) -> Result<StoredEvent, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE ledger_id = $1 AND event_id = $2");
-        let row = on_pool!(&self.pool, |p| {
+        let row = on_db!(&self.db.pool, |p| {
             sqlx::query(&sql)
                 .bind(ledger.as_str())
                 .bind(id)
@@ -144,7 +145,7 @@ impl Store {
         before: Option<u64>,
         fetch: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = on_pool!(&self.pool, |p| {
+        let rows = on_db!(&self.db.pool, |p| {
             let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE ledger_id = "));
             query.push_bind(ledger.as_str()).push(" AND seq >= ").push_bind(to_i64(indexed)?);
             if let Some(before) = before {
@@ -188,7 +189,7 @@ impl Store {
         before: Option<u64>,
         fetch: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let events = on_pool!(&self.pool, |p| {
+        let events = on_db!(&self.db.pool, |p| {
             // With a term filter, the walk is driven by the first term's
             // index run, newest first, so a page costs O(limit) index reads
             // however large the ledger is; further terms are point lookups.
@@ -238,7 +239,7 @@ impl Store {
 
     /// Leaf and chain hashes of `[start, end)`, in order, for re-verification.
     pub async fn chain_links(&self, ledger: &LedgerId, start: u64, end: u64) -> Result<Vec<ChainLink>, StoreError> {
-        let rows = on_pool!(&self.pool, |p| {
+        let rows = on_db!(&self.db.pool, |p| {
             sqlx::query(
                 "SELECT leaf_hash, chain_hash FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq",
             )
@@ -265,7 +266,7 @@ impl Store {
         if tree_size.is_some_and(|size| i64::try_from(size).is_err()) {
             return Err(StoreError::NotFound("checkpoint"));
         }
-        let note: Option<String> = on_pool!(&self.pool, |p| match tree_size {
+        let note: Option<String> = on_db!(&self.db.pool, |p| match tree_size {
             Some(size) => {
                 sqlx::query_scalar("SELECT note FROM checkpoints WHERE ledger_id = $1 AND tree_size = $2")
                     .bind(ledger.as_str())
@@ -291,7 +292,7 @@ impl Store {
         from_size: u64,
         limit: u32,
     ) -> Result<Vec<u64>, StoreError> {
-        let sizes: Vec<i64> = on_pool!(&self.pool, |p| {
+        let sizes: Vec<i64> = on_db!(&self.db.pool, |p| {
             sqlx::query_scalar(
                 "SELECT tree_size FROM checkpoints WHERE ledger_id = $1 AND tree_size >= $2 ORDER BY tree_size LIMIT $3",
             )
@@ -350,7 +351,7 @@ impl Store {
         let recording = ProofSource::Recording(Recorder::default());
         generate(&recording).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let ProofSource::Recording(recorder) = recording else { unreachable_source() };
-        let fetched = nodes::fetch_from_pool(&self.pool, ledger, &recorder.into_ids()).await?;
+        let fetched = nodes::fetch_from_pool(&self.db.pool, ledger, &recorder.into_ids()).await?;
         generate(&ProofSource::Fetched(fetched)).map_err(|e| StoreError::Proof(e.to_string()))
     }
 }
@@ -387,7 +388,13 @@ impl Store {
         let event = match raw.content {
             Some(record) => {
                 let plain = self.keys.open(ledger, raw.seq, &record).await?;
-                Some(serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("stored event is not JSON"))?)
+                let event: audit_core::Event = serde_json::from_slice(&plain).map_err(|_| {
+                    StoreError::Integrity(format!(
+                        "the stored content of event seq {} in ledger {ledger} is not a valid event",
+                        raw.seq
+                    ))
+                })?;
+                Some(event)
             }
             None => None,
         };

@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use sqlx::Row as _;
 use subtle::ConstantTimeEq as _;
 
-use crate::{now_ms, on_pool, AccountId, Store, StoreError};
+use crate::db::{on_db, write_tx};
+use crate::system;
+use crate::{now_ms, AccountId, Origin, Store, StoreError, SystemEvent};
 
 const PREFIX: &str = "auds_";
 const ID_HEX: usize = 16;
@@ -186,21 +188,24 @@ pub struct NewApiKey {
 impl Store {
     /// Creates a key and returns it with its secret, which is not stored and
     /// cannot be shown again. Every scoped ledger must belong to the account.
+    /// The creation is recorded in the account's system ledger.
     pub async fn create_api_key(
         &self,
         account: &AccountId,
         new: NewApiKey,
+        origin: &Origin,
     ) -> Result<(ApiKey, ApiKeySecret), StoreError> {
-        self.insert_api_key(account, new, None).await
+        self.insert_api_key(account, new, None, origin).await
     }
 
     /// Replaces a key by a new one with the same name, permission and scope,
-    /// and revokes the old one at once.
+    /// and revokes the old one at once; recorded in the system ledger.
     pub async fn rotate_api_key(
         &self,
         account: &AccountId,
         id: &ApiKeyId,
         by: Option<String>,
+        origin: &Origin,
     ) -> Result<(ApiKey, ApiKeySecret), StoreError> {
         let old = self.api_key(account, id).await?;
         if old.revoked_ms.is_some() {
@@ -208,32 +213,48 @@ impl Store {
         }
         let new =
             NewApiKey { name: old.name.clone(), permission: old.permission, scope: old.scope.clone(), created_by: by };
-        let created = self.insert_api_key(account, new, Some(id)).await?;
+        let created = self.insert_api_key(account, new, Some(id), origin).await?;
         Ok(created)
     }
 
-    /// Revokes a key: it authenticates nothing from now on.
-    pub async fn revoke_api_key(&self, account: &AccountId, id: &ApiKeyId) -> Result<ApiKey, StoreError> {
+    /// Revokes a key: it authenticates nothing from now on. Recorded in the
+    /// system ledger.
+    pub async fn revoke_api_key(
+        &self,
+        account: &AccountId,
+        id: &ApiKeyId,
+        origin: &Origin,
+    ) -> Result<ApiKey, StoreError> {
         let now = now_ms();
-        let changed = on_pool!(&self.pool, |p| {
-            sqlx::query("UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND account_id = $3 AND revoked_ms IS NULL")
-                .bind(now)
-                .bind(id.as_str())
-                .bind(account.as_str())
-                .execute(p)
-                .await?
-                .rows_affected()
-        });
-        let key = self.api_key(account, id).await?;
-        if changed == 0 {
+        let mut revoked = self.api_key(account, id).await?;
+        if revoked.revoked_ms.is_some() {
             return Err(StoreError::Conflict(format!("key {} is already revoked", id.as_str())));
         }
-        Ok(key)
+        revoked.revoked_ms = Some(now);
+        let event = self.stage(account, origin, SystemEvent::ApiKeyRevoked { key: revoked }).await?;
+        write_tx!(&self.db, |tx| {
+            let changed = sqlx::query(
+                "UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND account_id = $3 AND revoked_ms IS NULL",
+            )
+            .bind(now)
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!("key {} is already revoked", id.as_str())));
+            }
+            system::outbox::insert((&mut *tx).into(), &event).await?;
+            tx.commit().await?;
+        });
+        self.drain_outbox(account).await;
+        self.api_key(account, id).await
     }
 
     /// The keys of an account, newest first.
     pub async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, StoreError> {
-        let ids: Vec<String> = on_pool!(&self.pool, |p| {
+        let ids: Vec<String> = on_db!(&self.db.pool, |p| {
             sqlx::query_scalar("SELECT id FROM api_keys WHERE account_id = $1 ORDER BY created_ms DESC, id DESC")
                 .bind(account.as_str())
                 .fetch_all(p)
@@ -266,7 +287,7 @@ impl Store {
         }
         let now = now_ms();
         if key.last_used_ms.is_none_or(|last| now - last >= LAST_USED_RESOLUTION_MS) {
-            on_pool!(&self.pool, |p| {
+            on_db!(&self.db.pool, |p| {
                 sqlx::query("UPDATE api_keys SET last_used_ms = $1 WHERE id = $2")
                     .bind(now)
                     .bind(id.as_str())
@@ -282,6 +303,7 @@ impl Store {
         account: &AccountId,
         new: NewApiKey,
         replaces: Option<&ApiKeyId>,
+        origin: &Origin,
     ) -> Result<(ApiKey, ApiKeySecret), StoreError> {
         let name = new.name.trim();
         if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
@@ -306,8 +328,24 @@ impl Store {
         let secret = ApiKeySecret::generate(&id);
         let hash = secret.hash();
         let created_ms = now_ms();
-        on_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+        let key = ApiKey {
+            id: id.clone(),
+            account_id: account.clone(),
+            name: name.to_owned(),
+            permission: new.permission,
+            scope: new.scope.clone(),
+            created_ms,
+            created_by: new.created_by.clone(),
+            revoked_ms: None,
+            last_used_ms: None,
+            replaces: replaces.cloned(),
+        };
+        let event = match replaces {
+            None => SystemEvent::ApiKeyCreated { key },
+            Some(old) => SystemEvent::ApiKeyRotated { key, replaces: old.clone() },
+        };
+        let event = self.stage(account, origin, event).await?;
+        write_tx!(&self.db, |tx| {
             sqlx::query(
                 "INSERT INTO api_keys (id, account_id, name, permission, scope, secret_hash, created_ms, created_by, replaces) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -354,14 +392,16 @@ impl Store {
                     )));
                 }
             }
+            system::outbox::insert((&mut *tx).into(), &event).await?;
             tx.commit().await?;
         });
+        self.drain_outbox(account).await;
         let key = self.api_key(account, &id).await?;
         Ok((key, secret))
     }
 
     async fn load_key(&self, id: &ApiKeyId) -> Result<Option<(ApiKey, Vec<u8>)>, StoreError> {
-        let row = on_pool!(&self.pool, |p| {
+        let row = on_db!(&self.db.pool, |p| {
             let row = sqlx::query(
                 "SELECT account_id, name, permission, secret_hash, created_ms, created_by, revoked_ms, last_used_ms, replaces, \
                  scope FROM api_keys WHERE id = $1",

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use sqlx::Row as _;
 
-use crate::nodes::{from_i64, to_i64};
-use crate::sealing::Dek;
-use crate::{on_pool, Pool, Store, StoreError};
+use crate::crypto::records::{Dek, DESTROYED};
+use crate::db::{from_i64, on_db, to_i64, write_tx};
+use crate::{Backend, Store, StoreError};
 
 /// Events indexed per transaction: small enough that an append waiting
 /// behind it (SQLite has one writer) waits tens of milliseconds, not seconds.
@@ -44,15 +44,18 @@ pub(crate) const FIELDS: [(&str, &str, Option<&str>); 5] = [
 /// The blind-index terms of a stored event's content (the normalised ingest
 /// JSON): HMACs under the ledger's index key, so the index holds nothing a
 /// dictionary could reverse without the key.
-pub(crate) fn terms_of(content: &serde_json::Value, index: &Dek) -> Vec<[u8; 32]> {
+pub(crate) fn terms_of(event: &audit_core::Event, index: &Dek) -> Vec<[u8; 32]> {
     FIELDS
         .iter()
-        .filter_map(|(field, outer, inner)| {
-            let value = match inner {
-                Some(inner) => content.get(outer)?.get(inner)?,
-                None => content.get(outer)?,
+        .map(|(field, outer, inner)| {
+            let value = match (*outer, *inner) {
+                ("actor", Some("type")) => event.actor().kind(),
+                ("actor", _) => event.actor().id(),
+                ("resource", Some("type")) => event.resource().kind(),
+                ("resource", _) => event.resource().id(),
+                _ => event.action().as_str(),
             };
-            Some(index.term(field, value.as_str()?))
+            index.term(field, value)
         })
         .collect()
 }
@@ -135,7 +138,7 @@ impl Store {
     /// queued. Returns how many events were indexed and whether any ledger
     /// was deferred.
     async fn index_round(&self, defer: bool, keep_going: bool) -> Result<(u64, bool), StoreError> {
-        let pending: Vec<(String, i64, i64)> = on_pool!(&self.pool, |p| {
+        let pending: Vec<(String, i64, i64)> = on_db!(&self.db.pool, |p| {
             sqlx::query_as(
                 "SELECT p.ledger_id, p.indexed_size, h.tree_size FROM index_progress p \
                  JOIN ledger_heads h ON h.ledger_id = p.ledger_id WHERE p.indexed_size < h.tree_size",
@@ -148,7 +151,7 @@ impl Store {
         for (ledger, from, size) in pending {
             let from = from_i64(from)?;
             let size = from_i64(size)?;
-            let busy = matches!(self.pool, Pool::Sqlite(_)) && self.ingest.backlog() > 0;
+            let busy = self.backend() == Backend::Sqlite && self.ingest.backlog() > 0;
             if defer && busy && size - from < MAX_DEFERRED_EVENTS {
                 deferred = true;
                 continue;
@@ -174,7 +177,7 @@ impl Store {
             Err(StoreError::KeysDestroyed) => return self.skip_range(ledger, to).await,
             Err(error) => return Err(error),
         };
-        let rows = on_pool!(&self.pool, |p| {
+        let rows = on_db!(&self.db.pool, |p| {
             sqlx::query("SELECT seq, content FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3")
                 .bind(ledger)
                 .bind(to_i64(from)?)
@@ -195,24 +198,13 @@ impl Store {
         }
         // Sorted bulk: neighbouring rows land on neighbouring pages.
         terms.sort_unstable();
-        let _turn = match &self.pool {
-            Pool::Sqlite(_) => Some(self.ingest.sqlite_writer.clone().lock_owned().await),
-            Pool::Postgres(_) => None,
-        };
-        on_pool!(&self.pool, |p| {
-            let mut tx = match &self.pool {
-                Pool::Sqlite(_) => p.begin_with("BEGIN IMMEDIATE").await?,
-                Pool::Postgres(_) => p.begin().await?,
-            };
+        write_tx!(&self.db, |tx, sql| {
             // Keys destroyed since the terms were computed: none are written.
             // FOR SHARE (PostgreSQL) waits for a concurrent destruction,
             // which locks the head row FOR UPDATE, and then sees it.
-            let version_sql = match &self.pool {
-                Pool::Sqlite(_) => "SELECT key_version FROM ledger_heads WHERE ledger_id = $1",
-                Pool::Postgres(_) => "SELECT key_version FROM ledger_heads WHERE ledger_id = $1 FOR SHARE",
-            };
-            let version: Option<i64> = sqlx::query_scalar(version_sql).bind(ledger).fetch_optional(&mut *tx).await?;
-            if version == Some(crate::sealing::DESTROYED) {
+            let version_sql = format!("SELECT key_version FROM ledger_heads WHERE ledger_id = $1{}", sql.for_share);
+            let version: Option<i64> = sqlx::query_scalar(&version_sql).bind(ledger).fetch_optional(&mut *tx).await?;
+            if version == Some(DESTROYED) {
                 terms.clear();
             }
             for chunk in terms.chunks(500) {
@@ -235,7 +227,7 @@ impl Store {
 
     /// Marks `[.., to)` of a shredded ledger as indexed without terms.
     async fn skip_range(&self, ledger: &str, to: u64) -> Result<u64, StoreError> {
-        on_pool!(&self.pool, |p| {
+        on_db!(&self.db.pool, |p| {
             sqlx::query("UPDATE index_progress SET indexed_size = $1 WHERE ledger_id = $2 AND indexed_size < $1")
                 .bind(to_i64(to)?)
                 .bind(ledger)
@@ -247,7 +239,7 @@ impl Store {
 
     /// How many of a ledger's events are in the filter index.
     pub async fn indexed_size(&self, ledger: &audit_core::LedgerId) -> Result<u64, StoreError> {
-        let size: Option<i64> = on_pool!(&self.pool, |p| {
+        let size: Option<i64> = on_db!(&self.db.pool, |p| {
             sqlx::query_scalar("SELECT indexed_size FROM index_progress WHERE ledger_id = $1")
                 .bind(ledger.as_str())
                 .fetch_optional(p)

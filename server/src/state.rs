@@ -1,0 +1,23 @@
+//! What every handler can reach: the store, the rate limits, the read gate
+//! and the dashboard's context.
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use store::Store;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub leptos: LeptosOptions,
+    pub store: Store,
+    pub limits: crate::api::limits::RateLimits,
+    pub reads: crate::api::shedding::ReadGate,
+    pub dashboard: app::auth::Dashboard,
+    pub dashboard_config: crate::config::DashboardConfig,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}

@@ -1,0 +1,208 @@
+//! Signing in: password, then a TOTP or recovery code, each accepted at
+//! most once, with a lockout after repeated failures.
+
+use std::net::IpAddr;
+
+use super::passwords::{verify_password, DUMMY_HASH};
+use super::totp::{normalize_code, recovery_hash, totp, unix_seconds};
+use super::{normalize_email, Lockout, SecondFactor, SignInFailure, SignInRefused, User, UserRow};
+use crate::db::{on_db, write_tx};
+use crate::system::{self, Staged};
+use crate::{now_ms, AccountId, Actor, Origin, Store, StoreError, SystemEvent};
+
+impl Store {
+    /// Checks email, password and second factor (a TOTP code, or a recovery
+    /// code). A TOTP step is accepted at most once and a recovery code only
+    /// once; `lockout.max_failures` failures in a row lock the user for
+    /// `lockout.duration_ms`, during which even correct credentials are
+    /// refused. Unknown emails cost the same password hashing as known ones.
+    /// A success, a failure of a known user and a resumed enrolment are
+    /// recorded in the user's account's system ledger (a failure with the
+    /// counter it raised, in one transaction); `from` is the client address.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        code: &str,
+        lockout: Lockout,
+        from: Option<IpAddr>,
+    ) -> Result<Result<(User, SecondFactor), SignInRefused>, StoreError> {
+        let found = match normalize_email(email) {
+            Ok(email) => self.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let Some(UserRow { user, password_hash }) = found else {
+            verify_password(password, DUMMY_HASH.to_owned()).await;
+            return Ok(Err(SignInRefused { user: None, reason: SignInFailure::UnknownEmail }));
+        };
+        let now = now_ms();
+        // The password is hashed even for a locked user, so that the answer
+        // takes as long as any other and does not tell locked users apart.
+        let password_ok = verify_password(password, password_hash).await;
+        if user.locked_until_ms > now {
+            let until_ms = user.locked_until_ms;
+            let reason = SignInFailure::Locked { until_ms };
+            self.record_failure(&user, reason, from).await?;
+            return Ok(Err(SignInRefused { user: Some(user), reason }));
+        }
+        let outcome = if !password_ok {
+            Err(SignInFailure::BadPassword)
+        } else if !user.totp_active {
+            Err(SignInFailure::NotEnrolled)
+        } else {
+            self.check_second_factor(&user, code, from).await?
+        };
+        match outcome {
+            // The password was right; the user still has to enrol, which is
+            // not a failed attempt.
+            Err(SignInFailure::NotEnrolled) => {
+                let origin = Origin::new(Actor::User(user.id.clone())).from_address(from);
+                let event = SystemEvent::EnrolmentResumed { user: user.id.clone(), email: user.email.clone() };
+                self.record_system_event(&user.account_id, &origin, event).await?;
+                Ok(Err(SignInRefused { user: Some(user), reason: SignInFailure::NotEnrolled }))
+            }
+            Ok(factor) => {
+                self.drain_outbox(&user.account_id).await;
+                Ok(Ok((user, factor)))
+            }
+            Err(reason) => {
+                if self.count_failure(&user, reason, lockout, now, from).await?.is_some() {
+                    tracing::warn!(user = %user.id, "dashboard user locked after repeated sign-in failures");
+                }
+                Ok(Err(SignInRefused { user: Some(user), reason }))
+            }
+        }
+    }
+
+    /// Checks the code and, when it is accepted, spends it, resets the
+    /// failure count and records the sign-in, in one transaction.
+    async fn check_second_factor(
+        &self,
+        user: &User,
+        code: &str,
+        from: Option<IpAddr>,
+    ) -> Result<Result<SecondFactor, SignInFailure>, StoreError> {
+        let origin = Origin::new(Actor::User(user.id.clone())).from_address(from);
+        let signed_in =
+            |factor| SystemEvent::SignedIn { user: user.id.clone(), email: user.email.clone(), factor: Some(factor) };
+        let normalized = normalize_code(code);
+        if normalized.len() == 6 && normalized.bytes().all(|b| b.is_ascii_digit()) {
+            let Some(secret) = self.totp_secret(&user.id).await? else { return Ok(Err(SignInFailure::BadCode)) };
+            let Some(step) = totp(&secret, &user.email)?.check(&normalized, unix_seconds()) else {
+                return Ok(Err(SignInFailure::BadCode));
+            };
+            let step = i64::try_from(step).unwrap_or(i64::MAX);
+            let event = self.stage(&user.account_id, &origin, signed_in(SecondFactor::Totp)).await?;
+            // The conditional update makes "never twice" hold between
+            // concurrent sign-ins and server processes too.
+            let accepted = write_tx!(&self.db, |tx| {
+                // A lock set by a concurrent failure since this sign-in began
+                // holds here too.
+                let accepted = sqlx::query(
+                    "UPDATE users SET totp_last_step = $1, failed_logins = 0 \
+                     WHERE id = $2 AND totp_last_step < $1 AND locked_until_ms <= $3",
+                )
+                .bind(step)
+                .bind(user.id.as_str())
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if accepted == 1 {
+                    system::outbox::insert((&mut *tx).into(), &event).await?;
+                }
+                tx.commit().await?;
+                accepted
+            });
+            return Ok(if accepted == 1 { Ok(SecondFactor::Totp) } else { Err(SignInFailure::ReusedCode) });
+        }
+        let event = self.stage(&user.account_id, &origin, signed_in(SecondFactor::RecoveryCode)).await?;
+        let used = write_tx!(&self.db, |tx| {
+            let now = now_ms();
+            let used = sqlx::query(
+                "UPDATE recovery_codes SET used_ms = $1 WHERE user_id = $2 AND code_hash = $3 AND used_ms IS NULL \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.locked_until_ms <= $1)",
+            )
+            .bind(now)
+            .bind(user.id.as_str())
+            .bind(recovery_hash(code))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if used == 1 {
+                sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
+                    .bind(user.id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                system::outbox::insert((&mut *tx).into(), &event).await?;
+            }
+            tx.commit().await?;
+            used
+        });
+        Ok(if used == 1 { Ok(SecondFactor::RecoveryCode) } else { Err(SignInFailure::BadCode) })
+    }
+
+    /// Counts a failed sign-in and records it, in one transaction; returns
+    /// the lock's end when this failure locked the user.
+    async fn count_failure(
+        &self,
+        user: &User,
+        reason: SignInFailure,
+        lockout: Lockout,
+        now: i64,
+        from: Option<IpAddr>,
+    ) -> Result<Option<i64>, StoreError> {
+        let event = self.failure_event(user, reason, from).await?;
+        let until = now.saturating_add(lockout.duration_ms);
+        let locked = write_tx!(&self.db, |tx| {
+            let failures: i64 = sqlx::query_scalar(
+                "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+            )
+            .bind(user.id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            let locked = failures >= i64::from(lockout.max_failures);
+            if locked {
+                sqlx::query("UPDATE users SET failed_logins = 0, locked_until_ms = $1 WHERE id = $2")
+                    .bind(until)
+                    .bind(user.id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            system::outbox::insert((&mut *tx).into(), &event).await?;
+            tx.commit().await?;
+            locked
+        });
+        self.drain_off_the_response_path(&user.account_id);
+        Ok(locked.then_some(until))
+    }
+
+    /// Records a refusal that changes nothing else (a locked user).
+    async fn record_failure(&self, user: &User, reason: SignInFailure, from: Option<IpAddr>) -> Result<(), StoreError> {
+        let event = self.failure_event(user, reason, from).await?;
+        on_db!(&self.db.pool, |p| {
+            let mut conn = p.acquire().await?;
+            system::outbox::insert((&mut *conn).into(), &event).await?;
+        });
+        self.drain_off_the_response_path(&user.account_id);
+        Ok(())
+    }
+
+    async fn failure_event(
+        &self,
+        user: &User,
+        reason: SignInFailure,
+        from: Option<IpAddr>,
+    ) -> Result<Staged, StoreError> {
+        let origin = Origin::new(Actor::Anonymous("sign-in-form")).from_address(from);
+        let event = SystemEvent::SignInFailed { user: user.id.clone(), email: user.email.clone(), reason };
+        self.stage(&user.account_id, &origin, event).await
+    }
+
+    /// Drains in the background: waiting for the system ledger's commit
+    /// would make refusals of known emails answer slower than of unknown.
+    fn drain_off_the_response_path(&self, account: &AccountId) {
+        let (store, account) = (self.clone(), account.clone());
+        tokio::spawn(async move { store.drain_outbox(&account).await });
+    }
+}

@@ -1,0 +1,76 @@
+//! Opening either database and applying the embedded migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{PerBackend, Pool};
+use crate::StoreError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Opens the database named by `url` (`sqlite:` or `postgres://`), creating
+/// a SQLite file if it does not exist, and applies every pending migration.
+pub(crate) async fn open(url: &str) -> Result<Pool, StoreError> {
+    let pool = if url.starts_with("sqlite:") {
+        PerBackend::Sqlite(open_sqlite(url).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        PerBackend::Postgres(open_postgres(url).await?)
+    } else {
+        return Err(StoreError::UnsupportedUrl);
+    };
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    match pool {
+        PerBackend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+        PerBackend::Postgres(pool) => {
+            // The least-privilege application role (docs/POSTGRES.md) may
+            // not create sqlx's bookkeeping table, which `run` always tries;
+            // when the owner has applied everything already, nothing is run.
+            let applied: Result<Vec<(i64, Vec<u8>)>, _> =
+                sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success").fetch_all(pool).await;
+            let complete = applied.is_ok_and(|applied| {
+                POSTGRES_MIGRATIONS.iter().all(|m| {
+                    applied.iter().any(|(version, checksum)| *version == m.version && **checksum == *m.checksum)
+                })
+            });
+            if !complete {
+                POSTGRES_MIGRATIONS.run(pool).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
+    // WAL lets readers proceed while the single writer commits; FULL makes a
+    // commit durable (fsync of the WAL) before it returns, which is what a 2xx
+    // for an event promises.
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        // Without this, INSERT OR REPLACE deletes rows without firing the
+        // delete triggers that keep history immutable.
+        .pragma("recursive_triggers", "ON")
+        // Deleted rows (destroyed keys, drained outbox rows, used links) are
+        // overwritten in the file rather than left in free pages. Events are
+        // never deleted, so ingest does not pay for it.
+        .pragma("secure_delete", "ON")
+        // 32 MiB of page cache per connection (SQLite's default is 2 MiB):
+        // filter-term inserts land all over their B-tree.
+        .pragma("cache_size", "-32768")
+        .busy_timeout(Duration::from_secs(10));
+    Ok(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
+}
+
+async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {
+    Ok(PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?)
+}

@@ -1,0 +1,266 @@
+//! One group commit, step by step: lock the head, load and check the
+//! Merkle frontier, answer retries from the stored records, write the plan,
+//! sign the checkpoint; a system ledger's commit also drains its account's
+//! outbox. All in one transaction, so a reply of success means everything
+//! of the request is durably committed and nothing means none of it is.
+
+use std::collections::HashMap;
+
+use audit_core::{CompactRange, EventId, Hash, LedgerId, TreeSize};
+use sqlx::Row as _;
+
+use super::nodes;
+use super::plan::{plan, Head, Plan};
+use super::sequencer::{Appended, AppendedEvent, Job, NewEvent, Writer};
+use crate::crypto::records::{Dek, DESTROYED};
+use crate::crypto::secrets::SecretBox;
+use crate::db::{from_i64, on_db, to_hash, to_i64, write_tx, Conn};
+use crate::{now_ms, system, StoreError};
+
+/// Rows per multi-row INSERT or lookup (below both backends' bind-parameter
+/// limits).
+const CHUNK: usize = 500;
+
+/// A ledger's head row, locked for the commit.
+struct LockedHead {
+    size: u64,
+    chain: Hash,
+    root: Hash,
+    key_version: i64,
+}
+
+impl Writer {
+    /// One transaction for a group of requests, sealed with the ledger's
+    /// current data key (retried when a rotation lands meanwhile).
+    pub(super) async fn commit(&mut self, jobs: &[Job]) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        // Key unwrapping (a KMS call on a cache miss) happens before any lock.
+        let sealer = match &self.outbox_of {
+            Some(_) => Some(self.keys.outbox_box().await?),
+            None => None,
+        };
+        let mut attempts = 0;
+        loop {
+            let dek = self.keys.current(&self.ledger).await?;
+            match self.commit_with(jobs, &dek, sealer.as_deref()).await {
+                Err(StoreError::KeyChanged) if attempts < 3 => attempts += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// One transaction for a group of requests. Returns each request's
+    /// outcome; an error means the transaction failed as a whole.
+    async fn commit_with(
+        &mut self,
+        jobs: &[Job],
+        dek: &Dek,
+        sealer: Option<&SecretBox>,
+    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        let received_ms = now_ms();
+        let ledger = self.ledger.clone();
+        let db = self.db.clone();
+        write_tx!(&db, |tx, sql| {
+            for statement in sql.bounded_append {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            let head = lock_head((&mut *tx).into(), &ledger).await?;
+            // The head lock orders this commit with rotations and shredding:
+            // every event is sealed with the version current at its commit.
+            match head.key_version {
+                DESTROYED => return Err(StoreError::KeysDestroyed),
+                version if version != i64::from(dek.version()) => return Err(StoreError::KeyChanged),
+                _ => {}
+            }
+            let frontier = match self.frontier.take().filter(|f| f.size().get() == head.size) {
+                Some(frontier) => frontier,
+                None => load_frontier((&mut *tx).into(), &ledger, &head).await?,
+            };
+
+            // What the account's outbox holds comes first: those changes
+            // committed before anything queued now.
+            let drained = match (&self.outbox_of, sealer) {
+                (Some(account), Some(sealer)) => system::outbox::take((&mut *tx).into(), account, sealer).await?,
+                _ => Vec::new(),
+            };
+            let outbox_events: Vec<NewEvent> = drained.iter().map(|d| d.event.clone()).collect();
+            let mut requests: Vec<&[NewEvent]> = Vec::with_capacity(jobs.len() + 1);
+            requests.push(&outbox_events);
+            requests.extend(jobs.iter().map(|job| job.events.as_slice()));
+
+            let mut known = stored_records((&mut *tx).into(), &ledger, &requests).await?;
+            let seal = self.keys.sealing().then_some(dek);
+            let head_state = Head { size: head.size, chain: head.chain, frontier };
+            let (plan, mut outcomes) = plan(&requests, &mut known, head_state, received_ms, (ledger.as_str(), seal))?;
+            match outcomes.remove(0) {
+                Ok(_) => system::outbox::remove((&mut *tx).into(), &drained).await?,
+                // Never expected: an outbox event id stored with other
+                // content. The rows stay for an operator to look at.
+                Err(error) => tracing::error!(%ledger, %error, "system events in the outbox could not be appended"),
+            }
+            if !plan.rows.is_empty() {
+                write_plan((&mut *tx).into(), &ledger, &plan).await?;
+                let root = plan.frontier.root();
+                let note = self.signer.sign(&self.origin, plan.new_size, root)?;
+                write_head((&mut *tx).into(), &ledger, &plan, &note, received_ms).await?;
+            }
+            tx.commit().await?;
+            self.frontier = Some(plan.frontier);
+            Ok(outcomes)
+        })
+    }
+}
+
+/// Locks the ledger's head row for the rest of the transaction (PostgreSQL
+/// row lock; SQLite's write transaction excludes other writers already).
+async fn lock_head(conn: Conn<'_>, ledger: &LedgerId) -> Result<LockedHead, StoreError> {
+    on_db!(conn, |c, sql| {
+        let statement = format!(
+            "SELECT tree_size, chain_hash, root_hash, key_version FROM ledger_heads WHERE ledger_id = $1{}",
+            sql.for_update
+        );
+        let head = sqlx::query(&statement).bind(ledger.as_str()).fetch_optional(&mut *c).await?;
+        let head = head.ok_or(StoreError::NotFound("ledger"))?;
+        Ok(LockedHead {
+            size: from_i64(head.try_get(0)?)?,
+            chain: to_hash(&head.try_get::<Vec<u8>, _>(1)?)?,
+            root: to_hash(&head.try_get::<Vec<u8>, _>(2)?)?,
+            key_version: head.try_get(3)?,
+        })
+    })
+}
+
+/// Reloads the Merkle frontier from the stored nodes (another process moved
+/// the head, or the last commit failed) and checks it: a tree that is not
+/// the one the head, and so the last checkpoint, committed to is never
+/// extended or signed.
+async fn load_frontier(mut conn: Conn<'_>, ledger: &LedgerId, head: &LockedHead) -> Result<CompactRange, StoreError> {
+    let ids = CompactRange::node_ids(TreeSize(head.size));
+    let fetched = nodes::fetch(conn.reborrow(), ledger, &ids).await?;
+    let hashes = ids
+        .iter()
+        .map(|id| audit_core::NodeSource::subtree(&fetched, id.level, id.index))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| StoreError::Corrupt("the Merkle frontier is missing nodes"))?;
+    let frontier = CompactRange::from_hashes(TreeSize(head.size), hashes)
+        .map_err(|_| StoreError::Corrupt("the Merkle frontier does not match the head"))?;
+    if !frontier.root().ct_eq(&head.root) {
+        return Err(StoreError::Corrupt("stored Merkle nodes do not match the ledger head's root"));
+    }
+    if head.size > 0 {
+        let last: Vec<u8> = on_db!(conn, |c| {
+            sqlx::query_scalar("SELECT chain_hash FROM events WHERE ledger_id = $1 AND seq = $2")
+                .bind(ledger.as_str())
+                .bind(to_i64(head.size - 1)?)
+                .fetch_one(&mut *c)
+                .await?
+        });
+        if !to_hash(&last)?.ct_eq(&head.chain) {
+            return Err(StoreError::Corrupt("the last event's chain hash does not match the ledger head"));
+        }
+    }
+    Ok(frontier)
+}
+
+/// The stored records of the requests' client-chosen ids (the only ones
+/// that can be retries), one query per chunk of ids.
+async fn stored_records(
+    conn: Conn<'_>,
+    ledger: &LedgerId,
+    requests: &[&[NewEvent]],
+) -> Result<HashMap<String, AppendedEvent>, StoreError> {
+    let client_ids: Vec<&str> = requests
+        .iter()
+        .flat_map(|request| request.iter())
+        .filter(|new| new.client_id)
+        .map(|new| new.event.id().as_str())
+        .collect();
+    let mut known = HashMap::new();
+    on_db!(conn, |c| {
+        for chunk in client_ids.chunks(CHUNK) {
+            let mut query =
+                sqlx::QueryBuilder::new("SELECT event_id, seq, leaf_hash, chain_hash FROM events WHERE ledger_id = ");
+            query.push_bind(ledger.as_str()).push(" AND event_id IN (");
+            let mut separated = query.separated(", ");
+            for id in chunk {
+                separated.push_bind(*id);
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&mut *c).await? {
+                let id: String = row.try_get(0)?;
+                let record = AppendedEvent {
+                    id: EventId::new(id.clone()).map_err(|_| StoreError::Corrupt("invalid stored event id"))?,
+                    seq: from_i64(row.try_get(1)?)?,
+                    leaf_hash: to_hash(&row.try_get::<Vec<u8>, _>(2)?)?,
+                    chain_hash: to_hash(&row.try_get::<Vec<u8>, _>(3)?)?,
+                };
+                known.insert(id, record);
+            }
+        }
+    });
+    Ok(known)
+}
+
+/// Inserts the planned event rows and Merkle nodes.
+async fn write_plan(conn: Conn<'_>, ledger: &LedgerId, plan: &Plan) -> Result<(), StoreError> {
+    on_db!(conn, |c| {
+        for chunk in plan.rows.chunks(CHUNK) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO events (ledger_id, seq, event_id, occurred_ms, received_ms, content, leaf_hash, chain_hash) ",
+            );
+            query.push_values(chunk, |mut b, row| {
+                b.push_bind(ledger.as_str())
+                    .push_bind(to_i64(row.seq).unwrap_or(i64::MAX))
+                    .push_bind(row.event_id.as_str())
+                    .push_bind(row.occurred_ms)
+                    .push_bind(row.received_ms)
+                    .push_bind(row.content.as_slice())
+                    .push_bind(row.leaf.as_bytes().as_slice())
+                    .push_bind(row.chain.as_bytes().as_slice());
+            });
+            query.build().execute(&mut *c).await?;
+        }
+        for chunk in plan.nodes.chunks(CHUNK) {
+            let mut query = sqlx::QueryBuilder::new("INSERT INTO merkle_nodes (ledger_id, level, idx, hash) ");
+            query.push_values(chunk, |mut b, (level, idx, hash)| {
+                b.push_bind(ledger.as_str())
+                    .push_bind(i16::from(*level))
+                    .push_bind(to_i64(*idx).unwrap_or(i64::MAX))
+                    .push_bind(hash.as_bytes().as_slice());
+            });
+            query.build().execute(&mut *c).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Moves the head to the planned tree and stores its signed checkpoint.
+async fn write_head(
+    conn: Conn<'_>,
+    ledger: &LedgerId,
+    plan: &Plan,
+    note: &str,
+    created_ms: i64,
+) -> Result<(), StoreError> {
+    let root = plan.frontier.root();
+    let new_size = to_i64(plan.new_size)?;
+    on_db!(conn, |c| {
+        sqlx::query("UPDATE ledger_heads SET tree_size = $1, chain_hash = $2, root_hash = $3 WHERE ledger_id = $4")
+            .bind(new_size)
+            .bind(plan.new_chain.as_bytes().as_slice())
+            .bind(root.as_bytes().as_slice())
+            .bind(ledger.as_str())
+            .execute(&mut *c)
+            .await?;
+        sqlx::query(
+            "INSERT INTO checkpoints (ledger_id, tree_size, root_hash, note, created_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(ledger.as_str())
+        .bind(new_size)
+        .bind(root.as_bytes().as_slice())
+        .bind(note)
+        .bind(created_ms)
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,13 @@
+//! Ledgers: accounts and their ledgers, the ingest sequencer and its
+//! commit, Merkle node storage, reads and proofs, the filter indexer, the
+//! checkpoint signer and the integrity summary.
+
+pub(crate) mod accounts;
+pub(crate) mod commit;
+pub(crate) mod events;
+pub(crate) mod indexer;
+pub(crate) mod integrity;
+pub(crate) mod nodes;
+pub(crate) mod plan;
+pub(crate) mod sequencer;
+pub(crate) mod signer;

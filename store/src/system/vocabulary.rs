@@ -1,0 +1,196 @@
+//! The vocabulary of platform actions: one variant per action, with typed
+//! fields, one `action` name each. Every path that makes a change (/v1, the
+//! dashboard, the CLI, background jobs) records it through the store with
+//! one of these, so the same action always reads the same in the system
+//! ledger. The names and metadata keys are a public contract (customers'
+//! SIEM rules match on them): extend, never rename.
+
+use audit_core::{Action, Event, EventId, Metadata, OccurredAt, Resource};
+use serde_json::{json, Map, Value};
+
+use super::Origin;
+use crate::{ApiKey, ApiKeyId, KeyScope, Role, RotationReason, SecondFactor, SignInFailure, StoreError, UserId};
+use audit_core::LedgerId;
+
+/// A change AuditStore records in an account's system ledger.
+#[derive(Debug, Clone)]
+pub enum SystemEvent {
+    /// `ledger.created`
+    LedgerCreated { ledger: LedgerId, name: String },
+    /// `ledger_key.rotated`: a new data key for the ledger's new events.
+    LedgerKeyRotated { ledger: LedgerId, key_version: u32, reason: RotationReason },
+    /// `kek.rotated`: every wrapped key of the instance re-wrapped.
+    KekRotated { provider: String, kek_id: String, ledger_keys_rewrapped: u64 },
+    /// `api_key.created`
+    ApiKeyCreated { key: ApiKey },
+    /// `api_key.rotated`: `key` replaces `replaces`, revoked with it.
+    ApiKeyRotated { key: ApiKey, replaces: ApiKeyId },
+    /// `api_key.revoked`
+    ApiKeyRevoked { key: ApiKey },
+    /// `user.created`: the first owner, through the setup link.
+    UserCreated { user: UserId, email: String, role: Role },
+    /// `user.invited`
+    UserInvited { email: String, role: Role },
+    /// `invite.accepted`: the invited user exists now.
+    InviteAccepted { user: UserId, email: String, role: Role },
+    /// `user.mfa_enrolled`
+    MfaEnrolled { user: UserId, recovery_codes: usize },
+    /// `user.enrolment_resumed`: the right password of a user who never
+    /// finished enrolment.
+    EnrolmentResumed { user: UserId, email: String },
+    /// `user.signed_in`; `factor` is `None` right after enrolment.
+    SignedIn { user: UserId, email: String, factor: Option<SecondFactor> },
+    /// `user.sign_in_failed`
+    SignInFailed { user: UserId, email: String, reason: SignInFailure },
+    /// `user.signed_out_everywhere`
+    SignedOutEverywhere { user: UserId },
+    /// `user.role_changed`
+    RoleChanged { user: UserId, email: String, from: Role, to: Role },
+    /// `user.removed`
+    UserRemoved { user: UserId, email: String, role: Role },
+}
+
+impl SystemEvent {
+    /// The event's `action`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            SystemEvent::LedgerCreated { .. } => "ledger.created",
+            SystemEvent::LedgerKeyRotated { .. } => "ledger_key.rotated",
+            SystemEvent::KekRotated { .. } => "kek.rotated",
+            SystemEvent::ApiKeyCreated { .. } => "api_key.created",
+            SystemEvent::ApiKeyRotated { .. } => "api_key.rotated",
+            SystemEvent::ApiKeyRevoked { .. } => "api_key.revoked",
+            SystemEvent::UserCreated { .. } => "user.created",
+            SystemEvent::UserInvited { .. } => "user.invited",
+            SystemEvent::InviteAccepted { .. } => "invite.accepted",
+            SystemEvent::MfaEnrolled { .. } => "user.mfa_enrolled",
+            SystemEvent::EnrolmentResumed { .. } => "user.enrolment_resumed",
+            SystemEvent::SignedIn { .. } => "user.signed_in",
+            SystemEvent::SignInFailed { .. } => "user.sign_in_failed",
+            SystemEvent::SignedOutEverywhere { .. } => "user.signed_out_everywhere",
+            SystemEvent::RoleChanged { .. } => "user.role_changed",
+            SystemEvent::UserRemoved { .. } => "user.removed",
+        }
+    }
+
+    /// The event's `resource` as (`type`, `id`).
+    fn resource(&self) -> (&'static str, String) {
+        match self {
+            SystemEvent::LedgerCreated { ledger, .. } | SystemEvent::LedgerKeyRotated { ledger, .. } => {
+                ("ledger", ledger.as_str().to_owned())
+            }
+            SystemEvent::KekRotated { provider, .. } => ("key_provider", provider.clone()),
+            SystemEvent::ApiKeyCreated { key }
+            | SystemEvent::ApiKeyRotated { key, .. }
+            | SystemEvent::ApiKeyRevoked { key } => ("api_key", key.id.as_str().to_owned()),
+            SystemEvent::UserInvited { .. } => ("user_invite", "pending".to_owned()),
+            SystemEvent::UserCreated { user, .. }
+            | SystemEvent::InviteAccepted { user, .. }
+            | SystemEvent::MfaEnrolled { user, .. }
+            | SystemEvent::EnrolmentResumed { user, .. }
+            | SystemEvent::SignedIn { user, .. }
+            | SystemEvent::SignInFailed { user, .. }
+            | SystemEvent::SignedOutEverywhere { user }
+            | SystemEvent::RoleChanged { user, .. }
+            | SystemEvent::UserRemoved { user, .. } => ("user", user.as_str().to_owned()),
+        }
+    }
+
+    /// The event's metadata (without the origin's `client_ip`).
+    fn metadata(&self) -> Value {
+        match self {
+            SystemEvent::LedgerCreated { name, .. } => json!({"name": name}),
+            SystemEvent::LedgerKeyRotated { key_version, reason, .. } => {
+                json!({"key_version": key_version, "reason": reason.as_str()})
+            }
+            SystemEvent::KekRotated { kek_id, ledger_keys_rewrapped, .. } => {
+                json!({"kek_id": kek_id, "ledger_keys_rewrapped": ledger_keys_rewrapped})
+            }
+            SystemEvent::ApiKeyCreated { key } | SystemEvent::ApiKeyRevoked { key } => key_metadata(key),
+            SystemEvent::ApiKeyRotated { key, replaces } => {
+                let mut metadata = key_metadata(key);
+                metadata["replaces"] = Value::String(replaces.as_str().to_owned());
+                metadata
+            }
+            SystemEvent::UserCreated { email, role, .. } => {
+                json!({"email": email, "role": role.as_str(), "via": "setup_link"})
+            }
+            SystemEvent::UserInvited { email, role } => json!({"email": email, "role": role.as_str()}),
+            SystemEvent::InviteAccepted { email, role, .. } => {
+                json!({"email": email, "role": role.as_str(), "via": "invite"})
+            }
+            SystemEvent::MfaEnrolled { recovery_codes, .. } => {
+                json!({"method": "totp", "recovery_codes": recovery_codes})
+            }
+            SystemEvent::EnrolmentResumed { email, .. } => json!({"email": email}),
+            SystemEvent::SignedIn { email, factor, .. } => {
+                let factor = match factor {
+                    Some(SecondFactor::Totp) => "totp",
+                    Some(SecondFactor::RecoveryCode) => "recovery_code",
+                    None => "totp_enrolment",
+                };
+                json!({"email": email, "second_factor": factor})
+            }
+            SystemEvent::SignInFailed { email, reason, .. } => json!({"email": email, "reason": reason.as_str()}),
+            SystemEvent::SignedOutEverywhere { .. } => json!({}),
+            SystemEvent::RoleChanged { email, from, to, .. } => {
+                json!({"email": email, "from": from.as_str(), "to": to.as_str()})
+            }
+            SystemEvent::UserRemoved { email, role, .. } => json!({"email": email, "role": role.as_str()}),
+        }
+    }
+
+    /// The normalised event `id` records: this action by `origin` at
+    /// `at_ms`.
+    pub(crate) fn into_event(self, id: EventId, origin: &Origin, at_ms: i64) -> Result<Event, StoreError> {
+        let invalid = |e: audit_core::ValidationError| StoreError::Invalid(format!("system event: {e}"));
+        let (actor_type, actor_id) = origin.actor.parts();
+        let actor = audit_core::Actor::new(actor_type, actor_id, None).map_err(invalid)?;
+        let (resource_type, resource_id) = self.resource();
+        let resource = Resource::new(resource_type, resource_id, None).map_err(invalid)?;
+        let mut metadata = match self.metadata() {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        if let Some(ip) = origin.client_ip {
+            metadata.insert("client_ip".into(), Value::String(ip.to_string()));
+        }
+        let metadata = Metadata::new(metadata).map_err(invalid)?;
+        let action = Action::new(self.action()).map_err(invalid)?;
+        let at = OccurredAt::from_unix_millis(at_ms).map_err(invalid)?;
+        Event::new(id, actor, action, resource, at, metadata).map_err(invalid)
+    }
+}
+
+/// What a key's events say of it: name, permission and scope (never the
+/// secret).
+fn key_metadata(key: &ApiKey) -> Value {
+    let ledgers = match &key.scope {
+        KeyScope::AccountWide => Value::Null,
+        KeyScope::Ledgers(ids) => ids.iter().map(|l| Value::String(l.as_str().to_owned())).collect(),
+    };
+    json!({"name": key.name, "permission": key.permission.as_str(), "ledgers": ledgers})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Actor;
+
+    #[test]
+    fn every_event_is_a_valid_normalised_event_with_the_origin() {
+        let ledger = LedgerId::new("ldg_0123").expect("id");
+        let origin = Origin::new(Actor::Cli("rotate-kek")).from_address("192.0.2.7".parse().ok());
+        let event = SystemEvent::LedgerKeyRotated { ledger, key_version: 2, reason: RotationReason::Requested };
+        let id = EventId::new("0194f1c2-0000-7000-8000-000000000000").expect("id");
+        let event = event.into_event(id, &origin, 1_764_000_000_000).expect("valid");
+        assert_eq!(event.action().as_str(), "ledger_key.rotated");
+        assert_eq!(event.actor().kind(), "cli");
+        assert_eq!(event.actor().id(), "rotate-kek");
+        assert_eq!(event.resource().kind(), "ledger");
+        let metadata = event.metadata().as_map();
+        assert_eq!(metadata.get("key_version"), Some(&json!(2)));
+        assert_eq!(metadata.get("reason"), Some(&json!("requested")));
+        assert_eq!(metadata.get("client_ip"), Some(&json!("192.0.2.7")));
+    }
+}
