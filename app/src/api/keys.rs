@@ -8,7 +8,7 @@ use crate::model::{KeyRow, NewKeySecret};
 #[cfg(feature = "ssr")]
 use {
     super::ledgers::own_ledger,
-    super::support::{fail, record, store_error, time},
+    super::support::{fail, origin, store_error, time},
     crate::auth,
     http::StatusCode,
     store::Role,
@@ -69,14 +69,8 @@ pub async fn create_key(
     if name.is_empty() {
         return Err(fail(StatusCode::BAD_REQUEST, "the key needs a name"));
     }
-    let ledgers = match &scope {
-        store::KeyScope::AccountWide => serde_json::Value::Null,
-        store::KeyScope::Ledgers(ids) => ids.iter().map(|id| id.as_str()).collect(),
-    };
     let new = store::NewApiKey { name: name.to_owned(), permission, scope, created_by: Some(user.email.clone()) };
-    let (key, secret) = store.create_api_key(&user.account_id, new).await.map_err(store_error)?;
-    let metadata = serde_json::json!({"name": key.name, "permission": permission.as_str(), "ledgers": ledgers});
-    record(store, &user.account_id, &user, "api_key.created", ("api_key", key.id.as_str()), metadata).await;
+    let (key, secret) = store.create_api_key(&user.account_id, new, &origin(&user)).await.map_err(store_error)?;
     Ok(NewKeySecret { id: key.id.as_str().to_owned(), name: key.name, secret: secret.expose().to_owned() })
 }
 
@@ -88,10 +82,10 @@ pub async fn rotate_key(csrf: String, id: String) -> Result<NewKeySecret, Server
     auth::needs_script()?;
     let store = &dashboard.store;
     let id = store::ApiKeyId::parse(&id).ok_or_else(|| fail(StatusCode::NOT_FOUND, "key not found"))?;
-    let (key, secret) =
-        store.rotate_api_key(&user.account_id, &id, Some(user.email.clone())).await.map_err(store_error)?;
-    let metadata = serde_json::json!({"replaces": id.as_str()});
-    record(store, &user.account_id, &user, "api_key.rotated", ("api_key", key.id.as_str()), metadata).await;
+    let (key, secret) = store
+        .rotate_api_key(&user.account_id, &id, Some(user.email.clone()), &origin(&user))
+        .await
+        .map_err(store_error)?;
     Ok(NewKeySecret { id: key.id.as_str().to_owned(), name: key.name, secret: secret.expose().to_owned() })
 }
 
@@ -101,15 +95,6 @@ pub async fn revoke_key(csrf: String, id: String) -> Result<(), ServerFnError> {
     let (dashboard, user) = auth::require_mutation(Role::Admin, &csrf)?;
     let store = &dashboard.store;
     let id = store::ApiKeyId::parse(&id).ok_or_else(|| fail(StatusCode::NOT_FOUND, "key not found"))?;
-    let key = store.revoke_api_key(&user.account_id, &id).await.map_err(store_error)?;
-    record(
-        store,
-        &user.account_id,
-        &user,
-        "api_key.revoked",
-        ("api_key", key.id.as_str()),
-        serde_json::json!({"name": key.name}),
-    )
-    .await;
+    store.revoke_api_key(&user.account_id, &id, &origin(&user)).await.map_err(store_error)?;
     Ok(())
 }

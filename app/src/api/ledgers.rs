@@ -11,56 +11,39 @@ use crate::model::{CheckpointKey, EventList, EventRow, LedgerRow, ProofBundle};
 
 #[cfg(feature = "ssr")]
 use {
-    super::support::{fail, record, store_error, time},
+    super::support::{fail, origin, store_error, time},
     crate::auth,
     http::StatusCode,
     store::Role,
 };
 
-/// The account's ledgers with their size, last event and integrity.
+/// The account's ledgers with their size, last event and integrity (as
+/// the store judges it for every surface).
 #[server(endpoint = "list_ledgers")]
 pub async fn list_ledgers() -> Result<Vec<LedgerRow>, ServerFnError> {
-    let (dashboard, user) = auth::require(Role::Auditor)?;
-    let store = &dashboard.store;
-    let key = store.verifier_key();
-    let mut rows = Vec::new();
-    for ledger in store.list_ledgers(&user.account_id).await.map_err(store_error)? {
-        let last = store.last_event_ms(&ledger.id).await.map_err(store_error)?;
-        let integrity = integrity(store, &ledger, &key).await;
-        rows.push(LedgerRow {
-            id: ledger.id.as_str().to_owned(),
-            name: ledger.name,
-            kind: if ledger.kind == store::LedgerKind::System { "system".into() } else { "user".into() },
-            events: ledger.tree_size,
-            last_event_at: last.map(time),
-            created_at: time(ledger.created_ms),
-            integrity,
-        });
-    }
-    Ok(rows)
-}
-
-/// Opens the ledger's latest checkpoint with the instance key: a valid
-/// signature over a tree that covers every event.
-#[cfg(feature = "ssr")]
-async fn integrity(
-    store: &store::Store,
-    ledger: &store::Ledger,
-    key: &audit_core::VerifierKey,
-) -> crate::model::Integrity {
     use crate::model::Integrity;
-    if ledger.tree_size == 0 {
-        return Integrity::Empty;
-    }
-    let note = match store.checkpoint(&ledger.id, None).await {
-        Ok(note) => note,
-        Err(error) => return Integrity::Failed { reason: format!("no checkpoint: {error}") },
-    };
-    match audit_core::Checkpoint::open_for_origin(&note, std::slice::from_ref(key), &ledger.origin) {
-        Ok(checkpoint) if checkpoint.size().0 == ledger.tree_size => Integrity::Verified { size: ledger.tree_size },
-        Ok(checkpoint) => Integrity::Behind { size: checkpoint.size().0, tree_size: ledger.tree_size },
-        Err(error) => Integrity::Failed { reason: error.to_string() },
-    }
+    let (dashboard, user) = auth::require(Role::Auditor)?;
+    let statuses = dashboard.store.ledger_statuses(&user.account_id).await.map_err(store_error)?;
+    Ok(statuses
+        .into_iter()
+        .map(|status| {
+            let ledger = status.ledger;
+            LedgerRow {
+                id: ledger.id.as_str().to_owned(),
+                name: ledger.name,
+                kind: if ledger.kind == store::LedgerKind::System { "system".into() } else { "user".into() },
+                events: ledger.tree_size,
+                last_event_at: status.last_event_ms.map(time),
+                created_at: time(ledger.created_ms),
+                integrity: match status.integrity {
+                    store::LedgerIntegrity::Empty => Integrity::Empty,
+                    store::LedgerIntegrity::Verified { size } => Integrity::Verified { size },
+                    store::LedgerIntegrity::Behind { size, tree_size } => Integrity::Behind { size, tree_size },
+                    store::LedgerIntegrity::Failed { reason } => Integrity::Failed { reason },
+                },
+            }
+        })
+        .collect())
 }
 
 /// Creates a ledger.
@@ -68,16 +51,7 @@ async fn integrity(
 pub async fn create_ledger(csrf: String, name: String) -> Result<String, ServerFnError> {
     let (dashboard, user) = auth::require_mutation(Role::Admin, &csrf)?;
     let store = &dashboard.store;
-    let ledger = store.create_ledger(&user.account_id, name.trim()).await.map_err(store_error)?;
-    record(
-        store,
-        &user.account_id,
-        &user,
-        "ledger.created",
-        ("ledger", ledger.id.as_str()),
-        serde_json::json!({"name": ledger.name}),
-    )
-    .await;
+    let ledger = store.create_ledger(&user.account_id, name.trim(), &origin(&user)).await.map_err(store_error)?;
     Ok(ledger.id.as_str().to_owned())
 }
 
@@ -163,12 +137,13 @@ fn event_row(stored: store::StoredEvent) -> Result<EventRow, ServerFnError> {
         stored.leaf_hash.to_hex(),
         stored.chain_hash.to_hex(),
     );
-    let Some(content) = stored.event else { return Ok(row) };
-    let event: audit_core::Event = serde_json::from_value(content.clone()).map_err(|e| {
-        tracing::error!(seq = stored.seq, error = %e, "stored event content does not parse");
+    let Some(event) = stored.event else { return Ok(row) };
+    // The normalised event as stored: its own serialisation is the stored JSON.
+    let content = serde_json::to_string(&event).map_err(|e| {
+        tracing::error!(seq = stored.seq, error = %e, "stored event content does not serialise");
         fail(StatusCode::INTERNAL_SERVER_ERROR, "Stored event content is inconsistent; it has been logged.")
     })?;
-    Ok(row.with_content(&event, content.to_string()))
+    Ok(row.with_content(&event, content))
 }
 
 /// One event with its hashes.

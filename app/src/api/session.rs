@@ -7,7 +7,7 @@ use crate::model::{Enrolment, SessionInfo};
 
 #[cfg(feature = "ssr")]
 use {
-    super::support::{self, fail, record, record_as, store_error, with_client_ip},
+    super::support::{self, fail, store_error},
     crate::auth,
     http::StatusCode,
     store::Role,
@@ -40,49 +40,25 @@ pub async fn login(csrf: String, email: String, password: String, code: String) 
         return Err(fail(StatusCode::TOO_MANY_REQUESTS, "Too many failed sign-ins from this address; wait a minute."));
     }
     let store = &dashboard.store;
-    match store.sign_in(&email, &password, &code, dashboard.settings.lockout).await.map_err(store_error)? {
-        Ok((user, factor)) => {
+    // The store records the outcome (success, resumed enrolment, or the
+    // failure with the counter it raised) in the account's system ledger.
+    match store.sign_in(&email, &password, &code, dashboard.settings.lockout, ip).await.map_err(store_error)? {
+        Ok((user, _)) => {
             auth::sign_in(&user).await?;
-            let factor = match factor {
-                store::SecondFactor::Totp => "totp",
-                store::SecondFactor::RecoveryCode => "recovery_code",
-            };
-            let metadata = serde_json::json!({"email": user.email, "second_factor": factor});
-            record(store, &user.account_id, &user, "user.signed_in", ("user", user.id.as_str()), metadata).await;
             Ok(auth::navigate("/ledgers"))
         }
         Err(store::SignInRefused { user: Some(user), reason: store::SignInFailure::NotEnrolled }) => {
             // The password was right but enrolment was never finished (the
             // browser was closed after setup or an invite): finish it now.
             auth::start_enrolling(&user).await?;
-            let metadata = serde_json::json!({"email": user.email});
-            record(store, &user.account_id, &user, "user.enrolment_resumed", ("user", user.id.as_str()), metadata)
-                .await;
             Ok(auth::navigate("/enrol"))
         }
         Err(refused) => {
             if let Some(ip) = ip {
                 dashboard.throttle.failed(ip);
             }
-            match refused.user {
-                Some(user) => {
-                    // Recorded off the response path: waiting for the system
-                    // ledger's commit would make known emails answer slower.
-                    let metadata =
-                        with_client_ip(serde_json::json!({"email": user.email, "reason": refused.reason.as_str()}));
-                    let store = store.clone();
-                    tokio::spawn(async move {
-                        let actor = ("anonymous", "sign-in-form");
-                        let resource = ("user", user.id.as_str());
-                        let action = "user.sign_in_failed";
-                        if let Err(error) =
-                            store.record_system_event(&user.account_id, actor, action, resource, metadata).await
-                        {
-                            tracing::error!(%error, "a failed sign-in could not be recorded in the system ledger");
-                        }
-                    });
-                }
-                None => tracing::info!(reason = refused.reason.as_str(), "dashboard sign-in refused"),
+            if refused.user.is_none() {
+                tracing::info!(reason = refused.reason.as_str(), "dashboard sign-in refused");
             }
             Err(fail(
                 StatusCode::UNAUTHORIZED,
@@ -106,16 +82,7 @@ pub async fn logout(csrf: String) -> Result<String, ServerFnError> {
 #[server(endpoint = "logout_everywhere")]
 pub async fn logout_everywhere(csrf: String) -> Result<String, ServerFnError> {
     let (dashboard, user) = auth::require_mutation(Role::Auditor, &csrf)?;
-    dashboard.store.sign_out_everywhere(&user.id).await.map_err(store_error)?;
-    record(
-        &dashboard.store,
-        &user.account_id,
-        &user,
-        "user.signed_out_everywhere",
-        ("user", user.id.as_str()),
-        serde_json::json!({}),
-    )
-    .await;
+    dashboard.store.sign_out_everywhere(&user.id, &support::origin(&user)).await.map_err(store_error)?;
     auth::sign_out().await?;
     Ok(auth::navigate("/login"))
 }
@@ -140,17 +107,8 @@ pub async fn setup(
     let (dashboard, request) = auth::request()?;
     auth::check_csrf(&request, &csrf)?;
     let store = &dashboard.store;
-    let user = store.complete_setup(&token, &account, &email, &password).await.map_err(store_error)?;
-    let metadata = serde_json::json!({"email": user.email, "role": "owner", "via": "setup_link"});
-    record_as(
-        store,
-        &user.account_id,
-        ("system", "first-run-setup"),
-        "user.created",
-        ("user", user.id.as_str()),
-        metadata,
-    )
-    .await;
+    let user =
+        store.complete_setup(&token, &account, &email, &password, auth::client_ip()).await.map_err(store_error)?;
     auth::start_enrolling(&user).await?;
     Ok(auth::navigate("/enrol"))
 }
@@ -169,9 +127,7 @@ pub async fn accept_invite(csrf: String, token: String, password: String) -> Res
     let (dashboard, request) = auth::request()?;
     auth::check_csrf(&request, &csrf)?;
     let store = &dashboard.store;
-    let user = store.accept_invite(&token, &password).await.map_err(store_error)?;
-    let metadata = serde_json::json!({"email": user.email, "role": user.role.as_str(), "via": "invite"});
-    record(store, &user.account_id, &user, "invite.accepted", ("user", user.id.as_str()), metadata).await;
+    let user = store.accept_invite(&token, &password, auth::client_ip()).await.map_err(store_error)?;
     auth::start_enrolling(&user).await?;
     Ok(auth::navigate("/enrol"))
 }
@@ -209,19 +165,9 @@ pub async fn confirm_enrolment(csrf: String, code: String) -> Result<Vec<String>
         .enrolling
         .ok_or_else(|| fail(StatusCode::FORBIDDEN, "There is no enrolment in progress in this session."))?;
     let store = &dashboard.store;
-    let codes = store.confirm_totp_enrolment(&id, &code).await.map_err(store_error)?;
+    // The enrolment and this sign-in are recorded with the confirmation.
+    let codes = store.confirm_totp_enrolment(&id, &code, auth::client_ip()).await.map_err(store_error)?;
     let user = store.user(&id).await.map_err(store_error)?;
-    record(
-        store,
-        &user.account_id,
-        &user,
-        "user.mfa_enrolled",
-        ("user", user.id.as_str()),
-        serde_json::json!({"method": "totp", "recovery_codes": codes.len()}),
-    )
-    .await;
     auth::sign_in(&user).await?;
-    let metadata = serde_json::json!({"email": user.email, "second_factor": "totp_enrolment"});
-    record(store, &user.account_id, &user, "user.signed_in", ("user", user.id.as_str()), metadata).await;
     Ok(codes)
 }

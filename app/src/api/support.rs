@@ -79,41 +79,11 @@ pub fn time(ms: i64) -> String {
     audit_core::OccurredAt::from_unix_millis(ms).map(|t| t.as_str().to_owned()).unwrap_or_default()
 }
 
-/// Appends an event to the account's system ledger. The change it records
-/// is committed already, so a failure is logged rather than reported.
-pub async fn record(
-    store: &Store,
-    account: &store::AccountId,
-    actor: &User,
-    action: &str,
-    resource: (&str, &str),
-    metadata: serde_json::Value,
-) {
-    record_as(store, account, ("user", actor.id.as_str()), action, resource, metadata).await;
-}
-
-/// Adds the request's client address to a system event's metadata (read
-/// here, in the request's context, so it can go with a spawned record).
-pub fn with_client_ip(mut metadata: serde_json::Value) -> serde_json::Value {
-    if let (Some(ip), Some(map)) = (auth::client_ip(), metadata.as_object_mut()) {
-        map.insert("client_ip".into(), serde_json::Value::String(ip.to_string()));
-    }
-    metadata
-}
-
-/// [`record`] with any actor.
-pub async fn record_as(
-    store: &Store,
-    account: &store::AccountId,
-    actor: (&str, &str),
-    action: &str,
-    resource: (&str, &str),
-    metadata: serde_json::Value,
-) {
-    let metadata = with_client_ip(metadata);
-    if let Err(error) = store.record_system_event(account, actor, action, resource, metadata).await {
-        tracing::error!(%error, account = %account, action, "a dashboard change could not be recorded in the system ledger");
-    }
+/// Who makes a change through the dashboard, as its system event records
+/// it: the signed-in user, from the request's client address. The store
+/// records the event in the change's own transaction.
+pub fn origin(user: &User) -> store::Origin {
+    store::Origin::new(store::Actor::User(user.id.clone())).from_address(auth::client_ip())
 }
 
 #[cfg(test)]

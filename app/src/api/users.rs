@@ -7,7 +7,7 @@ use crate::model::UserRow;
 
 #[cfg(feature = "ssr")]
 use {
-    super::support::{fail, record, store_error, time},
+    super::support::{fail, origin, store_error, time},
     crate::auth,
     http::StatusCode,
     store::Role,
@@ -39,10 +39,10 @@ pub async fn invite_user(csrf: String, email: String, role: String) -> Result<St
     let role =
         Role::parse(&role).ok_or_else(|| fail(StatusCode::BAD_REQUEST, "role must be owner, admin or auditor"))?;
     let ttl = i64::try_from(dashboard.settings.invite_ttl.as_millis()).unwrap_or(i64::MAX);
-    let link = store.create_invite(&user.account_id, &email, role, &user.id, ttl).await.map_err(store_error)?;
-    let email = store::normalize_email(&email).map_err(store_error)?;
-    let metadata = serde_json::json!({"email": email, "role": role.as_str()});
-    record(store, &user.account_id, &user, "user.invited", ("user_invite", "pending"), metadata).await;
+    let link = store
+        .create_invite(&user.account_id, &email, role, &user.id, ttl, &origin(&user))
+        .await
+        .map_err(store_error)?;
     Ok(format!("{}/invite?token={}", dashboard.settings.public_url, link.expose()))
 }
 
@@ -54,10 +54,7 @@ pub async fn change_role(csrf: String, user_id: String, role: String) -> Result<
     let role =
         Role::parse(&role).ok_or_else(|| fail(StatusCode::BAD_REQUEST, "role must be owner, admin or auditor"))?;
     let id = store::UserId::parse(&user_id).ok_or_else(|| fail(StatusCode::NOT_FOUND, "user not found"))?;
-    let before = store.user(&id).await.map_err(store_error)?;
-    let changed = store.set_user_role(&user.account_id, &id, role).await.map_err(store_error)?;
-    let metadata = serde_json::json!({"email": changed.email, "from": before.role.as_str(), "to": role.as_str()});
-    record(store, &user.account_id, &user, "user.role_changed", ("user", id.as_str()), metadata).await;
+    store.set_user_role(&user.account_id, &id, role, &origin(&user)).await.map_err(store_error)?;
     Ok(())
 }
 
@@ -67,8 +64,6 @@ pub async fn remove_user(csrf: String, user_id: String) -> Result<(), ServerFnEr
     let (dashboard, user) = auth::require_mutation(Role::Owner, &csrf)?;
     let store = &dashboard.store;
     let id = store::UserId::parse(&user_id).ok_or_else(|| fail(StatusCode::NOT_FOUND, "user not found"))?;
-    let removed = store.remove_user(&user.account_id, &id).await.map_err(store_error)?;
-    let metadata = serde_json::json!({"email": removed.email, "role": removed.role.as_str()});
-    record(store, &user.account_id, &user, "user.removed", ("user", id.as_str()), metadata).await;
+    store.remove_user(&user.account_id, &id, &origin(&user)).await.map_err(store_error)?;
     Ok(())
 }
