@@ -149,6 +149,7 @@ async fn bench_backend(name: &'static str, database_url: Option<String>, total: 
                 scope: store::KeyScope::AccountWide,
                 created_by: None,
             },
+            &store::testing::origin(),
         )
         .await
         .expect("key");
@@ -170,7 +171,9 @@ async fn bench_backend(name: &'static str, database_url: Option<String>, total: 
         async move {
             let mut out = Vec::new();
             for i in first..first + n {
-                out.push(store.create_ledger(&account, &format!("l{i}")).await.expect("ledger"));
+                out.push(
+                    store.create_ledger(&account, &format!("l{i}"), &store::testing::origin()).await.expect("ledger"),
+                );
             }
             out
         }
@@ -278,7 +281,7 @@ async fn large_ledger(n: usize) {
     let store = Store::open(&url, store::testing::options()).await.expect("store");
     let indexer = store.spawn_indexer();
     let (account, _) = store.ensure_account("big").await.expect("account");
-    let ledger = store.create_ledger(&account.id, "big").await.expect("ledger");
+    let ledger = store.create_ledger(&account.id, "big", &store::testing::origin()).await.expect("ledger");
     let start = Instant::now();
     let per_task = n / 8 / 1000;
     let mut tasks = Vec::new();

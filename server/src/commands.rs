@@ -6,7 +6,7 @@
 use store::{Actor, Origin};
 
 use crate::config::{self, BootstrapArgs, Config};
-use crate::{keys, open_store, prepare_data_dir, telemetry, ServeError};
+use crate::{key_provider, open_store, prepare_data_dir, telemetry, ServeError};
 
 /// A store failure of a CLI command, with its cause: the operator at the
 /// terminal may see what a remote client may not.
@@ -22,9 +22,9 @@ pub(crate) async fn rotate_kek(args: config::ServeArgs) -> Result<(), ServeError
     let config = Config::resolve(args)?;
     telemetry::init(config.log_format);
     prepare_data_dir(&config.data_dir)?;
-    keys::add_local_kek(&config.keys)?;
+    key_provider::add_local_kek(&config.keys)?;
     let store = open_store(&config).await?;
-    let provider = keys::provider(&config.keys).await?;
+    let provider = key_provider::provider(&config.keys).await?;
     let kek = provider.current_kek_id();
     let mut total = store::RewrapReport::default();
     // Until a pass finds nothing left under an old KEK: a server that read
@@ -48,7 +48,11 @@ pub(crate) async fn rotate_kek(args: config::ServeArgs) -> Result<(), ServeError
     // check, in one transaction.
     let origin = Origin::new(Actor::Cli("rotate-kek"));
     let retired = store
-        .retire_old_keks(|| keys::retire_old_local_keks(&config.keys).map_err(|e| e.to_string()), &total, &origin)
+        .retire_old_keks(
+            || key_provider::retire_old_local_keks(&config.keys).map_err(|e| e.to_string()),
+            &total,
+            &origin,
+        )
         .await
         .map_err(admin)?;
     let out = serde_json::json!({

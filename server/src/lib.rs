@@ -3,10 +3,13 @@
 //! does with the command line.
 
 pub mod api;
+mod commands;
 pub mod config;
-pub mod keys;
+pub mod jobs;
+pub mod key_provider;
 pub mod plaintext;
 pub mod signing;
+pub mod state;
 pub mod telemetry;
 pub mod tls;
 pub mod web;
@@ -22,7 +25,7 @@ use leptos::config::LeptosOptions;
 use store::Store;
 use tokio::task::JoinHandle;
 
-use crate::config::{AdminCommand, BootstrapArgs, Cli, Command, Config};
+use crate::config::{AdminCommand, Cli, Command, Config};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(10);
@@ -47,7 +50,7 @@ pub enum ServeError {
     #[error(transparent)]
     SigningKey(#[from] signing::SigningKeyError),
     #[error(transparent)]
-    Keys(#[from] keys::KeyFileError),
+    Keys(#[from] key_provider::KeyFileError),
     #[error("{0}")]
     Admin(String),
 }
@@ -57,9 +60,9 @@ pub enum ServeError {
 pub async fn run(cli: Cli) -> Result<(), ServeError> {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
-        Some(Command::Admin(AdminCommand::Bootstrap(args))) => return bootstrap(args).await,
-        Some(Command::Admin(AdminCommand::RotateKek(args))) => return rotate_kek(args).await,
-        Some(Command::Admin(AdminCommand::RotateLedgerKey(args))) => return rotate_ledger_key(args).await,
+        Some(Command::Admin(AdminCommand::Bootstrap(args))) => return commands::bootstrap(args).await,
+        Some(Command::Admin(AdminCommand::RotateKek(args))) => return commands::rotate_kek(args).await,
+        Some(Command::Admin(AdminCommand::RotateLedgerKey(args))) => return commands::rotate_ledger_key(args).await,
         None => cli.serve,
     };
     let config = Config::resolve(args)?;
@@ -84,7 +87,7 @@ pub struct Server {
     handle: Handle<SocketAddr>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     store: Store,
-    /// Rate-limit cleanup and the filter indexer.
+    /// Rate-limit cleanup, the filter indexer and the background jobs.
     background: Vec<JoinHandle<()>>,
 }
 
@@ -126,7 +129,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     let limits = api::limits::RateLimits::new(config.rate_limits);
     let cleanup = limits.spawn_cleanup();
     let indexer = store.spawn_indexer();
-    let rotation = spawn_key_rotation(store.clone(), config.key_rotation);
+    let key_rotation = config.key_rotation;
     let reads = api::shedding::ReadGate::new(config.shedding);
 
     let https = bind(config.listen)?;
@@ -149,8 +152,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         }),
         throttle: std::sync::Arc::new(limits.clone()),
     };
-    let sessions = spawn_session_cleanup(store.clone());
-    let router = web::router(web::AppState {
+    let router = web::router(state::AppState {
         leptos,
         store: store.clone(),
         limits,
@@ -159,6 +161,8 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         dashboard_config: config.dashboard,
     });
     let setup_link = first_run_link(&store, &public_url).await?;
+    let mut background = vec![cleanup, indexer];
+    background.extend(jobs::spawn(&store, jobs::all(key_rotation)));
     let handle = Handle::new();
     let mut tasks = Vec::new();
     let server = axum_server::from_tcp_rustls(https, RustlsConfig::from_config(tls.config))?
@@ -203,7 +207,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         handle,
         tasks,
         store,
-        background: vec![cleanup, indexer, rotation, sessions],
+        background,
     })
 }
 
@@ -224,27 +228,12 @@ async fn first_run_link(store: &Store, public_url: &str) -> Result<Option<String
     Ok(Some(url))
 }
 
-/// Deletes expired dashboard sessions every five minutes.
-fn spawn_session_cleanup(store: Store) -> JoinHandle<()> {
-    use tower_sessions::ExpiredDeletion as _;
-    tokio::spawn(async move {
-        let sessions = store.sessions();
-        let mut tick = tokio::time::interval(Duration::from_secs(300));
-        loop {
-            tick.tick().await;
-            if let Err(error) = sessions.delete_expired().await {
-                tracing::error!(%error, "expired sessions could not be deleted");
-            }
-        }
-    })
-}
-
 /// Prepares the data directory, sets up the key provider and opens the
 /// database (shared by `serve` and the admin commands, so both sign and
 /// seal alike).
-async fn open_store(config: &Config) -> Result<Store, ServeError> {
+pub(crate) async fn open_store(config: &Config) -> Result<Store, ServeError> {
     prepare_data_dir(&config.data_dir)?;
-    let provider = keys::provider(&config.keys).await?;
+    let provider = key_provider::provider(&config.keys).await?;
     tracing::info!(provider = provider.name(), kek = %provider.current_kek_id(), "key provider ready");
     let legacy = signing::legacy_key(&config.data_dir)?;
     let legacy_public = legacy.as_ref().map(|k| k.verifying_key());
@@ -260,170 +249,7 @@ async fn open_store(config: &Config) -> Result<Store, ServeError> {
     Ok(store)
 }
 
-/// Rotates ledger data keys that reached the configured count or age, once
-/// a minute, and records each rotation in the account's system ledger.
-fn spawn_key_rotation(store: Store, policy: config::KeyRotation) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let max_age_ms = i64::from(policy.after_days) * 86_400_000;
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            match store.rotate_due_keys(policy.after_events, max_age_ms).await {
-                Ok(rotated) => {
-                    for (ledger, account, version, reason) in rotated {
-                        tracing::info!(%ledger, version, reason = reason.as_str(), "rotated a ledger data key");
-                        let metadata = serde_json::json!({"key_version": version, "reason": reason.as_str()});
-                        if let Err(error) = api::admin::try_record(
-                            &store,
-                            &account,
-                            ("system", "key-rotation"),
-                            "ledger_key.rotated",
-                            ("ledger", ledger.as_str()),
-                            metadata,
-                        )
-                        .await
-                        {
-                            tracing::error!(%ledger, %error, "could not record a key rotation in the system ledger");
-                        }
-                    }
-                }
-                Err(error) => tracing::error!(%error, "automatic key rotation failed; retrying in a minute"),
-            }
-        }
-    })
-}
-
-/// `auditstore admin rotate-kek`: every wrapped key is re-wrapped under a
-/// new KEK (local: a new key appended to the key file, the old ones
-/// destroyed afterwards; aws-kms: the configured --kms-key-id). Event rows
-/// are not touched. Prints one JSON object.
-async fn rotate_kek(args: config::ServeArgs) -> Result<(), ServeError> {
-    let config = Config::resolve(args)?;
-    telemetry::init(config.log_format);
-    prepare_data_dir(&config.data_dir)?;
-    keys::add_local_kek(&config.keys)?;
-    let store = open_store(&config).await?;
-    let provider = keys::provider(&config.keys).await?;
-    let kek = provider.current_kek_id();
-    let mut total = store::RewrapReport::default();
-    // Until a pass finds nothing left under an old KEK: a server that read
-    // the key file just before the new KEK was added may still wrap one key
-    // with the old KEK meanwhile.
-    for _ in 0..5 {
-        let report = store.rewrap_keys().await.map_err(|e| ServeError::Admin(e.to_string()))?;
-        let moved = report.ledger_keys.values().sum::<u64>() + report.instance_secrets;
-        for (account, n) in report.ledger_keys {
-            *total.ledger_keys.entry(account).or_default() += n;
-        }
-        total.instance_secrets += report.instance_secrets;
-        if moved == 0 {
-            break;
-        }
-    }
-    // Old KEKs are destroyed only when nothing is wrapped by them any more
-    // (checked under a lock that keeps new keys out): destroying one too
-    // early would make those keys unreadable for good.
-    let retired = store
-        .retire_old_keks(|| keys::retire_old_local_keks(&config.keys).map_err(|e| e.to_string()))
-        .await
-        .map_err(|e| ServeError::Admin(e.to_string()))?;
-    for account in store.list_accounts().await.map_err(|e| ServeError::Admin(e.to_string()))? {
-        let rewrapped = total.ledger_keys.get(account.as_str()).copied().unwrap_or(0);
-        api::admin::try_record(
-            &store,
-            &account,
-            ("cli", "rotate-kek"),
-            "kek.rotated",
-            ("key_provider", provider.name()),
-            serde_json::json!({"kek_id": kek, "ledger_keys_rewrapped": rewrapped}),
-        )
-        .await
-        .map_err(cli_error)?;
-    }
-    let out = serde_json::json!({
-        "provider": provider.name(),
-        "kek_id": kek,
-        "ledger_keys_rewrapped": total.ledger_keys.values().sum::<u64>(),
-        "instance_secrets_rewrapped": total.instance_secrets,
-        "old_local_keks_destroyed": retired,
-    });
-    println!("{out}");
-    store.close().await;
-    Ok(())
-}
-
-/// `auditstore admin rotate-ledger-key --ledger ID`: a new data key for the
-/// ledger's new events. Prints one JSON object.
-async fn rotate_ledger_key(args: config::RotateLedgerKeyArgs) -> Result<(), ServeError> {
-    let config = Config::resolve(args.serve)?;
-    telemetry::init(config.log_format);
-    let store = open_store(&config).await?;
-    let ledger = audit_core::LedgerId::new(args.ledger.clone())
-        .map_err(|e| ServeError::Admin(format!("invalid --ledger: {e}")))?;
-    let account = store.ledger_account(&ledger).await.map_err(|e| ServeError::Admin(e.to_string()))?;
-    let version = store.rotate_ledger_key(&ledger).await.map_err(|e| ServeError::Admin(e.to_string()))?;
-    api::admin::try_record(
-        &store,
-        &account,
-        ("cli", "rotate-ledger-key"),
-        "ledger_key.rotated",
-        ("ledger", ledger.as_str()),
-        serde_json::json!({"key_version": version, "reason": "requested"}),
-    )
-    .await
-    .map_err(cli_error)?;
-    println!("{}", serde_json::json!({"ledger": ledger.as_str(), "key_version": version}));
-    store.close().await;
-    Ok(())
-}
-
-/// `auditstore admin bootstrap`: an account (idempotent per name) and a new
-/// account-wide admin key, printed as one JSON object on stdout.
-async fn bootstrap(args: BootstrapArgs) -> Result<(), ServeError> {
-    let config = Config::resolve(args.serve)?;
-    telemetry::init(config.log_format);
-    let store = open_store(&config).await?;
-    let (account, created) = store.ensure_account(&args.account).await.map_err(|e| ServeError::Admin(e.to_string()))?;
-    let new = store::NewApiKey {
-        name: "bootstrap admin".into(),
-        permission: store::Permission::Admin,
-        scope: store::KeyScope::AccountWide,
-        created_by: Some("cli:bootstrap".into()),
-    };
-    let (key, secret) = store.create_api_key(&account.id, new).await.map_err(|e| ServeError::Admin(e.to_string()))?;
-    api::admin::try_record(
-        &store,
-        &account.id,
-        ("cli", "bootstrap"),
-        "api_key.created",
-        ("api_key", key.id.as_str()),
-        serde_json::json!({"name": key.name, "permission": "admin", "ledgers": null}),
-    )
-    .await
-    .map_err(|e| ServeError::Admin(e.to_string()))?;
-    let out = serde_json::json!({
-        "account_id": account.id.as_str(),
-        "account": account.name,
-        "account_created": created,
-        "system_ledger": account.system_ledger.as_str(),
-        "admin_key_id": key.id.as_str(),
-        "admin_key": secret.expose(),
-    });
-    println!("{out}");
-    store.close().await;
-    Ok(())
-}
-
-/// An API-layer failure of a CLI command, with its cause: the operator at
-/// the terminal may see internals a remote client may not.
-fn cli_error(error: api::error::ApiError) -> ServeError {
-    match error {
-        api::error::ApiError::Internal(cause) | api::error::ApiError::KeyProvider(cause) => ServeError::Admin(cause),
-        other => ServeError::Admin(other.to_string()),
-    }
-}
-
-fn prepare_data_dir(dir: &std::path::Path) -> Result<(), ServeError> {
+pub(crate) fn prepare_data_dir(dir: &std::path::Path) -> Result<(), ServeError> {
     let created = !dir.exists();
     fs::create_dir_all(dir).map_err(|source| ServeError::DataDir { path: dir.to_owned(), source })?;
     // Only the service account may read the database and keys we create; an

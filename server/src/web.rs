@@ -4,18 +4,16 @@
 
 use std::time::Duration;
 
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
-use leptos::config::LeptosOptions;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use rand::RngCore as _;
-use store::Store;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
@@ -23,22 +21,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-/// What every handler can reach.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub leptos: LeptosOptions,
-    pub store: Store,
-    pub limits: crate::api::limits::RateLimits,
-    pub reads: crate::api::shedding::ReadGate,
-    pub dashboard: app::auth::Dashboard,
-    pub dashboard_config: crate::config::DashboardConfig,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
-    }
-}
+pub use crate::state::AppState;
 
 /// The per-request CSP nonce, put into the request's extensions by
 /// [`security_headers`] and read by the page renderer.

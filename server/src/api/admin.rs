@@ -1,13 +1,13 @@
-//! Account administration for automation: ledgers and API keys. Every
-//! change is recorded in the account's system ledger.
+//! Account administration for automation: ledgers and API keys. The store
+//! records every change in the account's system ledger, in the change's own
+//! transaction.
 
 use audit_core::LedgerId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
-use store::{AccountId, ApiKey, ApiKeyId, KeyScope, NewApiKey, Store};
+use store::{ApiKey, ApiKeyId, KeyScope, NewApiKey};
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -16,7 +16,7 @@ use super::schema::{
     RotatedLedgerKey,
 };
 use super::JsonBody;
-use crate::web::AppState;
+use crate::state::AppState;
 
 /// Create a ledger (admin key). Names are unique per account.
 #[utoipa::path(
@@ -31,19 +31,11 @@ pub async fn create_ledger(
     JsonBody(body): JsonBody<CreateLedger>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    let ledger = state.store.create_ledger(&caller.0.account_id, &body.name).await.map_err(|e| match e {
-        store::StoreError::Invalid(detail) => ApiError::bad("name", detail),
-        other => other.into(),
-    })?;
-    record(
-        &state.store,
-        &caller.0.account_id,
-        caller.actor(),
-        "ledger.created",
-        ("ledger", ledger.id.as_str()),
-        json!({"name": ledger.name}),
-    )
-    .await;
+    let ledger =
+        state.store.create_ledger(&caller.0.account_id, &body.name, &caller.origin()).await.map_err(|e| match e {
+            store::StoreError::Invalid(detail) => ApiError::bad("name", detail),
+            other => other.into(),
+        })?;
     Ok((StatusCode::CREATED, Json(ledger_out(&ledger))).into_response())
 }
 
@@ -104,16 +96,7 @@ pub async fn rotate_ledger_key(
     Path(ledger): Path<String>,
 ) -> Result<Response, ApiError> {
     let ledger = caller.ledger(&state, &ledger, store::Permission::Admin).await?;
-    let version = state.store.rotate_ledger_key(&ledger.id).await?;
-    record(
-        &state.store,
-        &caller.0.account_id,
-        caller.actor(),
-        "ledger_key.rotated",
-        ("ledger", ledger.id.as_str()),
-        json!({"key_version": version, "reason": "requested"}),
-    )
-    .await;
+    let version = state.store.rotate_ledger_key(&ledger.id, &caller.origin()).await?;
     let body = RotatedLedgerKey { ledger: ledger.id.as_str().to_owned(), key_version: version };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -165,19 +148,11 @@ pub async fn create_key(
         scope,
         created_by: Some(caller.0.id.as_str().to_owned()),
     };
-    let (key, secret) = state.store.create_api_key(&caller.0.account_id, new).await.map_err(|e| match e {
-        store::StoreError::Invalid(detail) => ApiError::Unprocessable(detail),
-        other => other.into(),
-    })?;
-    record(
-        &state.store,
-        &caller.0.account_id,
-        caller.actor(),
-        "api_key.created",
-        ("api_key", key.id.as_str()),
-        key_meta(&key),
-    )
-    .await;
+    let (key, secret) =
+        state.store.create_api_key(&caller.0.account_id, new, &caller.origin()).await.map_err(|e| match e {
+            store::StoreError::Invalid(detail) => ApiError::Unprocessable(detail),
+            other => other.into(),
+        })?;
     let mut body = key_out(&key);
     body.secret = Some(secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -210,12 +185,8 @@ pub async fn rotate_key(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let id = ApiKeyId::parse(&id).ok_or(ApiError::NotFound("API key"))?;
-    let (key, secret) =
-        state.store.rotate_api_key(&caller.0.account_id, &id, Some(caller.0.id.as_str().to_owned())).await?;
-    let mut meta = key_meta(&key);
-    meta["replaces"] = Value::String(id.as_str().to_owned());
-    record(&state.store, &caller.0.account_id, caller.actor(), "api_key.rotated", ("api_key", key.id.as_str()), meta)
-        .await;
+    let by = Some(caller.0.id.as_str().to_owned());
+    let (key, secret) = state.store.rotate_api_key(&caller.0.account_id, &id, by, &caller.origin()).await?;
     let mut body = key_out(&key);
     body.secret = Some(secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -235,28 +206,8 @@ pub async fn revoke_key(
 ) -> Result<Json<KeyOut>, ApiError> {
     caller.require_admin()?;
     let id = ApiKeyId::parse(&id).ok_or(ApiError::NotFound("API key"))?;
-    let key = state.store.revoke_api_key(&caller.0.account_id, &id).await?;
-    record(
-        &state.store,
-        &caller.0.account_id,
-        caller.actor(),
-        "api_key.revoked",
-        ("api_key", key.id.as_str()),
-        key_meta(&key),
-    )
-    .await;
+    let key = state.store.revoke_api_key(&caller.0.account_id, &id, &caller.origin()).await?;
     Ok(Json(key_out(&key)))
-}
-
-fn key_meta(key: &ApiKey) -> Value {
-    json!({"name": key.name, "permission": key.permission, "ledgers": scope_json(&key.scope)})
-}
-
-fn scope_json(scope: &KeyScope) -> Value {
-    match scope {
-        KeyScope::AccountWide => Value::Null,
-        KeyScope::Ledgers(ids) => ids.iter().map(|l| Value::String(l.as_str().to_owned())).collect(),
-    }
 }
 
 fn key_out(key: &ApiKey) -> KeyOut {
@@ -281,33 +232,4 @@ fn key_out(key: &ApiKey) -> KeyOut {
 
 fn millis(ms: i64) -> Option<String> {
     audit_core::OccurredAt::from_unix_millis(ms).ok().map(|t| t.as_str().to_owned())
-}
-
-/// Appends an event to the account's system ledger. The change it records
-/// is already committed, so a failure here must not turn the answer into an
-/// error (a rotated key's new secret would be lost): it is logged as an
-/// error for operators instead.
-pub async fn record(
-    store: &Store,
-    account: &AccountId,
-    actor: (&str, &str),
-    action: &str,
-    resource: (&str, &str),
-    metadata: Value,
-) {
-    if let Err(error) = try_record(store, account, actor, action, resource, metadata).await {
-        tracing::error!(%error, account = %account, action, "a committed change could not be recorded in the system ledger");
-    }
-}
-
-/// Appends an event to the account's system ledger.
-pub async fn try_record(
-    store: &Store,
-    account: &AccountId,
-    actor: (&str, &str),
-    action: &str,
-    resource: (&str, &str),
-    metadata: Value,
-) -> Result<(), ApiError> {
-    Ok(store.record_system_event(account, actor, action, resource, metadata).await?)
 }

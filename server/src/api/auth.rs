@@ -1,18 +1,19 @@
 //! Bearer-key authentication and the permission and scope rules.
 
 use audit_core::LedgerId;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use store::{ApiKey, Ledger, LedgerKind, Permission};
+use store::{Actor, ApiKey, Ledger, LedgerKind, Origin, Permission};
 
 use super::error::ApiError;
-use crate::web::AppState;
+use crate::state::AppState;
 
-/// The authenticated API key of a request.
+/// The authenticated API key of a request, and the client address it came
+/// from (when known).
 #[derive(Debug, Clone)]
-pub struct Caller(pub ApiKey);
+pub struct Caller(pub ApiKey, pub Option<IpAddr>);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -25,7 +26,7 @@ impl FromRequestParts<AppState> for Caller {
         match authenticate(parts, state).await? {
             Some(key) => {
                 state.limits.check_key(key.id.as_str())?;
-                Ok(Caller(key))
+                Ok(Caller(key, ip))
             }
             None => {
                 if let Some(ip) = ip {
@@ -45,9 +46,10 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<ApiKey>,
 }
 
 impl Caller {
-    /// How this caller appears as the actor of system-ledger events.
-    pub fn actor(&self) -> (&'static str, &str) {
-        ("api_key", self.0.id.as_str())
+    /// Who makes a change through this request, as its system event
+    /// records it: the key (never its secret), from the client address.
+    pub fn origin(&self) -> Origin {
+        Origin::new(Actor::ApiKey(self.0.id.clone())).from_address(self.1)
     }
 
     /// Requires the admin permission (account management).

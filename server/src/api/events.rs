@@ -16,7 +16,7 @@ use super::schema::{
     RangeProof,
 };
 use super::JsonBody;
-use crate::web::AppState;
+use crate::state::AppState;
 
 /// The most events one request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -191,7 +191,7 @@ fn event_out(stored: StoredEvent) -> Result<EventOut, ApiError> {
     let received_at = OccurredAt::from_unix_millis(stored.received_ms).map(|t| t.as_str().to_owned()).ok();
     let content = match stored.event {
         None => None,
-        Some(value) => Some(serde_json::from_value::<EventIn>(value).map_err(|e| {
+        Some(event) => Some(serde_json::to_value(&event).and_then(serde_json::from_value::<EventIn>).map_err(|e| {
             ApiError::Internal(format!("stored content of event seq {} does not parse: {e}", stored.seq))
         })?),
     };

@@ -19,7 +19,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::web::AppState;
+use crate::state::AppState;
 use error::ApiError;
 
 /// The largest request body: a full batch.

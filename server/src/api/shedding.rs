@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
-use crate::web::AppState;
+use crate::state::AppState;
 
 /// When reads are shed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

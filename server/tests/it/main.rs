@@ -7,6 +7,7 @@ mod config;
 mod dashboard;
 mod encryption;
 mod health;
+mod jobs;
 mod processes;
 mod sessions;
 mod tls;

@@ -462,3 +462,73 @@ async fn sign_in_works_without_javascript() {
     let (_, keys) = browser.call("list_keys", &[]).await;
     assert_eq!(keys, json!([]));
 }
+
+/// The same actions through /v1 and through the dashboard are recorded
+/// alike: the same `action`, resource type and metadata keys, with the
+/// actor that made each (a key there, a user here).
+#[tokio::test]
+async fn the_same_action_through_v1_and_the_dashboard_records_the_same_event() {
+    let server = TestServer::start().await;
+    let (mut browser, _, _) = owner(&server).await;
+    // Before any dashboard change: `bootstrap` blocks this test's runtime,
+    // which the in-process server shares, so it must not wait on the server.
+    let admin = server.bootstrap("acme")["admin_key"].as_str().expect("admin key").to_owned();
+
+    // Through the dashboard.
+    let (status, ledger) = browser.mutate("create_ledger", &[("name", "from-dashboard")]).await;
+    assert_eq!(status, 200, "{ledger}");
+    let ledger = ledger.as_str().expect("ledger id").to_owned();
+    let args = [("name", "dash key"), ("permission", "read"), ("ledger", ledger.as_str())];
+    let (status, key) = browser.mutate("create_key", &args).await;
+    assert_eq!(status, 200, "{key}");
+    let key_id = key["id"].as_str().expect("key id").to_owned();
+    let (status, rotated) = browser.mutate("rotate_key", &[("id", &key_id)]).await;
+    assert_eq!(status, 200, "{rotated}");
+    let rotated_id = rotated["id"].as_str().expect("key id").to_owned();
+    let (status, body) = browser.mutate("revoke_key", &[("id", &rotated_id)]).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Through /v1, with an admin key of the same account.
+    let client = server.client();
+    let post =
+        |path: &str, body: Value| client.post(server.url(&format!("/v1{path}"))).bearer_auth(&admin).json(&body).send();
+    let created: Value =
+        post("/ledgers", json!({"name": "from-api"})).await.expect("ledger").json().await.expect("json");
+    let api_ledger = created["id"].as_str().expect("id").to_owned();
+    let key: Value = post("/keys", json!({"name": "api key", "permission": "read", "ledgers": [api_ledger]}))
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("json");
+    let key_id = key["id"].as_str().expect("key id").to_owned();
+    let rotated: Value =
+        post(&format!("/keys/{key_id}/rotate"), json!({})).await.expect("rotate").json().await.expect("json");
+    let rotated_id = rotated["id"].as_str().expect("key id").to_owned();
+    let revoked =
+        client.delete(server.url(&format!("/v1/keys/{rotated_id}"))).bearer_auth(&admin).send().await.expect("revoke");
+    assert_eq!(revoked.status(), 200);
+
+    let store = server.server.store();
+    let account = store.account_by_name("acme").await.expect("account").expect("exists");
+    for action in ["ledger.created", "api_key.created", "api_key.rotated", "api_key.revoked"] {
+        let filter = store::EventFilter { action: Some(action.into()), ..store::EventFilter::default() };
+        let events = store.list_events(&account.system_ledger, &filter, None, 50).await.expect("events").events;
+        let by = |actor_type: &str| -> Value {
+            events
+                .iter()
+                .filter_map(|e| e.event.as_ref().map(|event| serde_json::to_value(event).expect("json")))
+                .find(|e| e["actor"]["type"] == actor_type)
+                .unwrap_or_else(|| panic!("no {action} by a {actor_type}"))
+        };
+        let (dashboard, api) = (by("user"), by("api_key"));
+        let keys = |event: &Value| -> Vec<String> {
+            let mut keys: Vec<String> = event["metadata"].as_object().expect("metadata").keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(&dashboard), keys(&api), "{action}: the same metadata keys");
+        assert_eq!(dashboard["resource"]["type"], api["resource"]["type"], "{action}");
+        assert!(keys(&api).contains(&"client_ip".to_owned()), "{action}: the client address is recorded");
+    }
+}
