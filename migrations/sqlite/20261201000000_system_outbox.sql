@@ -10,6 +10,13 @@ CREATE TABLE system_outbox (
     -- The normalised event, sealed with the instance's outbox key
     -- (AES-256-GCM; account and event id as associated data).
     sealed     BLOB NOT NULL,
-    created_ms INTEGER NOT NULL
+    created_ms INTEGER NOT NULL,
+    -- Set when the row could not be appended (it does not open, or its id
+    -- is taken by other content): kept for the tamper monitor and an
+    -- operator, and skipped so that the account's later events still go in.
+    failed_ms  INTEGER
 );
-CREATE INDEX system_outbox_account ON system_outbox (account_id, created_ms, id);
+-- Rows are appended in id order: ids are assigned inside the change's
+-- transaction, after its row locks, so they follow commit order where
+-- changes conflict.
+CREATE INDEX system_outbox_account ON system_outbox (account_id, id);

@@ -93,11 +93,11 @@ impl Store {
         }
     }
 
-    /// Takes the lease of the background job `job` if no other server
-    /// process holds it (a PostgreSQL advisory lock; always granted on
-    /// SQLite, which serves one process). Hold it while running the job.
-    pub async fn try_job_lease(&self, job: &str) -> Result<Option<JobLease>, StoreError> {
-        self.db.try_lease(job).await
+    /// The lease of the background job `job`: a PostgreSQL advisory lock
+    /// that one server process holds at a time (always granted on SQLite,
+    /// which serves one process). Hold it while running the job.
+    pub fn job_lease(&self, job: &str) -> JobLease {
+        self.db.lease(job)
     }
 
     /// Closes every connection; pending queries finish first.

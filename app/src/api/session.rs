@@ -136,12 +136,7 @@ pub async fn accept_invite(csrf: String, token: String, password: String) -> Res
 /// secret, shown once as a QR code and as text.
 #[server(endpoint = "start_enrolment")]
 pub async fn start_enrolment(csrf: String) -> Result<Enrolment, ServerFnError> {
-    auth::needs_script()?;
-    let (dashboard, request) = auth::request()?;
-    auth::check_csrf(&request, &csrf)?;
-    let id = request
-        .enrolling
-        .ok_or_else(|| fail(StatusCode::FORBIDDEN, "There is no enrolment in progress in this session."))?;
+    let (dashboard, id) = enrolment_in_progress(&csrf)?;
     let user = dashboard.store.user(&id).await.map_err(store_error)?;
     let enrolment = dashboard.store.begin_totp_enrolment(&id).await.map_err(store_error)?;
     Ok(Enrolment {
@@ -158,16 +153,25 @@ pub async fn start_enrolment(csrf: String) -> Result<Enrolment, ServerFnError> {
 /// Returns the recovery codes, shown once.
 #[server(endpoint = "confirm_enrolment")]
 pub async fn confirm_enrolment(csrf: String, code: String) -> Result<Vec<String>, ServerFnError> {
-    auth::needs_script()?;
-    let (dashboard, request) = auth::request()?;
-    auth::check_csrf(&request, &csrf)?;
-    let id = request
-        .enrolling
-        .ok_or_else(|| fail(StatusCode::FORBIDDEN, "There is no enrolment in progress in this session."))?;
+    let (dashboard, id) = enrolment_in_progress(&csrf)?;
     let store = &dashboard.store;
     // The enrolment and this sign-in are recorded with the confirmation.
     let codes = store.confirm_totp_enrolment(&id, &code, auth::client_ip()).await.map_err(store_error)?;
     let user = store.user(&id).await.map_err(store_error)?;
     auth::sign_in(&user).await?;
     Ok(codes)
+}
+
+/// The user whose enrolment this session started, for the enrolment steps:
+/// they show a secret once, so they need JavaScript, and they change state,
+/// so they need the session's CSRF token.
+#[cfg(feature = "ssr")]
+fn enrolment_in_progress(csrf: &str) -> Result<(crate::auth::Dashboard, store::UserId), ServerFnError> {
+    auth::needs_script()?;
+    let (dashboard, request) = auth::request()?;
+    auth::check_csrf(&request, csrf)?;
+    let id = request
+        .enrolling
+        .ok_or_else(|| fail(StatusCode::FORBIDDEN, "There is no enrolment in progress in this session."))?;
+    Ok((dashboard, id))
 }

@@ -55,6 +55,11 @@ fn store_status(error: StoreError) -> (StatusCode, String) {
                     .to_owned(),
             )
         }
+        // Any other failure the store calls retryable.
+        other if other.is_retryable() => {
+            tracing::error!(error = %other, "dashboard request failed (retryable)");
+            (StatusCode::SERVICE_UNAVAILABLE, "The service is busy; try again in a moment.".to_owned())
+        }
         other => {
             tracing::error!(error = %other, "dashboard request failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on the server; it has been logged.".to_owned())

@@ -57,28 +57,44 @@ pub fn spawn(store: &Store, jobs: Vec<Job>) -> Vec<JoinHandle<()>> {
 }
 
 async fn run(store: Store, job: Job) {
+    let mut lease = store.job_lease(job.name);
     loop {
-        let mut lease = loop {
-            match store.try_job_lease(job.name).await {
-                Ok(Some(lease)) => break lease,
-                Ok(None) => {}
-                Err(error) => tracing::warn!(job = job.name, %error, "could not ask for the job's lease"),
+        match lease.try_take().await {
+            Ok(true) => {}
+            Ok(false) => {
+                tokio::time::sleep(LEASE_RETRY).await;
+                continue;
             }
-            tokio::time::sleep(LEASE_RETRY).await;
-        };
+            Err(error) => {
+                tracing::warn!(job = job.name, %error, "could not ask for the job's lease");
+                tokio::time::sleep(LEASE_RETRY).await;
+                continue;
+            }
+        }
         tracing::info!(job = job.name, "this node runs the job (its lease is taken)");
         let mut tick = tokio::time::interval(job.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             // A lost connection lost the lock: another node may run the job
-            // now, so this one stops until it takes the lease again.
+            // now, so this one stops, mid-run too, until it takes it again.
             if !lease.still_held().await {
                 tracing::warn!(job = job.name, "the job's lease was lost; trying to take it again");
                 break;
             }
-            if let Err(error) = (job.run)(store.clone()).await {
-                tracing::error!(job = job.name, %error, "background job failed; it runs again at its next interval");
+            let outcome = tokio::select! {
+                outcome = (job.run)(store.clone()) => Some(outcome),
+                () = lease.lost() => None,
+            };
+            match outcome {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    tracing::error!(job = job.name, %error, "background job failed; it runs again at its next interval");
+                }
+                None => {
+                    tracing::warn!(job = job.name, "the job's lease was lost while it ran; stopped it");
+                    break;
+                }
             }
         }
     }

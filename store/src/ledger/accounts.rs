@@ -293,8 +293,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// One ledger of an account; [`StoreError::NotFound`] when it does not
-    /// exist or belongs to another account (callers must not learn which).
     /// Every account's id, oldest first (for instance-wide operations that
     /// record themselves in each system ledger).
     pub async fn list_accounts(&self) -> Result<Vec<AccountId>, StoreError> {
@@ -316,6 +314,8 @@ impl Store {
         account.map(AccountId).ok_or(StoreError::NotFound("ledger"))
     }
 
+    /// One ledger of an account; [`StoreError::NotFound`] when it does not
+    /// exist or belongs to another account (callers must not learn which).
     pub async fn ledger(&self, account: &AccountId, id: &LedgerId) -> Result<Ledger, StoreError> {
         let ledger = on_db!(&self.db.pool, |p| {
             sqlx::query(

@@ -82,21 +82,30 @@ impl Writer {
                 (Some(account), Some(sealer)) => system::outbox::take((&mut *tx).into(), account, sealer).await?,
                 _ => Vec::new(),
             };
-            let outbox_events: Vec<NewEvent> = drained.iter().map(|d| d.event.clone()).collect();
-            let mut requests: Vec<&[NewEvent]> = Vec::with_capacity(jobs.len() + 1);
-            requests.push(&outbox_events);
+            // Each row is a request of its own: one that cannot be appended
+            // (its id taken by other content) is set aside alone.
+            let mut requests: Vec<&[NewEvent]> = Vec::with_capacity(drained.len() + jobs.len());
+            requests.extend(drained.iter().map(|d| std::slice::from_ref(&d.event)));
             requests.extend(jobs.iter().map(|job| job.events.as_slice()));
 
             let mut known = stored_records((&mut *tx).into(), &ledger, &requests).await?;
             let seal = self.keys.sealing().then_some(dek);
             let head_state = Head { size: head.size, chain: head.chain, frontier };
             let (plan, mut outcomes) = plan(&requests, &mut known, head_state, received_ms, (ledger.as_str(), seal))?;
-            match outcomes.remove(0) {
-                Ok(_) => system::outbox::remove((&mut *tx).into(), &drained).await?,
-                // Never expected: an outbox event id stored with other
-                // content. The rows stay for an operator to look at.
-                Err(error) => tracing::error!(%ledger, %error, "system events in the outbox could not be appended"),
+            let (mut appended, mut failed) = (Vec::new(), Vec::new());
+            for (row, outcome) in drained.iter().zip(outcomes.drain(..drained.len())) {
+                match outcome {
+                    Ok(_) => appended.push(row.id),
+                    // Never expected: an outbox event id stored with other
+                    // content.
+                    Err(error) => {
+                        tracing::error!(%ledger, %error, "an outbox row was set aside: it cannot be appended");
+                        failed.push(row.id);
+                    }
+                }
             }
+            system::outbox::remove((&mut *tx).into(), &appended).await?;
+            system::outbox::set_aside((&mut *tx).into(), &failed).await?;
             if !plan.rows.is_empty() {
                 write_plan((&mut *tx).into(), &ledger, &plan).await?;
                 let root = plan.frontier.root();

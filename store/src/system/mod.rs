@@ -131,12 +131,20 @@ impl Store {
     /// Appends every account's pending system events (the background job
     /// that finishes what a crash between a change and its drain left).
     /// Returns how many accounts had any.
+    /// One account's trouble does not keep the others' events out.
     pub async fn drain_outboxes(&self) -> Result<usize, StoreError> {
         let accounts = outbox::pending_accounts(&self.db).await?;
+        let mut failure = None;
         for account in &accounts {
-            self.try_drain_outbox(account).await?;
+            if let Err(error) = self.try_drain_outbox(account).await {
+                tracing::error!(%account, %error, "this account's system events stay in the outbox; the others go on");
+                failure = Some(error);
+            }
         }
-        Ok(accounts.len())
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(accounts.len()),
+        }
     }
 
     /// Records `event` on its own, for actions that change nothing else in
@@ -149,11 +157,18 @@ impl Store {
         event: SystemEvent,
     ) -> Result<(), StoreError> {
         let staged = self.stage(account, origin, event).await?;
-        crate::db::on_db!(&self.db.pool, |p| {
-            let mut conn = p.acquire().await?;
-            outbox::insert((&mut *conn).into(), &staged).await?;
-        });
+        self.insert_staged(&staged).await?;
         self.drain_outbox(account).await;
+        Ok(())
+    }
+
+    /// Writes a staged event into the outbox in a write transaction of its
+    /// own (the writer turn on SQLite, like every other write).
+    pub(crate) async fn insert_staged(&self, staged: &Staged) -> Result<(), StoreError> {
+        crate::db::write_tx!(&self.db, |tx| {
+            outbox::insert((&mut *tx).into(), staged).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ const MAX_DRAIN: i64 = 1_000;
 /// An outbox row read back for appending.
 #[derive(Debug)]
 pub(crate) struct Drained {
-    id: i64,
+    pub(crate) id: i64,
     pub(crate) event: NewEvent,
 }
 
@@ -49,45 +49,83 @@ pub(crate) async fn insert(conn: Conn<'_>, staged: &Staged) -> Result<(), StoreE
 
 /// The account's oldest outbox rows, opened, inside the system ledger's
 /// commit transaction (which holds the ledger's head lock, so two drains
-/// never interleave).
-pub(crate) async fn take(conn: Conn<'_>, account: &AccountId, sealer: &SecretBox) -> Result<Vec<Drained>, StoreError> {
-    let rows: Vec<(i64, String, Vec<u8>)> = on_db!(conn, |c| {
+/// never interleave). A row that does not open or does not hold its event
+/// is set aside (`failed_ms`) in the same transaction, loudly, so that one
+/// bad row cannot stop the account's audit trail.
+pub(crate) async fn take(
+    mut conn: Conn<'_>,
+    account: &AccountId,
+    sealer: &SecretBox,
+) -> Result<Vec<Drained>, StoreError> {
+    let rows: Vec<(i64, String, Vec<u8>)> = on_db!(conn.reborrow(), |c| {
         sqlx::query_as(
-            "SELECT id, event_id, sealed FROM system_outbox WHERE account_id = $1 ORDER BY created_ms, id LIMIT $2",
+            "SELECT id, event_id, sealed FROM system_outbox WHERE account_id = $1 AND failed_ms IS NULL \
+             ORDER BY id LIMIT $2",
         )
         .bind(account.as_str())
         .bind(MAX_DRAIN)
         .fetch_all(&mut *c)
         .await?
     });
-    rows.into_iter()
-        .map(|(id, event_id, sealed)| {
-            let content = sealer.open(&aad(account, &event_id), &sealed).ok_or_else(|| {
-                StoreError::Integrity(format!(
-                    "the outbox row of system event {event_id} failed authenticated decryption"
-                ))
-            })?;
-            let event: Event = serde_json::from_slice(&content)
-                .map_err(|_| StoreError::Corrupt("an outbox row does not hold a valid event"))?;
-            if event.id().as_str() != event_id {
-                return Err(StoreError::Corrupt("an outbox row's event id differs from its content"));
+    let mut drained = Vec::with_capacity(rows.len());
+    let mut failed = Vec::new();
+    for (id, event_id, sealed) in rows {
+        match open(account, &event_id, &sealed, sealer) {
+            Ok(event) => drained.push(Drained { id, event: NewEvent { event, client_id: true } }),
+            Err(error) => {
+                tracing::error!(%account, event_id, %error, "an outbox row was set aside: it cannot be appended");
+                failed.push(id);
             }
-            Ok(Drained { id, event: NewEvent { event, client_id: true } })
-        })
-        .collect()
+        }
+    }
+    set_aside(conn, &failed).await?;
+    Ok(drained)
+}
+
+/// Opens one outbox row: its seal, bound to its account and event id, and
+/// the event inside, whose id must be the row's.
+fn open(account: &AccountId, event_id: &str, sealed: &[u8], sealer: &SecretBox) -> Result<Event, StoreError> {
+    let content = sealer.open(&aad(account, event_id), sealed).ok_or_else(|| {
+        StoreError::Integrity(format!("the outbox row of system event {event_id} failed authenticated decryption"))
+    })?;
+    let event: Event = serde_json::from_slice(&content).map_err(|_| {
+        StoreError::Integrity(format!("the outbox row of system event {event_id} holds no valid event"))
+    })?;
+    if event.id().as_str() != event_id {
+        return Err(StoreError::Integrity(format!("the outbox row of system event {event_id} holds another event")));
+    }
+    Ok(event)
+}
+
+/// Marks rows that cannot be appended, in the drain's transaction.
+pub(crate) async fn set_aside(conn: Conn<'_>, ids: &[i64]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let now = crate::now_ms();
+    on_db!(conn, |c| {
+        for id in ids {
+            sqlx::query("UPDATE system_outbox SET failed_ms = $1 WHERE id = $2")
+                .bind(now)
+                .bind(*id)
+                .execute(&mut *c)
+                .await?;
+        }
+    });
+    Ok(())
 }
 
 /// Deletes the rows just appended, in the same transaction.
-pub(crate) async fn remove(conn: Conn<'_>, drained: &[Drained]) -> Result<(), StoreError> {
-    if drained.is_empty() {
+pub(crate) async fn remove(conn: Conn<'_>, ids: &[i64]) -> Result<(), StoreError> {
+    if ids.is_empty() {
         return Ok(());
     }
     on_db!(conn, |c| {
-        for chunk in drained.chunks(500) {
+        for chunk in ids.chunks(500) {
             let mut query = sqlx::QueryBuilder::new("DELETE FROM system_outbox WHERE id IN (");
             let mut separated = query.separated(", ");
-            for row in chunk {
-                separated.push_bind(row.id);
+            for id in chunk {
+                separated.push_bind(*id);
             }
             query.push(")");
             query.build().execute(&mut *c).await?;
@@ -99,7 +137,9 @@ pub(crate) async fn remove(conn: Conn<'_>, drained: &[Drained]) -> Result<(), St
 /// Accounts with rows in the outbox.
 pub(crate) async fn pending_accounts(db: &Db) -> Result<Vec<AccountId>, StoreError> {
     let ids: Vec<String> = on_db!(&db.pool, |p| {
-        sqlx::query_scalar("SELECT DISTINCT account_id FROM system_outbox ORDER BY account_id").fetch_all(p).await?
+        sqlx::query_scalar("SELECT DISTINCT account_id FROM system_outbox WHERE failed_ms IS NULL ORDER BY account_id")
+            .fetch_all(p)
+            .await?
     });
     Ok(ids.into_iter().map(AccountId::from_stored).collect())
 }

@@ -6,7 +6,8 @@
 //! One file per job: `links` (setup and invite links), `passwords`
 //! (argon2id), `totp` (enrolment and sealed secrets), `sign_in` (the checks
 //! and the lockout), `roles` (roles, removal, signing out everywhere). Every
-//! change is recorded in the account's system ledger in its own transaction.
+//! change a person makes (setup, invites, enrolment, sign-ins, roles) is
+//! recorded in the account's system ledger in the change's own transaction.
 //!
 //! TOTP secrets are sealed with AES-256-GCM under an instance secret that the
 //! key provider wraps (so a KEK rotation re-wraps it with everything else);

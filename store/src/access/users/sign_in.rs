@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::passwords::{verify_password, DUMMY_HASH};
 use super::totp::{normalize_code, recovery_hash, totp, unix_seconds};
 use super::{normalize_email, Lockout, SecondFactor, SignInFailure, SignInRefused, User, UserRow};
-use crate::db::{on_db, write_tx};
+use crate::db::write_tx;
 use crate::system::{self, Staged};
 use crate::{now_ms, AccountId, Actor, Origin, Store, StoreError, SystemEvent};
 
@@ -42,7 +42,7 @@ impl Store {
         if user.locked_until_ms > now {
             let until_ms = user.locked_until_ms;
             let reason = SignInFailure::Locked { until_ms };
-            self.record_failure(&user, reason, from).await?;
+            self.record_failure(&user, reason, from);
             return Ok(Err(SignInRefused { user: Some(user), reason }));
         }
         let outcome = if !password_ok {
@@ -177,15 +177,21 @@ impl Store {
         Ok(locked.then_some(until))
     }
 
-    /// Records a refusal that changes nothing else (a locked user).
-    async fn record_failure(&self, user: &User, reason: SignInFailure, from: Option<IpAddr>) -> Result<(), StoreError> {
-        let event = self.failure_event(user, reason, from).await?;
-        on_db!(&self.db.pool, |p| {
-            let mut conn = p.acquire().await?;
-            system::outbox::insert((&mut *conn).into(), &event).await?;
+    /// Records a refusal that changes nothing else (a locked user), off
+    /// the response path: a locked user must not answer slower than an
+    /// unknown email. There is no change to be atomic with.
+    fn record_failure(&self, user: &User, reason: SignInFailure, from: Option<IpAddr>) {
+        let (store, user) = (self.clone(), user.clone());
+        tokio::spawn(async move {
+            let recorded = async {
+                let event = store.failure_event(&user, reason, from).await?;
+                store.insert_staged(&event).await
+            };
+            match recorded.await {
+                Ok(()) => store.drain_outbox(&user.account_id).await,
+                Err(error) => tracing::error!(user = %user.id, %error, "a refused sign-in could not be recorded"),
+            }
         });
-        self.drain_off_the_response_path(&user.account_id);
-        Ok(())
     }
 
     async fn failure_event(
