@@ -107,6 +107,7 @@ impl Writer {
             system::outbox::remove((&mut *tx).into(), &appended).await?;
             system::outbox::set_aside((&mut *tx).into(), &failed).await?;
             if !plan.rows.is_empty() {
+                check_origin(&self.origin, &ledger)?;
                 write_plan((&mut *tx).into(), &ledger, &plan).await?;
                 let root = plan.frontier.root();
                 let note = self.signer.sign(&self.origin, plan.new_size, root)?;
@@ -116,6 +117,20 @@ impl Writer {
             self.frontier = Some(plan.frontier);
             Ok(outcomes)
         })
+    }
+}
+
+/// Refuses to sign for an origin that does not name this ledger
+/// (`<host>/ledgers/<id>`): a stored origin changed behind the
+/// application's back would otherwise have the server sign checkpoints of
+/// another log.
+fn check_origin(origin: &str, ledger: &LedgerId) -> Result<(), StoreError> {
+    if origin.strip_suffix(ledger.as_str()).is_some_and(|prefix| prefix.ends_with("/ledgers/")) {
+        Ok(())
+    } else {
+        Err(StoreError::Integrity(format!(
+            "the stored origin {origin:?} of ledger {ledger} names another log; no checkpoint is signed for it"
+        )))
     }
 }
 

@@ -21,14 +21,73 @@ async fn the_database_refuses_to_rewrite_or_delete_history() {
             let error = result.expect_err(&format!("{sql} must be refused ({url})"));
             assert!(error.to_string().contains("immutable") || error.to_string().contains("append-only"), "{error}");
         }
-        // The one permitted change: retention's tombstone (content only).
-        let tombstoned =
-            execute_raw(&url, &format!("UPDATE events SET content = NULL WHERE ledger_id = '{id}' AND seq = 4")).await;
-        assert_eq!(tombstoned.expect("tombstone allowed"), 1);
+        // Not even a content-only tombstone: no recorded archival covers
+        // it, so it would be a tombstone without authority.
+        let tombstone = format!("UPDATE events SET content = NULL WHERE ledger_id = '{id}' AND seq = 4");
+        let error = execute_raw(&url, &tombstone).await.expect_err("an unarchived tombstone is refused");
+        assert!(error.to_string().contains("no recorded archival"), "{error}");
         let page = store.list_events(&ledger.id, &Default::default(), None, 500).await.expect("page");
         let stored = store.event(&ledger.id, page.events[15].id.as_str()).await.expect("event");
         assert_eq!(stored.seq, 4);
-        assert!(stored.event.is_none(), "tombstoned content is gone; hashes stay");
+        assert!(stored.event.is_some(), "the content is still there");
+    }
+}
+
+#[tokio::test]
+async fn a_ledgers_identity_cannot_be_changed_behind_the_applications_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in both_backends(dir.path()).await {
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let (other, _) = store.ensure_account("other").await.expect("account");
+        let ledger = store.create_ledger(&account.id, "l", &store::testing::origin()).await.expect("ledger");
+        let (id, system) = (ledger.id.as_str(), account.system_ledger.as_str());
+        for sql in [
+            // Signing checkpoints for another log's origin.
+            format!("UPDATE ledgers SET origin = 'evil.example/ledgers/{id}' WHERE id = '{id}'"),
+            // Opening the system ledger to write keys.
+            format!("UPDATE ledgers SET kind = 'user' WHERE id = '{system}'"),
+            // Moving a ledger to another account.
+            format!("UPDATE ledgers SET account_id = '{}' WHERE id = '{id}'", other.id.as_str()),
+            format!("UPDATE ledgers SET id = 'ldg_forged' WHERE id = '{id}'"),
+            format!("DELETE FROM ledgers WHERE id = '{id}'"),
+        ] {
+            let error = execute_raw(&url, &sql).await.expect_err(&format!("{sql} must be refused ({url})"));
+            assert!(error.to_string().contains("identity is immutable"), "{error}");
+        }
+        let kept = store.ledger(&account.id, &account.system_ledger).await.expect("system ledger");
+        assert_eq!(kept.kind, store::LedgerKind::System);
+        // Its bookkeeping columns stay writable (crypto-shredding sets one).
+        execute_raw(&url, &format!("UPDATE ledgers SET keys_destroyed_ms = NULL WHERE id = '{id}'"))
+            .await
+            .expect("non-identity columns");
+    }
+}
+
+#[tokio::test]
+async fn a_checkpoint_is_never_signed_for_an_origin_that_names_another_ledger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in both_backends(dir.path()).await {
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let victim = store.create_ledger(&account.id, "victim", &store::testing::origin()).await.expect("ledger");
+        let target = store.create_ledger(&account.id, "target", &store::testing::origin()).await.expect("ledger");
+        // An owner who can switch the guard off points one ledger's origin
+        // at another log.
+        let (off, on) = if url.starts_with("sqlite:") {
+            ("DROP TRIGGER ledgers_identity_fixed;", "")
+        } else {
+            (
+                "ALTER TABLE ledgers DISABLE TRIGGER ledgers_identity_fixed;",
+                "ALTER TABLE ledgers ENABLE TRIGGER ledgers_identity_fixed;",
+            )
+        };
+        let sql =
+            format!("{off} UPDATE ledgers SET origin = '{}' WHERE id = '{}'; {on}", target.origin, victim.id.as_str());
+        execute_raw(&url, &sql).await.expect("tampered");
+        let tampered = store.ledger(&account.id, &victim.id).await.expect("ledger");
+        let error = store.append(&tampered, vec![event(None, "u", 1)]).await.expect_err("not signed");
+        assert!(matches!(error, store::StoreError::Integrity(_)), "{error}");
+        assert!(store.checkpoint(&victim.id, None).await.is_err(), "no checkpoint was signed");
+        assert_eq!(store.ledger(&account.id, &victim.id).await.expect("ledger").tree_size, 0, "nothing stored");
     }
 }
 
