@@ -82,6 +82,14 @@ pub async fn rotate_key(csrf: String, id: String) -> Result<NewKeySecret, Server
     auth::needs_script()?;
     let store = &dashboard.store;
     let id = store::ApiKeyId::parse(&id).ok_or_else(|| fail(StatusCode::NOT_FOUND, "key not found"))?;
+    // The dashboard makes no admin keys, so it hands out no new admin
+    // secret either: the rule for creating holds for rotating.
+    if store.api_key(&user.account_id, &id).await.map_err(store_error)?.permission == store::Permission::Admin {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "Admin keys are not created or rotated in the dashboard; rotate one with an admin key through the API.",
+        ));
+    }
     let (key, secret) = store
         .rotate_api_key(&user.account_id, &id, Some(user.email.clone()), &origin(&user))
         .await

@@ -472,7 +472,9 @@ async fn the_same_action_through_v1_and_the_dashboard_records_the_same_event() {
     let (mut browser, _, _) = owner(&server).await;
     // Before any dashboard change: `bootstrap` blocks this test's runtime,
     // which the in-process server shares, so it must not wait on the server.
-    let admin = server.bootstrap("acme")["admin_key"].as_str().expect("admin key").to_owned();
+    let bootstrapped = server.bootstrap("acme");
+    let admin = bootstrapped["admin_key"].as_str().expect("admin key").to_owned();
+    let admin_id = bootstrapped["admin_key_id"].as_str().expect("admin key id").to_owned();
 
     // Through the dashboard.
     let (status, ledger) = browser.mutate("create_ledger", &[("name", "from-dashboard")]).await;
@@ -508,6 +510,13 @@ async fn the_same_action_through_v1_and_the_dashboard_records_the_same_event() {
     let revoked =
         client.delete(server.url(&format!("/v1/keys/{rotated_id}"))).bearer_auth(&admin).send().await.expect("revoke");
     assert_eq!(revoked.status(), 200);
+
+    // The dashboard creates no admin keys, so it rotates none either (it
+    // would hand out a fresh admin secret); the key keeps working.
+    let (status, body) = browser.mutate("rotate_key", &[("id", &admin_id)]).await;
+    assert_eq!(status, 403, "{body}");
+    let still = client.get(server.url("/v1/keys")).bearer_auth(&admin).send().await.expect("list");
+    assert_eq!(still.status(), 200);
 
     let store = server.server.store();
     let account = store.account_by_name("acme").await.expect("account").expect("exists");
