@@ -147,7 +147,13 @@ fn run(
     let Ok(leaf) = leaf else { return Err(()) };
 
     let size = checkpoint.size();
-    let included = inclusion(bundle, size, &leaf, checkpoint.root());
+    // The proof must be for the position the page shows: a page that shows
+    // another seq than the one proven would state a place the event is not.
+    let included = if bundle.seq == shown.seq {
+        inclusion(bundle, size, &leaf, checkpoint.root())
+    } else {
+        Err(format!("the proof is for seq {}, but the page shows seq {}", bundle.seq, shown.seq))
+    };
     push(steps, "Inclusion proof leads to the checkpoint root", included)?;
     Ok(())
 }
@@ -234,14 +240,14 @@ mod tests {
     }
 
     /// The row the page shows for the content, as the server builds it.
-    fn shown(content: &str, leaf: &Hash) -> EventRow {
+    fn shown(content: &str, leaf: &Hash, seq: u64) -> EventRow {
         let event: Event = serde_json::from_str(content).expect("event");
-        EventRow::new(event.id().as_str().to_owned(), 0, String::new(), leaf.to_hex(), String::new())
+        EventRow::new(event.id().as_str().to_owned(), seq, String::new(), leaf.to_hex(), String::new())
             .with_content(&event, content.to_owned())
     }
 
     fn verify(f: &Fixture, seq: usize) -> Vec<Step> {
-        verify_event(LEDGER, &shown(&f.content[seq], &f.leaves[seq]), &f.bundle, &f.key)
+        verify_event(LEDGER, &shown(&f.content[seq], &f.leaves[seq], seq as u64), &f.bundle, &f.key)
     }
 
     #[test]
@@ -268,7 +274,7 @@ mod tests {
     #[test]
     fn fields_shown_otherwise_than_the_hashed_content_fail() {
         let f = fixture(3);
-        let honest = shown(&f.content[3], &f.leaves[3]);
+        let honest = shown(&f.content[3], &f.leaves[3], 3);
         let tamper: [fn(&mut EventRow); 5] = [
             |r| r.action = "invoice.void".into(),
             |r| r.actor_id = "someone_else".into(),
@@ -283,6 +289,18 @@ mod tests {
             assert_eq!((steps.len(), steps[2].ok), (3, false), "{steps:#?}");
             assert!(steps[2].detail.contains("the page shows"), "{steps:#?}");
         }
+    }
+
+    #[test]
+    fn a_page_showing_another_seq_than_the_one_proven_fails() {
+        let f = fixture(3);
+        // Content, leaf and proof are all of seq 3; the page claims seq 5.
+        let steps = verify_event(LEDGER, &shown(&f.content[3], &f.leaves[3], 5), &f.bundle, &f.key);
+        assert_eq!(steps.len(), 4);
+        assert!(!steps[3].ok, "{steps:#?}");
+        assert!(steps[3].detail.contains("the page shows seq 5"), "{steps:#?}");
+        // Its honest twin verifies.
+        assert!(all_ok(&verify(&f, 3)));
     }
 
     #[test]
