@@ -299,3 +299,61 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_invite_tells_nothing_of_other_accounts_users_and_fails_only_at_acceptance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in crate::both_backends(dir.path()).await {
+        let (owner, _, _) = owner(&store).await;
+        // A user of another account.
+        let (other, _) = store.ensure_account("other").await.expect("account");
+        let elsewhere = store
+            .create_invite(
+                &owner.account_id,
+                "taken@example.com",
+                Role::Auditor,
+                &owner.id,
+                60_000,
+                &store::testing::origin(),
+            )
+            .await
+            .expect("invite");
+        let taken = store.accept_invite(elsewhere.expose(), PASSWORD, None).await.expect("accepted");
+        store
+            .set_user_role(&owner.account_id, &taken.id, Role::Auditor, &store::testing::origin())
+            .await
+            .expect("role");
+        let _ = other;
+
+        // Inviting a taken address answers like any other invite...
+        let probe = store
+            .create_invite(
+                &owner.account_id,
+                "Taken@Example.com",
+                Role::Admin,
+                &owner.id,
+                60_000,
+                &store::testing::origin(),
+            )
+            .await
+            .expect("an invite for a taken address is made like any other");
+        let fresh = store
+            .create_invite(
+                &owner.account_id,
+                "free@example.com",
+                Role::Admin,
+                &owner.id,
+                60_000,
+                &store::testing::origin(),
+            )
+            .await
+            .expect("invite");
+        assert_eq!(probe.expose().len(), fresh.expose().len());
+        // ...and is refused when accepted, changing nothing.
+        let refused = store.accept_invite(probe.expose(), PASSWORD, None).await.expect_err("the address is taken");
+        assert!(refused.to_string().contains("exists already"), "{refused}");
+        let kept = store.user(&taken.id).await.expect("the existing user is untouched");
+        assert_eq!((kept.email.as_str(), kept.role), ("taken@example.com", Role::Auditor));
+        store.accept_invite(fresh.expose(), PASSWORD, None).await.expect("the other invite still works");
+    }
+}

@@ -89,7 +89,10 @@ impl Store {
     }
 
     /// Creates a single-use invite link for `email` to join `account` as
-    /// `role`, valid for `ttl_ms`; recorded in the system ledger.
+    /// `role`, valid for `ttl_ms`; recorded in the system ledger. Whether
+    /// the address is taken, in this account or any other, is not told here
+    /// (that would let an owner of one account probe the others'): it is
+    /// resolved when the invite is accepted.
     pub async fn create_invite(
         &self,
         account: &AccountId,
@@ -100,9 +103,6 @@ impl Store {
         origin: &Origin,
     ) -> Result<LinkToken, StoreError> {
         let email = normalize_email(email)?;
-        if self.user_by_email(&email).await?.is_some() {
-            return Err(StoreError::Conflict("a user with this email exists already".into()));
-        }
         let token = LinkToken::generate();
         let now = now_ms();
         let event = self.stage(account, origin, SystemEvent::UserInvited { email: email.clone(), role }).await?;
