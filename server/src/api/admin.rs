@@ -52,8 +52,9 @@ pub async fn list_ledgers(State(state): State<AppState>, caller: Caller) -> Resu
     Ok(Json(LedgerList { ledgers: visible }))
 }
 
-/// A ledger's data key versions (admin key). Key material never leaves
-/// the server; this shows which KEK wraps each version.
+/// A ledger's data key versions (admin key): version, state and the first
+/// seq each sealed. Neither key material nor which KEK wraps a key (the
+/// operator's KMS key ARN names their cloud account) is shown.
 #[utoipa::path(
     get, path = "/ledgers/{ledger}/keys", tag = "admin",
     params(("ledger" = String, Path, description = "ledger id")),
@@ -67,14 +68,14 @@ pub async fn ledger_keys(
 ) -> Result<Json<LedgerKeys>, ApiError> {
     let ledger = caller.ledger(&state, &ledger, store::Permission::Admin).await?;
     let versions = state.store.ledger_key_versions(&ledger.id).await?;
+    let current = versions.iter().map(|v| v.version).max();
     Ok(Json(LedgerKeys {
         ledger: ledger.id.as_str().to_owned(),
         versions: versions
             .into_iter()
             .map(|v| LedgerKeyOut {
                 version: v.version,
-                provider: v.provider,
-                kek_id: v.kek_id,
+                state: if Some(v.version) == current { "current" } else { "previous" }.to_owned(),
                 from_seq: v.from_seq,
                 created_at: millis(v.created_ms),
             })

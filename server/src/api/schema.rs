@@ -147,10 +147,9 @@ pub struct LedgerOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerKeyOut {
     pub version: u32,
-    /// `local` or `aws-kms`.
-    pub provider: String,
-    /// The KEK that wraps this data key (a local key's fingerprint or the KMS key).
-    pub kek_id: String,
+    /// `current` (seals new events) or `previous` (opens the events it
+    /// sealed). Which KEK wraps a key is the operator's, not the tenant's.
+    pub state: String,
     /// The first seq sealed with this version.
     pub from_seq: u64,
     pub created_at: Option<String>,

@@ -11,6 +11,12 @@ use crate::db::{from_i64, on_db, write_tx};
 use crate::system::{self, Staged};
 use crate::{now_ms, AccountId, Origin, Store, StoreError, SystemEvent};
 
+/// The most events one data key seals, whatever the settings: AES-GCM with
+/// random 96-bit nonces stays within its bounds for at most 2^32 seals per
+/// key (NIST SP 800-38D §8.3). Rotation is checked once a minute, so it
+/// starts 2^24 events early (minutes of ingest at full speed).
+pub(crate) const MAX_SEALS_PER_KEY: u64 = (1 << 32) - (1 << 24);
+
 /// Why a ledger key was rotated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RotationReason {
@@ -200,7 +206,7 @@ impl Store {
         origin: &Origin,
     ) -> Result<Vec<(LedgerId, AccountId, u32, RotationReason)>, StoreError> {
         let mut rotated = Vec::new();
-        for due in self.keys.due(max_events, max_age_ms).await? {
+        for due in self.keys.due(max_events.min(MAX_SEALS_PER_KEY), max_age_ms).await? {
             let key_version = version_u32(due.version + 1)?;
             let event = SystemEvent::LedgerKeyRotated { ledger: due.ledger.clone(), key_version, reason: due.reason };
             let staged = self.stage(&due.account, origin, event).await?;

@@ -217,3 +217,23 @@ async fn old_keks_are_retired_only_when_nothing_is_wrapped_by_them() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_data_key_rotates_before_two_to_the_32_seals_whatever_the_settings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in crate::both_backends(dir.path()).await {
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let ledger = store.create_ledger(&account.id, "busy", &store::testing::origin()).await.expect("ledger");
+        store.append(&ledger, vec![crate::event(None, "u", 1)]).await.expect("append");
+        // Settings that would never rotate by count or age...
+        let never = store.rotate_due_keys(u64::MAX, i64::MAX, &store::testing::origin()).await.expect("pass");
+        assert!(never.iter().all(|(l, ..)| l != &ledger.id), "nothing to rotate yet");
+        // ...and a key that has sealed 2^32 events (its start moved back).
+        let sql = format!("UPDATE ledger_keys SET from_seq = -4294967296 WHERE ledger_id = '{}'", ledger.id.as_str());
+        store::testing::execute_raw(&url, &sql).await.expect("aged key");
+        let rotated = store.rotate_due_keys(u64::MAX, i64::MAX, &store::testing::origin()).await.expect("pass");
+        let ours: Vec<_> = rotated.iter().filter(|(l, ..)| l == &ledger.id).collect();
+        assert_eq!(ours.len(), 1, "rotated regardless of the settings: {rotated:?}");
+        assert_eq!((ours[0].2, ours[0].3), (2, store::RotationReason::EventCount));
+    }
+}
