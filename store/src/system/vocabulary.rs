@@ -40,8 +40,12 @@ pub enum SystemEvent {
     EnrolmentResumed { user: UserId, email: String },
     /// `user.signed_in`; `factor` is `None` right after enrolment.
     SignedIn { user: UserId, email: String, factor: Option<SecondFactor> },
-    /// `user.sign_in_failed`
+    /// `user.sign_in_failed`: the first failure since the user's last
+    /// success or lock (the ones after it are counted in `user.locked`).
     SignInFailed { user: UserId, email: String, reason: SignInFailure },
+    /// `user.locked`: `failures` failures in a row locked the user until
+    /// `until_ms`.
+    UserLocked { user: UserId, email: String, failures: i64, until_ms: i64 },
     /// `user.signed_out_everywhere`
     SignedOutEverywhere { user: UserId },
     /// `user.role_changed`
@@ -67,6 +71,7 @@ impl SystemEvent {
             SystemEvent::EnrolmentResumed { .. } => "user.enrolment_resumed",
             SystemEvent::SignedIn { .. } => "user.signed_in",
             SystemEvent::SignInFailed { .. } => "user.sign_in_failed",
+            SystemEvent::UserLocked { .. } => "user.locked",
             SystemEvent::SignedOutEverywhere { .. } => "user.signed_out_everywhere",
             SystemEvent::RoleChanged { .. } => "user.role_changed",
             SystemEvent::UserRemoved { .. } => "user.removed",
@@ -90,6 +95,7 @@ impl SystemEvent {
             | SystemEvent::EnrolmentResumed { user, .. }
             | SystemEvent::SignedIn { user, .. }
             | SystemEvent::SignInFailed { user, .. }
+            | SystemEvent::UserLocked { user, .. }
             | SystemEvent::SignedOutEverywhere { user }
             | SystemEvent::RoleChanged { user, .. }
             | SystemEvent::UserRemoved { user, .. } => ("user", user.as_str().to_owned()),
@@ -132,6 +138,10 @@ impl SystemEvent {
                 json!({"email": email, "second_factor": factor})
             }
             SystemEvent::SignInFailed { email, reason, .. } => json!({"email": email, "reason": reason.as_str()}),
+            SystemEvent::UserLocked { email, failures, until_ms, .. } => {
+                let until = OccurredAt::from_unix_millis(*until_ms).map(|t| t.as_str().to_owned()).ok();
+                json!({"email": email, "failures": failures, "locked_until": until})
+            }
             SystemEvent::SignedOutEverywhere { .. } => json!({}),
             SystemEvent::RoleChanged { email, from, to, .. } => {
                 json!({"email": email, "from": from.as_str(), "to": to.as_str()})

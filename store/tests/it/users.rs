@@ -356,3 +356,50 @@ async fn an_invite_tells_nothing_of_other_accounts_users_and_fails_only_at_accep
         store.accept_invite(fresh.expose(), PASSWORD, None).await.expect("the other invite still works");
     }
 }
+
+#[tokio::test]
+async fn parallel_failures_are_judged_within_the_budget_and_recorded_once_with_the_lock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in crate::both_backends(dir.path()).await {
+        let (user, _, _) = owner(&store).await;
+        let lockout = Lockout { max_failures: 3, duration_ms: 60_000 };
+        // Twelve wrong passwords at once: each attempt is reserved before it
+        // is judged, so at most three are judged before the lock.
+        let attempts: Vec<_> = (0..12)
+            .map(|_| {
+                let (store, email) = (store.clone(), user.email.clone());
+                tokio::spawn(async move { store.sign_in(&email, "not the password", "123456", lockout, None).await })
+            })
+            .collect();
+        let mut judged = 0;
+        for attempt in attempts {
+            let refused = attempt.await.expect("task").expect("asked").expect_err("refused");
+            match refused.reason {
+                SignInFailure::BadPassword => judged += 1,
+                SignInFailure::Locked { .. } => {}
+                other => panic!("unexpected refusal {other:?} ({url})"),
+            }
+        }
+        assert!(judged <= 3, "{judged} attempts were judged, beyond the budget of 3 ({url})");
+        let locked = store.user(&user.id).await.expect("user");
+        assert!(locked.locked_until_ms > store::now_ms(), "the user is locked ({url})");
+
+        // The system ledger holds the window's first failure and the lock,
+        // with its count: not twelve events from anyone on the internet.
+        store.drain_outboxes().await.expect("drained");
+        let system = store.system_ledger(&user.account_id).await.expect("system ledger");
+        let count = |action: &'static str| {
+            let store = store.clone();
+            let system = system.clone();
+            async move {
+                let filter = store::EventFilter { action: Some(action.into()), ..store::EventFilter::default() };
+                store.list_events(&system, &filter, None, 100).await.expect("events").events
+            }
+        };
+        assert_eq!(count("user.sign_in_failed").await.len(), 1, "{url}");
+        let locks = count("user.locked").await;
+        assert_eq!(locks.len(), 1, "{url}");
+        let lock = serde_json::to_value(locks[0].event.as_ref().expect("content")).expect("json");
+        assert_eq!(lock["metadata"]["failures"], 3, "{lock}");
+    }
+}

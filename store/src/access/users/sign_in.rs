@@ -7,7 +7,7 @@ use super::passwords::{verify_password, DUMMY_HASH};
 use super::totp::{normalize_code, recovery_hash, totp, unix_seconds};
 use super::{normalize_email, Lockout, SecondFactor, SignInFailure, SignInRefused, User, UserRow};
 use crate::db::write_tx;
-use crate::system::{self, Staged};
+use crate::system;
 use crate::{now_ms, AccountId, Actor, Origin, Store, StoreError, SystemEvent};
 
 impl Store {
@@ -36,15 +36,28 @@ impl Store {
             return Ok(Err(SignInRefused { user: None, reason: SignInFailure::UnknownEmail }));
         };
         let now = now_ms();
+        // The attempt is reserved before it is judged: parallel attempts
+        // each take one of the budget, so no more than `max_failures` are
+        // ever judged before the lock.
+        let reserved = self.reserve_attempt(&user.id, now).await?;
         // The password is hashed even for a locked user, so that the answer
         // takes as long as any other and does not tell locked users apart.
         let password_ok = verify_password(password, password_hash).await;
-        if user.locked_until_ms > now {
-            let until_ms = user.locked_until_ms;
-            let reason = SignInFailure::Locked { until_ms };
-            self.record_failure(&user, reason, from);
-            return Ok(Err(SignInRefused { user: Some(user), reason }));
-        }
+        let attempt = match reserved {
+            Ok(attempt) if attempt <= i64::from(lockout.max_failures) => attempt,
+            // Over the budget (attempts raced the lock): refused unjudged,
+            // and locked if no other attempt has locked yet.
+            Ok(attempt) => {
+                let reason = SignInFailure::Locked { until_ms: now.saturating_add(lockout.duration_ms) };
+                self.conclude_failure(&user, reason, attempt, lockout, now, from).await?;
+                return Ok(Err(SignInRefused { user: Some(user), reason }));
+            }
+            // Locked: the lock and the failure that opened its window are
+            // recorded already; refusals during it are not, one by one.
+            Err(until_ms) => {
+                return Ok(Err(SignInRefused { user: Some(user), reason: SignInFailure::Locked { until_ms } }))
+            }
+        };
         let outcome = if !password_ok {
             Err(SignInFailure::BadPassword)
         } else if !user.totp_active {
@@ -54,24 +67,60 @@ impl Store {
         };
         match outcome {
             // The password was right; the user still has to enrol, which is
-            // not a failed attempt.
+            // not a failed attempt: the reservation is given back.
             Err(SignInFailure::NotEnrolled) => {
+                self.release_attempt(&user.id).await?;
                 let origin = Origin::new(Actor::User(user.id.clone())).from_address(from);
                 let event = SystemEvent::EnrolmentResumed { user: user.id.clone(), email: user.email.clone() };
                 self.record_system_event(&user.account_id, &origin, event).await?;
                 Ok(Err(SignInRefused { user: Some(user), reason: SignInFailure::NotEnrolled }))
             }
+            // The success's transaction reset the count.
             Ok(factor) => {
                 self.drain_outbox(&user.account_id).await;
                 Ok(Ok((user, factor)))
             }
             Err(reason) => {
-                if self.count_failure(&user, reason, lockout, now, from).await?.is_some() {
-                    tracing::warn!(user = %user.id, "dashboard user locked after repeated sign-in failures");
-                }
+                self.conclude_failure(&user, reason, attempt, lockout, now, from).await?;
                 Ok(Err(SignInRefused { user: Some(user), reason }))
             }
         }
+    }
+
+    /// Counts an attempt unless the user is locked: the attempt's number
+    /// since the last success or lock, or the end of the lock.
+    async fn reserve_attempt(&self, id: &super::UserId, now: i64) -> Result<Result<i64, i64>, StoreError> {
+        write_tx!(&self.db, |tx| {
+            let reserved: Option<i64> = sqlx::query_scalar(
+                "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 AND locked_until_ms <= $2 \
+                 RETURNING failed_logins",
+            )
+            .bind(id.as_str())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let outcome = match reserved {
+                Some(attempt) => Ok(attempt),
+                None => Err(sqlx::query_scalar("SELECT locked_until_ms FROM users WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?),
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    /// Gives back a reserved attempt that was no failure.
+    async fn release_attempt(&self, id: &super::UserId) -> Result<(), StoreError> {
+        write_tx!(&self.db, |tx| {
+            sqlx::query("UPDATE users SET failed_logins = failed_logins - 1 WHERE id = $1 AND failed_logins > 0")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Checks the code and, when it is accepted, spends it, resets the
@@ -142,67 +191,71 @@ impl Store {
         Ok(if used == 1 { Ok(SecondFactor::RecoveryCode) } else { Err(SignInFailure::BadCode) })
     }
 
-    /// Counts a failed sign-in and records it, in one transaction; returns
-    /// the lock's end when this failure locked the user.
-    async fn count_failure(
+    /// Concludes failed attempt number `attempt`: the budget's last one
+    /// locks the user (once, whichever attempt gets there first), and the
+    /// first failure of a window and the lock are recorded (with the count),
+    /// in one transaction. Failures in between only count.
+    async fn conclude_failure(
         &self,
         user: &User,
         reason: SignInFailure,
+        attempt: i64,
         lockout: Lockout,
         now: i64,
         from: Option<IpAddr>,
-    ) -> Result<Option<i64>, StoreError> {
-        let event = self.failure_event(user, reason, from).await?;
-        let until = now.saturating_add(lockout.duration_ms);
-        let locked = write_tx!(&self.db, |tx| {
-            let failures: i64 = sqlx::query_scalar(
-                "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
-            )
-            .bind(user.id.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            let locked = failures >= i64::from(lockout.max_failures);
-            if locked {
-                sqlx::query("UPDATE users SET failed_logins = 0, locked_until_ms = $1 WHERE id = $2")
-                    .bind(until)
-                    .bind(user.id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+    ) -> Result<(), StoreError> {
+        let origin = Origin::new(Actor::Anonymous("sign-in-form")).from_address(from);
+        let first = match attempt {
+            1 => {
+                let event = SystemEvent::SignInFailed { user: user.id.clone(), email: user.email.clone(), reason };
+                Some(self.stage(&user.account_id, &origin, event).await?)
             }
-            system::outbox::insert((&mut *tx).into(), &event).await?;
+            _ => None,
+        };
+        let until = now.saturating_add(lockout.duration_ms);
+        let locks = attempt >= i64::from(lockout.max_failures);
+        let lock_event = match locks {
+            true => {
+                let event = SystemEvent::UserLocked {
+                    user: user.id.clone(),
+                    email: user.email.clone(),
+                    failures: attempt.min(i64::from(lockout.max_failures)),
+                    until_ms: until,
+                };
+                Some(self.stage(&user.account_id, &origin, event).await?)
+            }
+            false => None,
+        };
+        let locked = write_tx!(&self.db, |tx| {
+            let locked = match locks {
+                true => sqlx::query(
+                    "UPDATE users SET failed_logins = 0, locked_until_ms = $1 WHERE id = $2 AND locked_until_ms <= $3",
+                )
+                .bind(until)
+                .bind(user.id.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1,
+                false => false,
+            };
+            if let Some(event) = &first {
+                system::outbox::insert((&mut *tx).into(), event).await?;
+            }
+            if let (true, Some(event)) = (locked, &lock_event) {
+                system::outbox::insert((&mut *tx).into(), event).await?;
+            }
             tx.commit().await?;
             locked
         });
-        self.drain_off_the_response_path(&user.account_id);
-        Ok(locked.then_some(until))
-    }
-
-    /// Records a refusal that changes nothing else (a locked user), off
-    /// the response path: a locked user must not answer slower than an
-    /// unknown email. There is no change to be atomic with.
-    fn record_failure(&self, user: &User, reason: SignInFailure, from: Option<IpAddr>) {
-        let (store, user) = (self.clone(), user.clone());
-        tokio::spawn(async move {
-            let recorded = async {
-                let event = store.failure_event(&user, reason, from).await?;
-                store.insert_staged(&event).await
-            };
-            match recorded.await {
-                Ok(()) => store.drain_outbox(&user.account_id).await,
-                Err(error) => tracing::error!(user = %user.id, %error, "a refused sign-in could not be recorded"),
-            }
-        });
-    }
-
-    async fn failure_event(
-        &self,
-        user: &User,
-        reason: SignInFailure,
-        from: Option<IpAddr>,
-    ) -> Result<Staged, StoreError> {
-        let origin = Origin::new(Actor::Anonymous("sign-in-form")).from_address(from);
-        let event = SystemEvent::SignInFailed { user: user.id.clone(), email: user.email.clone(), reason };
-        self.stage(&user.account_id, &origin, event).await
+        if locked {
+            tracing::warn!(user = %user.id, "dashboard user locked after repeated sign-in failures");
+        }
+        if first.is_some() || locked {
+            self.drain_off_the_response_path(&user.account_id);
+        }
+        Ok(())
     }
 
     /// Drains in the background: waiting for the system ledger's commit
