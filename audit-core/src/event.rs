@@ -12,7 +12,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use crate::error::ValidationError;
 use crate::hash::{leaf_hash, Hash};
-use crate::ids::{check_token, EventId, MAX_ID_LEN};
+use crate::ids::{check_token, EventId};
 use crate::jcs;
 
 /// The largest event: the canonical JSON of the normalised event ([`Event::encoded_len`]) may
@@ -26,6 +26,8 @@ pub const MAX_TYPE_LEN: usize = 64;
 pub const MAX_ACTION_LEN: usize = 128;
 /// The longest display name, in Unicode scalar values.
 pub const MAX_NAME_LEN: usize = 256;
+/// Longest actor or resource id, in Unicode scalar values.
+pub const MAX_PARTY_ID_LEN: usize = 256;
 
 /// The ingest body of one event, as a client sends it (DESIGN §3). Unknown fields are rejected.
 ///
@@ -109,12 +111,30 @@ impl Party {
             _ => ("resource.type", "resource.id", "resource.name"),
         };
         check_token(f_type, &kind, MAX_TYPE_LEN)?;
-        check_token(f_id, &id, MAX_ID_LEN)?;
+        check_party_id(f_id, &id)?;
         if let Some(name) = &name {
             check_name(f_name, name)?;
         }
         Ok(Self { kind, id, name })
     }
+}
+
+/// Actor and resource ids: 1–256 Unicode scalar values without control
+/// characters, because applications' own ids are e-mail addresses,
+/// `auth0|…` subjects, ARNs and paths. (Event ids, actions and types keep
+/// the token alphabet.)
+fn check_party_id(field: &'static str, id: &str) -> Result<(), ValidationError> {
+    if id.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    let chars = id.chars().count();
+    if chars > MAX_PARTY_ID_LEN {
+        return Err(ValidationError::new(field, format!("must be at most {MAX_PARTY_ID_LEN} characters, got {chars}")));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(ValidationError::new(field, "must not contain control characters"));
+    }
+    Ok(())
 }
 
 /// Display names: 1–256 Unicode scalar values, no control characters.
@@ -152,9 +172,9 @@ macro_rules! party_type {
         pub struct $name(Party);
 
         impl $name {
-            /// Validates the parts: `type` is 1–64 and `id` 1–128 characters of
-            /// `[A-Za-z0-9._:-]`; `name`, if present, 1–256 characters without control
-            /// characters.
+            /// Validates the parts: `type` is 1–64 characters of `[A-Za-z0-9._:-]`;
+            /// `id` 1–256 and `name`, if present, 1–256 Unicode scalar values without
+            /// control characters.
             pub fn new(
                 kind: impl Into<String>,
                 id: impl Into<String>,
@@ -598,6 +618,27 @@ mod tests {
     }
 
     #[test]
+    fn real_world_actor_and_resource_ids_are_accepted() {
+        for id in [
+            "jane@acme.example",
+            "auth0|5f7c8ec7c33c6c004bbafe82",
+            "arn:aws:s3:::bucket/key",
+            "/invoices/42?x=1",
+            "Zoë",
+        ] {
+            let mut v = base();
+            v["actor"]["id"] = json!(id);
+            v["resource"]["id"] = json!(id);
+            let event = input(v).expect("parses").into_event(|| EventId::new("x").expect("id")).expect(id);
+            assert_eq!((event.actor().id(), event.resource().id()), (id, id));
+        }
+        // Types, actions and event ids keep the token alphabet.
+        let mut v = base();
+        v["actor"]["type"] = json!("a@b");
+        assert_eq!(field_of(v).as_deref(), Some("actor.type"));
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases: Vec<(&str, Value)> = vec![
             ("id", json!("has space")),
@@ -611,7 +652,13 @@ mod tests {
             assert_eq!(field_of(v).as_deref(), Some(field));
         }
         let mut v = base();
-        v["actor"]["id"] = json!("a".repeat(129));
+        v["actor"]["id"] = json!("a".repeat(257));
+        assert_eq!(field_of(v).as_deref(), Some("actor.id"));
+        let mut v = base();
+        v["resource"]["id"] = json!("line\nbreak");
+        assert_eq!(field_of(v).as_deref(), Some("resource.id"));
+        let mut v = base();
+        v["actor"]["id"] = json!("");
         assert_eq!(field_of(v).as_deref(), Some("actor.id"));
         let mut v = base();
         v["resource"]["type"] = json!("in voice");

@@ -54,6 +54,14 @@ const EVENTS: &[&str] = &[
     r#"{"id": "evt_0012", "actor": {"type": "user", "id": "u_10", "name": "\u0645\u0631\u062d\u0628\u0627 \u05e9\u05dc\u05d5\u05dd"},
         "action": "hold.placed", "resource": {"type": "ledger", "id": "acme-prod", "name": "Production ledger"},
         "occurred_at": "2026-11-26T10:00:11.010Z", "metadata": {"deep": {"l2": {"l3": {"l4": {"l5": {"l6": {"l7": {"l8": "bottom"}}}}}}}}}"#,
+    r#"{"id": "evt_0013", "actor": {"type": "user", "id": "jane.doe+audit@acme.example", "name": "Jane Doe"},
+        "action": "object.deleted", "resource": {"type": "s3_object", "id": "arn:aws:s3:::acme-invoices/2026/11/inv 42.pdf"},
+        "occurred_at": "2026-11-26T10:00:12.000Z"}"#,
+    r#"{"id": "evt_0014", "actor": {"type": "user", "id": "auth0|5f7c8ec7c33c6c004bbafe82"}, "action": "page.viewed",
+        "resource": {"type": "url", "id": "/invoices/42?view=full&lang=fr#top"}, "occurred_at": "2026-11-26T10:00:13.000Z",
+        "metadata": {"note": "ids with @, |, :, /, ?, &, # and spaces hash like any other string"}}"#,
+    r#"{"id": "evt_0015", "actor": {"type": "user", "id": "Zo\u00eb \u65e5\u672c \ud83d\ude00"}, "action": "profile.updated",
+        "resource": {"type": "user", "id": "\u00e9\u0301 combining"}, "occurred_at": "2026-11-26T10:00:14.000Z"}"#,
 ];
 
 /// What the code computes for [`EVENTS`], as the published JSON text.
@@ -222,7 +230,8 @@ fn documented_range_proof_example() {
         .iter()
         .map(|v| Hash::from_hex(v["leaf_hash"].as_str().unwrap()).unwrap())
         .collect();
-    let tree = MemoryTree::from_leaves(leaves.iter().copied());
+    // The documented example is the tree of the first 12 vectors.
+    let tree = MemoryTree::from_leaves(leaves[..12].iter().copied());
     let size = TreeSize(12);
     let proof = range_proof(&tree, 3, 6, size).unwrap();
     let want: Vec<Hash> = [

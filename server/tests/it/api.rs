@@ -221,7 +221,8 @@ async fn retries_conflicts_and_bad_batches_store_nothing_twice_or_partly() {
             (
                 {
                     let mut e = event("x", "u");
-                    e["actor"]["id"] = json!("has space");
+                    // A control character (ids may hold spaces, `@`, `|`, `/`...).
+                    e["actor"]["id"] = json!("tab\there");
                     e
                 },
                 "actor.id",
