@@ -179,6 +179,22 @@ async fn ingested_events_read_back_and_every_proof_verifies_against_the_signed_c
         let cursor = filtered["next_cursor"].as_str().expect("more pages");
         let (_, next) = acct.get(&format!("{path}?actor_id=u_1&limit=3&cursor={cursor}"), &reader).await;
         assert_eq!(next["events"][0]["id"], "evt_13");
+
+        // Applications' own ids as they are: an e-mail address and an ARN
+        // with a space are stored, read back, hashed and filtered exactly.
+        let mut own = event("evt_own", "jane.doe+audit@acme.example");
+        own["resource"]["id"] = json!("arn:aws:s3:::acme-invoices/inv 42.pdf");
+        let (status, appended) = acct.post(&path, &writer, own).await;
+        assert_eq!(status, 201, "{appended}");
+        let (status, stored) = acct.get(&format!("{path}/evt_own"), &reader).await;
+        assert_eq!(status, 200, "{stored}");
+        assert_eq!(stored["actor"]["id"], "jane.doe+audit@acme.example");
+        assert_eq!(stored["resource"]["id"], "arn:aws:s3:::acme-invoices/inv 42.pdf");
+        assert_eq!(stored["leaf_hash"], appended["events"][0]["leaf_hash"]);
+        let (_, found) = acct.get(&format!("{path}?actor_id=jane.doe%2Baudit%40acme.example"), &reader).await;
+        let found = found["events"].as_array().expect("events");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0]["id"], "evt_own");
     }
 }
 
