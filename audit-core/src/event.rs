@@ -124,29 +124,24 @@ impl Party {
 /// `auth0|…` subjects, ARNs and paths. (Event ids, actions and types keep
 /// the token alphabet.)
 fn check_party_id(field: &'static str, id: &str) -> Result<(), ValidationError> {
-    if id.is_empty() {
-        return Err(ValidationError::new(field, "must not be empty"));
-    }
-    let chars = id.chars().count();
-    if chars > MAX_PARTY_ID_LEN {
-        return Err(ValidationError::new(field, format!("must be at most {MAX_PARTY_ID_LEN} characters, got {chars}")));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, "must not contain control characters"));
-    }
-    Ok(())
+    check_text(field, id, MAX_PARTY_ID_LEN, "must not be empty")
 }
 
 /// Display names: 1–256 Unicode scalar values, no control characters.
 fn check_name(field: &'static str, name: &str) -> Result<(), ValidationError> {
-    if name.is_empty() {
-        return Err(ValidationError::new(field, "must not be empty; omit the field instead"));
+    check_text(field, name, MAX_NAME_LEN, "must not be empty; omit the field instead")
+}
+
+/// Free text: 1 to `max` Unicode scalar values, no control characters.
+fn check_text(field: &'static str, text: &str, max: usize, empty: &'static str) -> Result<(), ValidationError> {
+    if text.is_empty() {
+        return Err(ValidationError::new(field, empty));
     }
-    let chars = name.chars().count();
-    if chars > MAX_NAME_LEN {
-        return Err(ValidationError::new(field, format!("must be at most {MAX_NAME_LEN} characters, got {chars}")));
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(ValidationError::new(field, format!("must be at most {max} characters, got {chars}")));
     }
-    if name.chars().any(char::is_control) {
+    if text.chars().any(char::is_control) {
         return Err(ValidationError::new(field, "must not contain control characters"));
     }
     Ok(())
