@@ -16,9 +16,10 @@ impl Store {
     /// once; `lockout.max_failures` failures in a row lock the user for
     /// `lockout.duration_ms`, during which even correct credentials are
     /// refused. Unknown emails cost the same password hashing as known ones.
-    /// A success, a failure of a known user and a resumed enrolment are
-    /// recorded in the user's account's system ledger (a failure with the
-    /// counter it raised, in one transaction); `from` is the client address.
+    /// A success, a resumed enrolment, the first failure of a run and the
+    /// lock (with its count) are recorded in the user's account's system
+    /// ledger, each in the transaction of the change it records; `from` is
+    /// the client address.
     pub async fn sign_in(
         &self,
         email: &str,
