@@ -111,9 +111,8 @@ fn run(
     let Ok(key) = key else { return Err(()) };
 
     let checkpoint = Checkpoint::open(&bundle.checkpoint, std::slice::from_ref(&key));
-    let expected_suffix = format!("/ledgers/{ledger_id}");
     let checked = match &checkpoint {
-        Ok(c) if !c.origin().ends_with(&expected_suffix) => {
+        Ok(c) if !audit_core::origin_names_ledger(c.origin(), ledger_id) => {
             Err(format!("the checkpoint is for {}, not for this ledger", c.origin()))
         }
         Ok(c) => Ok(format!(

@@ -14,6 +14,12 @@ pub fn ledger_origin(host: &str, ledger: &LedgerId) -> String {
     format!("{host}/ledgers/{ledger}")
 }
 
+/// Whether `origin` names the ledger `ledger_id` (`<any host>/ledgers/<ledger_id>`): the host
+/// may have changed since the ledger was made, its id never.
+pub fn origin_names_ledger(origin: &str, ledger_id: &str) -> bool {
+    origin.strip_suffix(ledger_id).is_some_and(|prefix| prefix.ends_with("/ledgers/"))
+}
+
 /// A tree head: the origin (which log), the tree size and the RFC 9162 root at that size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {

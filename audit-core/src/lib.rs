@@ -24,7 +24,7 @@ pub mod merkle;
 pub mod note;
 
 pub use chain::{chain_hash, genesis, verify_chain_segment, ChainLink};
-pub use checkpoint::{ledger_origin, Checkpoint};
+pub use checkpoint::{ledger_origin, origin_names_ledger, Checkpoint};
 pub use error::{ValidationError, VerifyError};
 pub use event::{
     Action, Actor, Event, EventInput, Metadata, OccurredAt, PartyInput, Resource, MAX_EVENT_BYTES, MAX_METADATA_DEPTH,

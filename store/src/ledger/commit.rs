@@ -125,7 +125,7 @@ impl Writer {
 /// application's back would otherwise have the server sign checkpoints of
 /// another log.
 fn check_origin(origin: &str, ledger: &LedgerId) -> Result<(), StoreError> {
-    if origin.strip_suffix(ledger.as_str()).is_some_and(|prefix| prefix.ends_with("/ledgers/")) {
+    if audit_core::origin_names_ledger(origin, ledger.as_str()) {
         Ok(())
     } else {
         Err(StoreError::Integrity(format!(
