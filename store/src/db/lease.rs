@@ -39,11 +39,6 @@ pub struct JobLease {
 }
 
 impl JobLease {
-    /// The job this lease is for.
-    pub fn job(&self) -> &str {
-        &self.job
-    }
-
     /// Takes the lease if no other process holds it; true when this
     /// process holds it now.
     pub async fn try_take(&mut self) -> Result<bool, StoreError> {

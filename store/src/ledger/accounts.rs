@@ -161,16 +161,6 @@ impl Store {
         self.account_by_name(&name).await?.ok_or(StoreError::NotFound("account"))
     }
 
-    /// When the newest event of a ledger was received (Unix ms), if any.
-    pub async fn last_event_ms(&self, ledger: &LedgerId) -> Result<Option<i64>, StoreError> {
-        Ok(on_db!(&self.db.pool, |p| {
-            sqlx::query_scalar("SELECT received_ms FROM events WHERE ledger_id = $1 ORDER BY seq DESC LIMIT 1")
-                .bind(ledger.as_str())
-                .fetch_optional(p)
-                .await?
-        }))
-    }
-
     /// The system ledger of an account.
     pub async fn system_ledger(&self, account: &AccountId) -> Result<LedgerId, StoreError> {
         let id: Option<String> = on_db!(&self.db.pool, |p| {

@@ -157,18 +157,13 @@ impl Store {
         event: SystemEvent,
     ) -> Result<(), StoreError> {
         let staged = self.stage(account, origin, event).await?;
-        self.insert_staged(&staged).await?;
-        self.drain_outbox(account).await;
-        Ok(())
-    }
-
-    /// Writes a staged event into the outbox in a write transaction of its
-    /// own (the writer turn on SQLite, like every other write).
-    pub(crate) async fn insert_staged(&self, staged: &Staged) -> Result<(), StoreError> {
+        // A write transaction of its own (the writer turn on SQLite, like
+        // every other write).
         crate::db::write_tx!(&self.db, |tx| {
-            outbox::insert((&mut *tx).into(), staged).await?;
+            outbox::insert((&mut *tx).into(), &staged).await?;
             tx.commit().await?;
         });
+        self.drain_outbox(account).await;
         Ok(())
     }
 }
