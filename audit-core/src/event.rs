@@ -75,7 +75,18 @@ impl EventInput {
     ///
     /// `fallback_id` is called only when the client sent no id; the server passes a UUIDv7
     /// generator (this crate has no randomness or clock).
+    /// Metadata numbers must be exact ([`crate::numbers`]): ingest refuses integers beyond
+    /// ±(2^53−1), which a stored event read back ([`Event`]'s `Deserialize`) may still hold.
     pub fn into_event(self, fallback_id: impl FnOnce() -> EventId) -> Result<Event, ValidationError> {
+        if let Some(Value::Object(metadata)) = &self.metadata {
+            crate::numbers::check_exact_integers(metadata)?;
+        }
+        self.into_event_as_stored(fallback_id)
+    }
+
+    /// [`Self::into_event`] without the exact-number rule: events stored before it are read
+    /// and hashed as they were accepted.
+    fn into_event_as_stored(self, fallback_id: impl FnOnce() -> EventId) -> Result<Event, ValidationError> {
         let id = match self.id {
             Some(id) => EventId::new(id)?,
             None => fallback_id(),
@@ -539,14 +550,15 @@ impl Serialize for Event {
 }
 
 impl<'de> Deserialize<'de> for Event {
-    /// Reads a stored event back; unlike ingest, the id is required.
+    /// Reads a stored event back; unlike ingest, the id is required, and integers beyond
+    /// ±(2^53−1) that older versions accepted are read (and hashed) as they were stored.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let input = EventInput::deserialize(deserializer)?;
         let Some(id) = input.id.clone() else {
             return Err(serde::de::Error::missing_field("id"));
         };
         let id = EventId::new(id).map_err(serde::de::Error::custom)?;
-        input.into_event(|| id).map_err(serde::de::Error::custom)
+        input.into_event_as_stored(|| id).map_err(serde::de::Error::custom)
     }
 }
 
@@ -664,6 +676,16 @@ mod tests {
         let mut v = base();
         v["actor"]["name"] = json!("x".repeat(257));
         assert_eq!(field_of(v).as_deref(), Some("actor.name"));
+    }
+
+    #[test]
+    fn ingest_refuses_inexact_integers_that_a_stored_event_may_hold() {
+        let mut v = base();
+        v["id"] = json!("e");
+        v["metadata"] = json!({"order": {"total": 9007199254740993_u64}});
+        assert_eq!(field_of(v.clone()).as_deref(), Some("metadata.order.total"));
+        let stored: Event = serde_json::from_value(v).expect("a stored event reads back as it was stored");
+        assert_eq!(stored.metadata().as_map()["order"]["total"], json!(9007199254740993_u64));
     }
 
     #[test]

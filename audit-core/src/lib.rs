@@ -22,6 +22,7 @@ pub mod ids;
 pub mod jcs;
 pub mod merkle;
 pub mod note;
+pub mod numbers;
 
 pub use chain::{chain_hash, genesis, verify_chain_segment, ChainLink};
 pub use checkpoint::{ledger_origin, origin_names_ledger, Checkpoint};

@@ -9,6 +9,7 @@ mod jcs_vectors;
 mod known_answers;
 mod proof_reads;
 mod props;
+mod refusal_vectors;
 mod rfc6962_vectors;
 
 use std::path::{Path, PathBuf};

@@ -198,6 +198,49 @@ async fn ingested_events_read_back_and_every_proof_verifies_against_the_signed_c
     }
 }
 
+/// docs/vectors/refusals.json over HTTPS: every refused body is a 400 naming its field and
+/// stores nothing; each accepted twin is stored and reads back digit for digit.
+#[tokio::test]
+async fn inexact_integers_are_refused_as_the_published_vectors_say() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/refusals.json"))
+        .expect("refusal vectors");
+    let vectors: Value = serde_json::from_str(&text).expect("json");
+    let body_of = |case: &Value| match case.get("body_text") {
+        Some(text) => text.as_str().expect("text").to_owned(),
+        None => case["body"].to_string(),
+    };
+    let server = TestServer::start().await;
+    let acct = account(server).await;
+    let ledger = acct.ledger("numbers").await;
+    let writer = acct.key("write", Some(vec![&ledger])).await;
+    let reader = acct.key("read", None).await;
+    let path = format!("/v1/ledgers/{ledger}/events");
+    for case in vectors["cases"].as_array().expect("cases") {
+        let response = acct
+            .client
+            .post(acct.server.url(&path))
+            .bearer_auth(&writer)
+            .header("content-type", "application/json")
+            .body(body_of(case))
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 400, "{}", case["name"]);
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        let problem: Value = response.json().await.expect("problem");
+        assert_eq!(problem["field"], case["field"], "{problem}");
+        assert!(problem["detail"].as_str().expect("detail").contains("as a string"), "{problem}");
+    }
+    let (_, page) = acct.get(&path, &reader).await;
+    assert_eq!(page["events"], json!([]), "nothing refused was stored");
+    for case in vectors["accepted"].as_array().expect("accepted") {
+        let (status, body) = acct.post(&path, &writer, case["body"].clone()).await;
+        assert_eq!(status, 201, "{body}");
+        let (_, stored) = acct.get(&format!("{path}/{}", case["body"]["id"].as_str().expect("id")), &reader).await;
+        assert_eq!(stored["metadata"], case["body"]["metadata"], "{stored}");
+    }
+}
+
 #[tokio::test]
 async fn retries_conflicts_and_bad_batches_store_nothing_twice_or_partly() {
     for server in servers().await {
@@ -487,25 +530,77 @@ async fn under_ingest_overload_reads_are_shed_with_503_and_writes_go_on() {
 }
 
 #[tokio::test]
-async fn an_address_that_keeps_failing_authentication_is_refused_before_its_keys_are_checked() {
+async fn an_address_that_keeps_failing_authentication_is_refused_but_its_valid_keys_are_served() {
     let server = TestServer::start_with(|args| args.auth_failures_per_minute = std::num::NonZeroU32::new(3)).await;
     let account = account(server).await;
+    // Requests without credentials are no guesses: they are never counted.
+    for _ in 0..10 {
+        let response = account.client.get(account.server.url("/v1/ledgers")).send().await.expect("response");
+        assert_eq!(response.status().as_u16(), 401);
+    }
     let wrong = format!("{}x", &account.admin[..account.admin.len() - 1]);
     for _ in 0..3 {
         let (status, body) = account.get("/v1/ledgers", &wrong).await;
         assert_eq!(status, 401, "{body}");
     }
-    // The fourth failure exceeds the budget...
-    let (status, _) = account.get("/v1/ledgers", &wrong).await;
-    assert_eq!(status, 401);
-    // ...and from then on the address is refused, even with a valid key.
-    let response = account
-        .client
-        .get(account.server.url("/v1/ledgers"))
-        .bearer_auth(&account.admin)
-        .send()
-        .await
-        .expect("response");
-    assert_eq!(response.status().as_u16(), 429);
-    assert!(response.headers().get("retry-after").is_some());
+    // The fourth failure spends the budget: failing credentials from this
+    // address are refused from now on...
+    for _ in 0..2 {
+        let response =
+            account.client.get(account.server.url("/v1/ledgers")).bearer_auth(&wrong).send().await.expect("response");
+        assert_eq!(response.status().as_u16(), 429);
+        assert!(response.headers().get("retry-after").is_some());
+    }
+    // ...but a key that verifies is served, so one tenant's bad client
+    // behind a NAT cannot stop everyone else's ingestion.
+    let (status, body) = account.get("/v1/ledgers", &account.admin).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Behind a trusted proxy, the client address is the one it forwarded for:
+/// the audit trail records it, and the failure budget is per client, not
+/// per proxy. From an untrusted peer the same headers are ignored.
+#[tokio::test]
+async fn a_trusted_proxy_names_the_client_and_anyone_else_cannot() {
+    for trusted in [true, false] {
+        let server = TestServer::start_with(|args| {
+            args.auth_failures_per_minute = std::num::NonZeroU32::new(2);
+            if trusted {
+                args.trusted_proxies = Some(vec!["127.0.0.0/8".parse().expect("net")]);
+            }
+        })
+        .await;
+        let account = account(server).await;
+        let via = |client: &'static str, key: &str| {
+            account
+                .client
+                .post(account.server.url("/v1/ledgers"))
+                .bearer_auth(key)
+                .header("x-forwarded-for", format!("203.0.113.99, {client}"))
+                .json(&json!({"name": format!("from {client}")}))
+        };
+        let created = via("198.51.100.7", &account.admin).send().await.expect("response");
+        assert_eq!(created.status(), 201);
+        let store = account.server.server.store();
+        let acme = store.account_by_name("acme").await.expect("account").expect("exists");
+        let filter = store::EventFilter { action: Some("ledger.created".into()), ..store::EventFilter::default() };
+        let events = store.list_events(&acme.system_ledger, &filter, None, 50).await.expect("events").events;
+        let recorded: Vec<Value> = events
+            .iter()
+            .filter_map(|e| e.event.as_ref().map(|event| serde_json::to_value(event).expect("json")))
+            .filter(|e| e["metadata"]["name"] == "from 198.51.100.7")
+            .map(|e| e["metadata"]["client_ip"].clone())
+            .collect();
+        let want = if trusted { "198.51.100.7" } else { "127.0.0.1" };
+        assert_eq!(recorded, vec![json!(want)], "trusted: {trusted}");
+
+        // One forwarded client spends its budget; another behind the same
+        // proxy is still judged on its own.
+        for _ in 0..3 {
+            let _ = via("198.51.100.66", "auds_wrong").send().await.expect("response");
+        }
+        let other = via("198.51.100.8", "auds_wrong").send().await.expect("response");
+        let want = if trusted { 401 } else { 429 };
+        assert_eq!(other.status().as_u16(), want, "trusted: {trusted}");
+    }
 }
