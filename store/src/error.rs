@@ -56,6 +56,10 @@ pub enum StoreError {
     /// and every request in it gets this (the cause is logged once).
     #[error("the append transaction failed; nothing of it was stored")]
     AppendFailed,
+    /// A bounded resource is fully in use (for example every password
+    /// hashing slot); nothing was done, and a retry shortly may succeed.
+    #[error("the server is busy ({0}); retry in a moment")]
+    Busy(&'static str),
     /// A migration could not be applied.
     #[error("database migration failed: {0}")]
     Migrate(String),
@@ -112,7 +116,11 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::WriterGone | StoreError::CommitTimeout | StoreError::Keys(_) | StoreError::KeyChanged
+            StoreError::WriterGone
+                | StoreError::CommitTimeout
+                | StoreError::Keys(_)
+                | StoreError::KeyChanged
+                | StoreError::Busy(_)
         )
     }
 }

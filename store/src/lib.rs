@@ -49,6 +49,8 @@ pub struct Store {
     db: db::Db,
     ingest: Arc<ledger::sequencer::Sequencer>,
     keys: Arc<crypto::keyring::Keyring>,
+    /// Bounds the password hashes computed at once.
+    passwords: Arc<access::users::PasswordSlots>,
 }
 
 /// How to open a [`Store`].
@@ -74,7 +76,7 @@ impl Store {
         let keys = Arc::new(crypto::keyring::Keyring::new(db.clone(), options.keys));
         let signer = ledger::signer::load(&db, &keys, &options.public_host, options.legacy_signing_key).await?;
         let ingest = Arc::new(ledger::sequencer::Sequencer::new(db.clone(), signer, keys.clone()));
-        Ok(Self { db, ingest, keys })
+        Ok(Self { db, ingest, keys, passwords: Arc::default() })
     }
 
     /// The backend this store talks to.

@@ -2,7 +2,9 @@
 //! (tower-sessions-sqlx-store), so every server process behind a load
 //! balancer sees every session. The tables are created by our migrations,
 //! never by the library, so the application role needs no DDL rights.
+//! Rows are keyed by a hash of the session id, never the id itself.
 
+use sha2::{Digest as _, Sha256};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
@@ -27,34 +29,60 @@ impl Store {
     }
 }
 
+/// The id a session is stored under: the first 128 bits of SHA-256 of the
+/// id in its cookie. Someone who reads the sessions table (a backup, a
+/// replica, SQL access) learns no cookie to present; the cookie's id is
+/// 128 random bits, so the hash cannot be reversed by guessing.
+fn stored_id(id: &Id) -> Id {
+    let digest = Sha256::digest(id.0.to_le_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    Id(i128::from_le_bytes(first))
+}
+
+/// `record` as it is stored: under the hash of its id.
+fn stored(record: &Record) -> Record {
+    Record { id: stored_id(&record.id), ..record.clone() }
+}
+
+impl Sessions {
+    fn inner(&self) -> &dyn SessionStore {
+        match self {
+            Sessions::Sqlite(store) => store,
+            Sessions::Postgres(store) => store,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl SessionStore for Sessions {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        match self {
-            Sessions::Sqlite(store) => store.create(record).await,
-            Sessions::Postgres(store) => store.create(record).await,
+        loop {
+            let mut row = stored(record);
+            let want = row.id;
+            self.inner().create(&mut row).await?;
+            // The library picks another id when the stored one is taken;
+            // that row's cookie id is unknowable, so start over with a new
+            // one (with 128-bit ids this does not happen in practice).
+            if row.id == want {
+                return Ok(());
+            }
+            self.inner().delete(&row.id).await?;
+            record.id = Id::default();
         }
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self {
-            Sessions::Sqlite(store) => store.save(record).await,
-            Sessions::Postgres(store) => store.save(record).await,
-        }
+        self.inner().save(&stored(record)).await
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
-            Sessions::Sqlite(store) => store.load(id).await,
-            Sessions::Postgres(store) => store.load(id).await,
-        }
+        let record = self.inner().load(&stored_id(id)).await?;
+        Ok(record.map(|record| Record { id: *id, ..record }))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        match self {
-            Sessions::Sqlite(store) => store.delete(id).await,
-            Sessions::Postgres(store) => store.delete(id).await,
-        }
+        self.inner().delete(&stored_id(id)).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! Opening either database and applying the embedded migrations.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -68,7 +69,31 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
         // filter-term inserts land all over their B-tree.
         .pragma("cache_size", "-32768")
         .busy_timeout(Duration::from_secs(10));
+    create_private(options.get_filename())?;
     Ok(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
+}
+
+/// Creates a missing database file readable by this user only (0600).
+/// SQLite gives its `-wal` and `-shm` files the database file's mode, so
+/// all three stay private whatever the process umask. An existing file
+/// keeps the mode its operator chose, with a warning when others may read it.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Ok(meta) = std::fs::metadata(path) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), "the database file may be read by group or others; consider `chmod 600` on it and its -wal and -shm files");
+                }
+            }
+            Ok(())
+        }
+        Err(error) => Err(StoreError::Invalid(format!("cannot create the database file {}: {error}", path.display()))),
+    }
 }
 
 async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {

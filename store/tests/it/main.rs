@@ -6,6 +6,7 @@ mod encryption;
 mod immutability;
 mod ingest;
 mod keys;
+mod sessions;
 mod system;
 mod users;
 

@@ -78,7 +78,7 @@ impl Store {
         if !self.setup_link_valid(token).await? {
             return Err(LinkKind::Setup.invalid());
         }
-        let hash = hash_password(password).await?;
+        let hash = hash_password(&self.passwords, password).await?;
         let (account, _) = self.ensure_account(account_name).await?;
         let id = UserId::generate();
         let origin = Origin::new(Actor::Job("first-run-setup")).from_address(from);
@@ -157,7 +157,7 @@ impl Store {
     pub async fn accept_invite(&self, token: &str, password: &str, from: Option<IpAddr>) -> Result<User, StoreError> {
         check_password(password)?;
         let invite = self.invite(token).await?.ok_or_else(|| LinkKind::Invite.invalid())?;
-        let hash = hash_password(password).await?;
+        let hash = hash_password(&self.passwords, password).await?;
         let id = UserId::generate();
         let origin = Origin::new(Actor::User(id.clone())).from_address(from);
         let event = SystemEvent::InviteAccepted { user: id.clone(), email: invite.email.clone(), role: invite.role };

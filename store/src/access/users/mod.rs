@@ -16,6 +16,7 @@
 
 mod links;
 mod passwords;
+pub(crate) use passwords::PasswordSlots;
 mod roles;
 mod sign_in;
 mod totp;

@@ -28,12 +28,15 @@ impl Store {
         lockout: Lockout,
         from: Option<IpAddr>,
     ) -> Result<Result<(User, SecondFactor), SignInRefused>, StoreError> {
+        // A hashing slot first: when all are taken the attempt is refused
+        // as busy before it costs a lookup, a write or a hash.
+        let slot = self.passwords.take().await?;
         let found = match normalize_email(email) {
             Ok(email) => self.user_by_email(&email).await?,
             Err(_) => None,
         };
         let Some(UserRow { user, password_hash }) = found else {
-            verify_password(password, DUMMY_HASH.to_owned()).await;
+            verify_password(slot, password, DUMMY_HASH.to_owned()).await;
             return Ok(Err(SignInRefused { user: None, reason: SignInFailure::UnknownEmail }));
         };
         let now = now_ms();
@@ -43,7 +46,7 @@ impl Store {
         let reserved = self.reserve_attempt(&user.id, now).await?;
         // The password is hashed even for a locked user, so that the answer
         // takes as long as any other and does not tell locked users apart.
-        let password_ok = verify_password(password, password_hash).await;
+        let password_ok = verify_password(slot, password, password_hash).await;
         let attempt = match reserved {
             Ok(attempt) if attempt <= i64::from(lockout.max_failures) => attempt,
             // Over the budget (attempts raced the lock): refused unjudged,
