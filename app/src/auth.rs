@@ -7,11 +7,11 @@
 //! the request's extensions. Server functions then only read it, and check
 //! the role and CSRF token they need themselves.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{header, Method, StatusCode};
@@ -38,14 +38,20 @@ pub struct DashboardSettings {
     pub public_url: String,
 }
 
-/// Per-address throttling of failed sign-ins, shared with the API's
-/// throttling of failed authentication.
+/// Per-address throttling of sign-ins (its own budget, apart from the
+/// API's failed authentication).
 pub trait LoginThrottle: std::fmt::Debug + Send + Sync {
-    /// Whether the address may try again.
-    fn allowed(&self, ip: IpAddr) -> bool;
-    /// Counts a failure from the address.
-    fn failed(&self, ip: IpAddr);
+    /// Charges one sign-in attempt from the address, before any password is
+    /// hashed (so a flood costs no hashing beyond the budget); `Err` with
+    /// the seconds to wait when its budget is spent.
+    fn attempt(&self, ip: IpAddr) -> Result<(), u64>;
 }
+
+/// The client address of a request (the TCP peer, or the address a
+/// trusted proxy forwarded for), put into the request's extensions by the
+/// server before anything else runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
 
 /// What the dashboard's server side needs, provided as context to every
 /// page and server function.
@@ -338,8 +344,7 @@ pub fn require_mutation(role: Role, csrf: &str) -> Result<(Dashboard, User), Ser
 
 /// The client's address, for throttling and the audit trail.
 pub fn client_ip() -> Option<IpAddr> {
-    use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
+    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<ClientAddress>().map(|c| c.0))
 }
 
 /// The request's session.

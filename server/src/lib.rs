@@ -3,10 +3,12 @@
 //! does with the command line.
 
 pub mod api;
+pub mod client_address;
 mod commands;
 pub mod config;
 pub mod jobs;
 pub mod key_provider;
+pub mod listener;
 pub mod plaintext;
 pub mod signing;
 pub mod state;
@@ -19,8 +21,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
+use hyper_util::rt::TokioTimer;
 use leptos::config::LeptosOptions;
 use store::Store;
 use tokio::task::JoinHandle;
@@ -159,16 +162,36 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         reads,
         dashboard,
         dashboard_config: config.dashboard,
+        trusted_proxies: config.trusted_proxies.clone(),
     });
+    // A body that dribbles in is cut off (its read fails, answered 408).
+    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.listener.request_body_timeout));
     let setup_link = first_run_link(&store, &public_url).await?;
     let mut background = vec![cleanup, indexer];
     background.extend(jobs::spawn(&store, jobs::all(key_rotation)));
     let handle = Handle::new();
     let mut tasks = Vec::new();
-    let server = axum_server::from_tcp_rustls(https, RustlsConfig::from_config(tls.config))?
+    let limits = config.listener;
+    let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls.config))
+        .handshake_timeout(limits.tls_handshake_timeout)
+        .acceptor(listener::ConnectionLimit::new(limits.max_connections));
+    let mut server = axum_server::from_tcp(https)?
+        .acceptor(acceptor)
         .handle(handle.clone())
-        // The client address feeds the throttling of failed authentication.
-        .serve(router.into_make_service_with_connect_info::<SocketAddr>());
+        .first_request_timeout(limits.header_read_timeout)
+        .accept_error_handler(|peer, error| tracing::debug!(?peer, %error, "connection refused or failed"));
+    // The head timeout also ends idle keep-alive connections (hyper starts
+    // it whenever it waits for the next request head); HTTP/2 connections
+    // whose peer stops answering pings are closed.
+    server.http_builder().http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    server
+        .http_builder()
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    // The client address feeds the throttles and the audit trail.
+    let server = server.serve(router.into_make_service_with_connect_info::<SocketAddr>());
     tasks.push(tokio::spawn(server));
 
     let plaintext_addr = match config.plaintext_listen {

@@ -5,6 +5,7 @@
 //! left on disk outside the local provider's key file.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -15,6 +16,8 @@ use zeroize::Zeroizing;
 pub enum SigningKeyError {
     #[error("cannot read or remove the legacy signing key {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("the legacy signing key {0} may be read by group or others: run `chmod 600` on it")]
+    TooOpen(PathBuf),
     #[error("the legacy signing key {0} is not a 32-byte Ed25519 seed")]
     Malformed(PathBuf),
 }
@@ -29,6 +32,10 @@ pub fn legacy_key(data_dir: &Path) -> Result<Option<SigningKey>, SigningKeyError
     let path = legacy_path(data_dir);
     if !path.exists() {
         return Ok(None);
+    }
+    let io = |source| SigningKeyError::Io { path: path.clone(), source };
+    if fs::metadata(&path).map_err(io)?.permissions().mode() & 0o077 != 0 {
+        return Err(SigningKeyError::TooOpen(path));
     }
     let bytes = Zeroizing::new(fs::read(&path).map_err(|source| SigningKeyError::Io { path: path.clone(), source })?);
     let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| SigningKeyError::Malformed(path.clone()))?;
@@ -54,6 +61,9 @@ mod tests {
         assert!(legacy_key(dir.path()).expect("absent is fine").is_none());
         fs::create_dir_all(dir.path().join("keys")).expect("dir");
         fs::write(legacy_path(dir.path()), [5u8; 32]).expect("write");
+        fs::set_permissions(legacy_path(dir.path()), fs::Permissions::from_mode(0o640)).expect("chmod");
+        assert!(matches!(legacy_key(dir.path()), Err(SigningKeyError::TooOpen(_))), "a group-readable key is refused");
+        fs::set_permissions(legacy_path(dir.path()), fs::Permissions::from_mode(0o600)).expect("chmod");
         let key = legacy_key(dir.path()).expect("read").expect("present");
         assert_eq!(key.verifying_key(), SigningKey::from_bytes(&[5u8; 32]).verifying_key());
         fs::write(legacy_path(dir.path()), b"short").expect("corrupt");

@@ -14,6 +14,8 @@ pub struct AppState {
     pub reads: crate::api::shedding::ReadGate,
     pub dashboard: app::auth::Dashboard,
     pub dashboard_config: crate::config::DashboardConfig,
+    /// Proxies whose forwarding headers name the client address.
+    pub trusted_proxies: crate::client_address::TrustedProxies,
 }
 
 impl FromRef<AppState> for LeptosOptions {

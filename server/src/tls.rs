@@ -35,6 +35,10 @@ pub enum TlsError {
     Read { path: PathBuf, source: rustls::pki_types::pem::Error },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("the TLS private key {0} may be read by group or others: run `chmod 600` on it")]
+    KeyTooOpen(PathBuf),
+    #[error("cannot inspect {path}: {source}")]
+    Inspect { path: PathBuf, source: std::io::Error },
     #[error("{0} holds no certificate")]
     NoCertificate(PathBuf),
     #[error("cannot generate a self-signed certificate: {0}")]
@@ -64,6 +68,15 @@ pub fn load(source: &TlsSource) -> Result<Tls, TlsError> {
         .map_err(|source| TlsError::Read { path: cert_path.clone(), source })?;
     let leaf = chain.first().ok_or_else(|| TlsError::NoCertificate(cert_path.clone()))?;
     let fingerprint = fingerprint(leaf);
+    // The private key is this user's alone, as the KEK file is: a key that
+    // others can read is refused rather than served with.
+    let mode = fs::metadata(&key_path)
+        .map_err(|source| TlsError::Inspect { path: key_path.clone(), source })?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(TlsError::KeyTooOpen(key_path));
+    }
     let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|source| TlsError::Read { path: key_path, source })?;
 
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -120,6 +133,18 @@ mod tests {
         assert!(!second.generated);
         assert_eq!(first.fingerprint, second.fingerprint);
         assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
+    }
+
+    #[test]
+    fn a_private_key_others_can_read_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = TlsSource::SelfSigned { dir: dir.path().join("tls") };
+        load(&source).expect("generates");
+        let key = dir.path().join("tls/key.pem");
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let error = load(&source).expect_err("refused");
+        assert!(matches!(error, TlsError::KeyTooOpen(_)), "{error}");
+        assert!(error.to_string().contains("chmod 600"), "{error}");
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .layer(sessions)
         .with_state(state.clone());
 
+    let proxies = state.trusted_proxies.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -75,7 +76,9 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
                 }))
                 .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
-                .layer(middleware::from_fn(security_headers)),
+                .layer(middleware::from_fn(security_headers))
+                // Before anything reads it: the throttles and the audit trail.
+                .layer(middleware::from_fn_with_state(proxies, crate::client_address::resolve)),
         )
 }
 

@@ -36,8 +36,11 @@ pub async fn login(csrf: String, email: String, password: String, code: String) 
     let (dashboard, request) = auth::request()?;
     auth::check_csrf(&request, &csrf)?;
     let ip = auth::client_ip();
-    if ip.is_some_and(|ip| !dashboard.throttle.allowed(ip)) {
-        return Err(fail(StatusCode::TOO_MANY_REQUESTS, "Too many failed sign-ins from this address; wait a minute."));
+    if let Some(Err(wait_secs)) = ip.map(|ip| dashboard.throttle.attempt(ip)) {
+        return Err(fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many sign-ins from this address; wait {wait_secs} seconds."),
+        ));
     }
     let store = &dashboard.store;
     // The store records the outcome (success, resumed enrolment, or the
@@ -54,9 +57,6 @@ pub async fn login(csrf: String, email: String, password: String, code: String) 
             Ok(auth::navigate("/enrol"))
         }
         Err(refused) => {
-            if let Some(ip) = ip {
-                dashboard.throttle.failed(ip);
-            }
             if refused.user.is_none() {
                 tracing::info!(reason = refused.reason.as_str(), "dashboard sign-in refused");
             }

@@ -24,6 +24,12 @@ pub fn fail(status: StatusCode, message: impl Into<String>) -> ServerFnError {
 /// the same thing: client mistakes keep their message, passing trouble is
 /// a 503 worth retrying, and the rest is logged and hidden.
 pub fn store_error(error: StoreError) -> ServerFnError {
+    // Busy means "nothing was done, come back in a second": say when.
+    if matches!(error, StoreError::Busy(_)) {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        }
+    }
     let (status, message) = store_status(error);
     fail(status, message)
 }
@@ -35,6 +41,7 @@ fn store_status(error: StoreError) -> (StatusCode, String) {
         E::Invalid(message) => (StatusCode::BAD_REQUEST, message),
         E::Conflict(message) => (StatusCode::CONFLICT, message),
         E::KeysDestroyed => (StatusCode::GONE, error.to_string()),
+        E::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "The server is busy; try again in a second.".to_owned()),
         E::WriterGone => {
             (StatusCode::SERVICE_UNAVAILABLE, "The service is shutting down; try again in a moment.".to_owned())
         }
@@ -120,6 +127,18 @@ mod tests {
             // The key provider's own words stay in the log.
             assert!(!message.contains("kms"), "{message}");
         }
+    }
+
+    #[test]
+    fn busy_says_when_to_come_back() {
+        Owner::new().with(|| {
+            let response = ResponseOptions::default();
+            provide_context(response.clone());
+            let _ = store_error(StoreError::Busy("every password hashing slot is in use"));
+            let parts = response.0.read().expect("response options");
+            assert_eq!(parts.status, Some(StatusCode::SERVICE_UNAVAILABLE));
+            assert_eq!(parts.headers.get(http::header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+        });
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Bearer-key authentication and the permission and scope rules.
 
 use audit_core::LedgerId;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use store::{Actor, ApiKey, Ledger, LedgerKind, Origin, Permission};
 
 use super::error::ApiError;
+use crate::client_address::ClientAddress;
 use crate::state::AppState;
 
 /// The authenticated API key of a request, and the client address it came
@@ -18,19 +19,21 @@ pub struct Caller(pub ApiKey, pub Option<IpAddr>);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// A key that verifies is served whatever its address did: only
+    /// presented credentials that fail are counted against the address,
+    /// and only they are refused (429) once it is over its budget. A
+    /// request without credentials is a plain 401, counted nowhere.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-        if let Some(ip) = ip {
-            state.limits.check_address(ip)?;
-        }
-        match authenticate(parts, state).await? {
+        let ip = parts.extensions.get::<ClientAddress>().map(|address| address.0);
+        let Some(secret) = bearer(parts) else { return Err(ApiError::Unauthorized) };
+        match state.store.authenticate(secret).await? {
             Some(key) => {
                 state.limits.check_key(key.id.as_str())?;
                 Ok(Caller(key, ip))
             }
             None => {
                 if let Some(ip) = ip {
-                    state.limits.auth_failed(ip);
+                    state.limits.auth_failed(ip)?;
                 }
                 Err(ApiError::Unauthorized)
             }
@@ -38,11 +41,10 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The active key the request's bearer secret belongs to, if any.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<ApiKey>, ApiError> {
-    let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else { return Ok(None) };
-    let Some(secret) = header.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else { return Ok(None) };
-    Ok(state.store.authenticate(secret.trim()).await?)
+/// The bearer secret of the request's `Authorization` header, if it has one.
+fn bearer(parts: &Parts) -> Option<&str> {
+    let header = parts.headers.get(axum::http::header::AUTHORIZATION)?;
+    header.to_str().ok()?.strip_prefix("Bearer ").map(str::trim).filter(|secret| !secret.is_empty())
 }
 
 impl Caller {

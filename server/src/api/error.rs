@@ -23,6 +23,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The body could not be read in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     Unprocessable(String),
     #[error("rate limit of {limit} requests per second exceeded; retry in {retry_after_secs} s")]
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -78,6 +82,7 @@ impl ApiError {
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict(_) => "Conflict",
             ApiError::PayloadTooLarge(_) => "Payload too large",
+            ApiError::RequestTimeout(_) => "Request timeout",
             ApiError::Unprocessable(_) => "Unprocessable request",
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::Internal(_) => "Internal error",
@@ -100,6 +105,7 @@ impl From<StoreError> for ApiError {
             StoreError::KeysDestroyed => ApiError::Gone(error.to_string()),
             StoreError::Integrity(detail) => ApiError::Integrity(detail),
             StoreError::Keys(detail) => ApiError::KeyProvider(detail),
+            StoreError::Busy(_) => ApiError::Overloaded(error.to_string()),
             StoreError::CommitTimeout => ApiError::Overloaded(
                 "the commit did not complete in time; retry with the same event ids (retries are idempotent)".into(),
             ),
@@ -111,9 +117,13 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::BytesRejection(_) => {
+            JsonRejection::BytesRejection(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::PayloadTooLarge("the request body is larger than the 4 MiB limit".into())
             }
+            // The body stopped arriving (too slow, or the connection broke).
+            JsonRejection::BytesRejection(_) => ApiError::RequestTimeout(
+                "the request body did not arrive in time; send it without pauses, or retry".into(),
+            ),
             JsonRejection::MissingJsonContentType(_) => {
                 ApiError::bad("content-type", "the body must be JSON (Content-Type: application/json)")
             }

@@ -1,15 +1,15 @@
 //! Rate limits per API key and per ledger (GCRA through `governor`),
 //! answered with 429, `Retry-After` and the IETF `RateLimit` headers.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::address_budget::AddressBudget;
 use super::error::ApiError;
 
 /// Requests per second a key, and a ledger, may make (each also its burst).
@@ -17,9 +17,12 @@ use super::error::ApiError;
 pub struct RateLimitConfig {
     pub per_key: NonZeroU32,
     pub per_ledger: NonZeroU32,
-    /// Failed authentications one client address may make per minute
-    /// (also the burst) before it is refused with 429 for a while.
+    /// Failed API authentications one client address may make per minute
+    /// (also the burst) before its failing requests get 429 for a while.
     pub auth_failures_per_minute: NonZeroU32,
+    /// Dashboard sign-in attempts (successful or not) one client address
+    /// may make per minute, charged before any password is hashed.
+    pub sign_ins_per_minute: NonZeroU32,
 }
 
 impl Default for RateLimitConfig {
@@ -28,6 +31,7 @@ impl Default for RateLimitConfig {
             per_key: NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
             per_ledger: NonZeroU32::new(2000).unwrap_or(NonZeroU32::MIN),
             auth_failures_per_minute: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
+            sign_ins_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -38,9 +42,8 @@ pub struct RateLimits {
     config: RateLimitConfig,
     keys: Arc<DefaultKeyedRateLimiter<String>>,
     ledgers: Arc<DefaultKeyedRateLimiter<String>>,
-    auth_failures: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    /// Addresses over their failure budget, and until when.
-    blocked: Arc<Mutex<HashMap<IpAddr, Instant>>>,
+    auth_failures: Arc<AddressBudget>,
+    sign_ins: Arc<AddressBudget>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -49,15 +52,11 @@ impl std::fmt::Debug for RateLimits {
     }
 }
 
-/// Failed dashboard sign-ins share the budget of failed API
-/// authentication per client address.
+/// Dashboard sign-ins have a budget of their own: failed API keys do not
+/// lock people out of the dashboard, nor sign-ins out of the API.
 impl app::auth::LoginThrottle for RateLimits {
-    fn allowed(&self, ip: IpAddr) -> bool {
-        self.check_address(ip).is_ok()
-    }
-
-    fn failed(&self, ip: IpAddr) {
-        self.auth_failed(ip);
+    fn attempt(&self, ip: IpAddr) -> Result<(), u64> {
+        self.sign_ins.charge(ip)
     }
 }
 
@@ -67,34 +66,20 @@ impl RateLimits {
             config,
             keys: Arc::new(RateLimiter::keyed(Quota::per_second(config.per_key))),
             ledgers: Arc::new(RateLimiter::keyed(Quota::per_second(config.per_ledger))),
-            auth_failures: Arc::new(RateLimiter::keyed(Quota::per_minute(config.auth_failures_per_minute))),
-            blocked: Arc::new(Mutex::new(HashMap::new())),
+            auth_failures: Arc::new(AddressBudget::new(config.auth_failures_per_minute)),
+            sign_ins: Arc::new(AddressBudget::new(config.sign_ins_per_minute)),
         }
     }
 
-    /// Refuses a client address that failed authentication too often,
-    /// before its credentials are even looked at (so guessing costs the
-    /// database nothing).
-    pub fn check_address(&self, ip: IpAddr) -> Result<(), ApiError> {
-        let blocked = self.blocked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match blocked.get(&ip) {
-            Some(until) if *until > Instant::now() => Err(ApiError::TooManyRequests {
-                retry_after_secs: until.saturating_duration_since(Instant::now()).as_secs() + 1,
-                limit: self.config.auth_failures_per_minute.get(),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a failed authentication from `ip`; beyond the budget the
-    /// address is refused until the budget has refilled.
-    pub fn auth_failed(&self, ip: IpAddr) {
-        if let Err(not_until) = self.auth_failures.check_key(&ip) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            tracing::warn!(%ip, wait_secs = wait.as_secs(), "too many failed authentications; refusing this address for a while");
-            let mut blocked = self.blocked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            blocked.insert(ip, Instant::now() + wait.max(Duration::from_secs(1)));
-        }
+    /// Counts credentials from `ip` that did not verify. Within the
+    /// budget the caller answers 401; beyond it (and until it refills)
+    /// 429. Only failing credentials are ever counted or refused: a key
+    /// that verifies is served whatever its address did.
+    pub fn auth_failed(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.auth_failures.charge(ip).map_err(|retry_after_secs| ApiError::TooManyRequests {
+            retry_after_secs,
+            limit: self.auth_failures.per_minute(),
+        })
     }
 
     /// Counts one request of an API key.
@@ -108,8 +93,8 @@ impl RateLimits {
         check(&self.ledgers, &format!("{ledger_id}:{}", permission.as_str()), self.config.per_ledger)
     }
 
-    /// Forgets keys and ledgers idle long enough to be back at full quota,
-    /// so memory stays bounded by recent activity.
+    /// Forgets keys, ledgers and addresses idle long enough to be back at
+    /// full quota, so memory stays bounded by recent activity.
     pub fn spawn_cleanup(&self) -> tokio::task::JoinHandle<()> {
         let limits = self.clone();
         tokio::spawn(async move {
@@ -119,12 +104,7 @@ impl RateLimits {
                 limits.keys.retain_recent();
                 limits.ledgers.retain_recent();
                 limits.auth_failures.retain_recent();
-                let now = Instant::now();
-                limits
-                    .blocked
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .retain(|_, until| *until > now);
+                limits.sign_ins.retain_recent();
             }
         })
     }
@@ -149,7 +129,7 @@ mod tests {
         let limits = RateLimits::new(RateLimitConfig {
             per_key: NonZeroU32::new(3).expect("nonzero"),
             per_ledger: NonZeroU32::new(100).expect("nonzero"),
-            auth_failures_per_minute: NonZeroU32::new(2).expect("nonzero"),
+            ..RateLimitConfig::default()
         });
         for _ in 0..3 {
             limits.check_key("k").expect("within quota");
@@ -165,17 +145,18 @@ mod tests {
     }
 
     #[test]
-    fn an_address_over_its_failure_budget_is_refused_and_others_are_not() {
+    fn failed_authentication_and_sign_ins_have_separate_budgets() {
         let limits = RateLimits::new(RateLimitConfig {
             auth_failures_per_minute: NonZeroU32::new(2).expect("nonzero"),
+            sign_ins_per_minute: NonZeroU32::new(1).expect("nonzero"),
             ..RateLimitConfig::default()
         });
-        let (bad, good): (IpAddr, IpAddr) = ("192.0.2.1".parse().expect("ip"), "192.0.2.2".parse().expect("ip"));
-        limits.auth_failed(bad);
-        limits.auth_failed(bad);
-        limits.check_address(bad).expect("within the budget");
-        limits.auth_failed(bad);
-        assert!(matches!(limits.check_address(bad), Err(ApiError::TooManyRequests { .. })));
-        limits.check_address(good).expect("other addresses are unaffected");
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        limits.auth_failed(ip).expect("first failure: 401");
+        limits.auth_failed(ip).expect("second failure: 401");
+        assert!(matches!(limits.auth_failed(ip), Err(ApiError::TooManyRequests { limit: 2, .. })));
+        use app::auth::LoginThrottle as _;
+        limits.attempt(ip).expect("the API's failures leave the dashboard's budget alone");
+        assert!(limits.attempt(ip).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! The /v1 REST API: JSON over HTTPS, errors as RFC 9457 problem documents.
 
+pub mod address_budget;
 pub mod admin;
 pub mod auth;
 pub mod error;

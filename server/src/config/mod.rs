@@ -149,6 +149,10 @@ pub struct Config {
     pub site_root: PathBuf,
     pub public_host: String,
     pub rate_limits: crate::api::limits::RateLimitConfig,
+    /// Proxies whose forwarding headers name the client address.
+    pub trusted_proxies: crate::client_address::TrustedProxies,
+    /// Connection cap and timeouts of the HTTPS listener.
+    pub listener: crate::listener::ListenerLimits,
     pub log_format: LogFormat,
     pub keys: KeyConfig,
     pub key_rotation: KeyRotation,
@@ -219,6 +223,14 @@ impl Config {
                 per_key: settings.rate_limit_per_key,
                 per_ledger: settings.rate_limit_per_ledger,
                 auth_failures_per_minute: settings.auth_failures_per_minute,
+                sign_ins_per_minute: settings.sign_ins_per_minute,
+            },
+            trusted_proxies: crate::client_address::TrustedProxies::new(settings.trusted_proxies),
+            listener: crate::listener::ListenerLimits {
+                max_connections: settings.max_connections,
+                tls_handshake_timeout: secs(settings.tls_handshake_timeout_secs),
+                header_read_timeout: secs(settings.header_read_timeout_secs),
+                request_body_timeout: secs(settings.request_body_timeout_secs),
             },
             log_format: settings.log_format,
             keys,
@@ -288,6 +300,7 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Auto);
         assert_eq!(config.key_rotation, KeyRotation { after_events: 100_000_000, after_days: 90 });
         assert_eq!(config.shedding, crate::api::shedding::SheddingConfig::default());
+        assert_eq!(config.listener, crate::listener::ListenerLimits::default());
         let minutes = |n: u64| std::time::Duration::from_secs(n * 60);
         assert_eq!(
             config.dashboard,
@@ -328,6 +341,22 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/srv/audit"));
         assert_eq!(config.plaintext_listen.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:8080"));
         assert_eq!(config.database_url.expose(), "sqlite:/srv/audit/auditstore.db");
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_list_from_flags_and_the_file() {
+        let args = parse(&["auditstore", "--trusted-proxies", "10.0.0.0/8,192.0.2.1, 2001:db8::/32"]);
+        let config = Config::resolve(args).expect("resolves");
+        let want: Vec<crate::client_address::ProxyNet> =
+            ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32"].iter().map(|n| n.parse().expect("net")).collect();
+        assert_eq!(config.trusted_proxies, crate::client_address::TrustedProxies::new(want.clone()));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path =
+            config_file(&dir, "proxies.toml", "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\", \"2001:db8::/32\"]\n");
+        let config = Config::resolve(parse(&["auditstore", "--config", path.to_str().expect("utf-8")])).expect("file");
+        assert_eq!(config.trusted_proxies, crate::client_address::TrustedProxies::new(want));
+        assert!(Cli::try_parse_from(["auditstore", "--trusted-proxies", "10.0.0.0/33"]).is_err());
+        assert_eq!(Config::resolve(ServeArgs::default()).expect("defaults").trusted_proxies, Default::default());
     }
 
     #[test]

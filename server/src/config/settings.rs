@@ -18,6 +18,13 @@ use serde::Deserialize;
 use super::{ConfigError, KeyProviderKind, LogFormat, DEFAULT_LISTEN};
 use crate::api::limits::RateLimitConfig;
 use crate::api::shedding::SheddingConfig;
+use crate::client_address::ProxyNet;
+use crate::listener::ListenerLimits;
+
+/// A default duration as a setting's whole seconds (never zero).
+fn secs(duration: std::time::Duration) -> NonZeroU64 {
+    NonZeroU64::new(duration.as_secs()).unwrap_or(NonZeroU64::MIN)
+}
 
 /// Declares the settings. Each is `/// help`, `#[arg(...)]`, `name: Type`
 /// and, where the default is a plain value, `= default`; a setting without
@@ -122,6 +129,24 @@ settings! {
         /// Failed authentications one client address may make per minute before it gets 429 for a while [default: 60].
         #[arg(long, env = "AUDITSTORE_AUTH_FAILURES_PER_MINUTE", value_name = "N")]
         pub auth_failures_per_minute: NonZeroU32 = RateLimitConfig::default().auth_failures_per_minute,
+        /// Dashboard sign-in attempts one client address may make per minute, counted before any password is hashed [default: 30].
+        #[arg(long, env = "AUDITSTORE_SIGN_INS_PER_MINUTE", value_name = "N")]
+        pub sign_ins_per_minute: NonZeroU32 = RateLimitConfig::default().sign_ins_per_minute,
+        /// Proxies (CIDRs or addresses, comma-separated) whose Forwarded / X-Forwarded-For headers name the client address; from any other peer they are ignored [default: none].
+        #[arg(long, env = "AUDITSTORE_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
+        pub trusted_proxies: Vec<ProxyNet> = Vec::new(),
+        /// HTTPS connections open at once; more are closed on arrival [default: 4096].
+        #[arg(long, env = "AUDITSTORE_MAX_CONNECTIONS", value_name = "N")]
+        pub max_connections: NonZeroU32 = ListenerLimits::default().max_connections,
+        /// Seconds a client has to finish the TLS handshake [default: 10].
+        #[arg(long, env = "AUDITSTORE_TLS_HANDSHAKE_TIMEOUT_SECS", value_name = "SECONDS")]
+        pub tls_handshake_timeout_secs: NonZeroU64 = secs(ListenerLimits::default().tls_handshake_timeout),
+        /// Seconds a client has to send each request head; an idle keep-alive connection is closed after as long [default: 10].
+        #[arg(long, env = "AUDITSTORE_HEADER_READ_TIMEOUT_SECS", value_name = "SECONDS")]
+        pub header_read_timeout_secs: NonZeroU64 = secs(ListenerLimits::default().header_read_timeout),
+        /// Seconds a client has to send a request body [default: 30].
+        #[arg(long, env = "AUDITSTORE_REQUEST_BODY_TIMEOUT_SECS", value_name = "SECONDS")]
+        pub request_body_timeout_secs: NonZeroU64 = secs(ListenerLimits::default().request_body_timeout),
         /// Reads (GET under /v1) served at once; more are answered 503 [default: 256].
         #[arg(long, env = "AUDITSTORE_MAX_CONCURRENT_READS", value_name = "N")]
         pub max_concurrent_reads: NonZeroU32 = SheddingConfig::default().max_concurrent_reads,

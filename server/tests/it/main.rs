@@ -10,4 +10,5 @@ mod health;
 mod jobs;
 mod processes;
 mod sessions;
+mod slow_clients;
 mod tls;

@@ -541,3 +541,63 @@ async fn the_same_action_through_v1_and_the_dashboard_records_the_same_event() {
         assert!(keys(&api).contains(&"client_ip".to_owned()), "{action}: the client address is recorded");
     }
 }
+
+/// A flood of sign-ins (500 parallel POSTs would once hold ~10 GiB of
+/// argon2 memory) is judged only as fast as there are cores: the excess is
+/// refused at once with 503 and Retry-After, and nothing else.
+#[tokio::test]
+async fn a_sign_in_flood_is_refused_beyond_the_hashing_slots() {
+    let server = TestServer::start_with(|args| args.sign_ins_per_minute = std::num::NonZeroU32::new(10_000)).await;
+    let mut browsers = Vec::new();
+    for _ in 0..48 {
+        let mut browser = Browser::new(&server);
+        browser.refresh().await;
+        browsers.push(browser);
+    }
+    let mut flood = tokio::task::JoinSet::new();
+    for browser in browsers {
+        let (client, url, cookie, csrf) =
+            (browser.client.clone(), server.url("/api/login"), browser.cookie.clone(), browser.csrf.clone());
+        flood.spawn(async move {
+            let body = form(&[("csrf", &csrf), ("email", "nobody@example.com"), ("password", "wrong"), ("code", "1")]);
+            let mut request = client.post(url).header("content-type", "application/x-www-form-urlencoded").body(body);
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", format!("{COOKIE}={cookie}"));
+            }
+            let response = request.send().await.expect("answer");
+            (response.status().as_u16(), response.headers().get("retry-after").is_some())
+        });
+    }
+    let answers = flood.join_all().await;
+    let busy = answers.iter().filter(|(status, _)| *status == 503).count();
+    assert!(answers.iter().all(|(status, _)| [401, 503].contains(status)), "{answers:?}");
+    assert!(busy > 0, "the excess is refused: {answers:?}");
+    assert!(answers.iter().filter(|(status, _)| *status == 503).all(|(_, retry)| *retry), "503 says when to retry");
+    assert!(busy < answers.len(), "the slots still judge: {answers:?}");
+}
+
+/// Sign-ins are charged to the address before any hashing, on a budget
+/// of their own: the API's failed keys do not spend it, nor it theirs.
+#[tokio::test]
+async fn sign_in_attempts_have_their_own_address_budget() {
+    let server = TestServer::start_with(|args| {
+        args.sign_ins_per_minute = std::num::NonZeroU32::new(2);
+        args.auth_failures_per_minute = std::num::NonZeroU32::new(2);
+    })
+    .await;
+    let boot = server.bootstrap("acme");
+    let admin = boot["admin_key"].as_str().expect("admin key").to_owned();
+    let client = server.client();
+    for _ in 0..4 {
+        let _ = client.get(server.url("/v1/ledgers")).bearer_auth("auds_wrong").send().await.expect("answer");
+    }
+    let mut browser = Browser::new(&server);
+    browser.refresh().await;
+    let wrong = [("email", "nobody@example.com"), ("password", "wrong"), ("code", "1")];
+    assert_eq!(browser.mutate("login", &wrong).await.0, 401, "the API's failures spent nothing here");
+    assert_eq!(browser.mutate("login", &wrong).await.0, 401);
+    let (status, body) = browser.mutate("login", &wrong).await;
+    assert_eq!(status, 429, "{body}");
+    let api = client.get(server.url("/v1/ledgers")).bearer_auth(&admin).send().await.expect("answer");
+    assert_eq!(api.status(), 200, "a valid key is served whatever the address did");
+}
