@@ -55,6 +55,22 @@ start_postgres() {
   say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }
 
+# The API contract tools, pinned, in a venv of our own: an independent
+# OpenAPI validator, a standard client generator and the API fuzzer.
+ensure_api_tools() {
+  local venv="$AUDITSTORE_TOOLS/api-venv"
+  local want="openapi-spec-validator==0.9.0 openapi-python-client==0.29.1 schemathesis==4.32.5"
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
+    say "installing $want into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $want
+    echo "$want" >"$venv/.installed"
+  fi
+  export AUDITSTORE_API_TOOLS="$venv/bin"
+}
+
 # A KMS-compatible endpoint: moto's server from PyPI, in a venv of our own.
 start_moto() {
   local venv="$AUDITSTORE_TOOLS/moto-venv"

@@ -34,6 +34,7 @@ setup() {
   fi
   start_postgres
   start_moto
+  ensure_api_tools
 }
 
 lint() {
@@ -91,9 +92,61 @@ end2end() {
   return $status
 }
 
+# API fuzzing: schemathesis against the served OpenAPI document, once per
+# key permission, with a fixed seed and a time budget; any finding fails.
+fuzz() {
+  local port data log bin="$CARGO_TARGET_DIR/debug/auditstore"
+  port="$(free_port)"
+  data="$SERVICES_DIR/fuzz-data"
+  log="$SERVICES_DIR/fuzz-server.log"
+  # Generous limits: the fuzzer is one client sending thousands of requests.
+  "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" --site-root "$ROOT/target/site" --log-format json \
+    --rate-limit-per-key 1000000 --rate-limit-per-ledger 1000000 --auth-failures-per-minute 1000000 >"$log" 2>&1 &
+  local pid=$!
+  CLEANUPS+=("kill $pid 2>/dev/null")
+  local i base="https://localhost:$port" cert="$data/tls/cert.pem"
+  for i in $(seq 1 100); do
+    curl -sf --cacert "$cert" "$base/readyz" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
+    sleep 0.2
+  done
+  local json='import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'
+  local admin ledger write read
+  admin="$("$bin" admin bootstrap --data-dir "$data" --account fuzz --log-format json | python3 -c "$json" admin_key)"
+  api() { curl -sf --cacert "$cert" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' "$base/v1$2" -d "$3"; }
+  ledger="$(api "$admin" /ledgers '{"name": "fuzzed"}' | python3 -c "$json" id)"
+  write="$(api "$admin" /keys "{\"name\": \"w\", \"permission\": \"write\", \"ledgers\": [\"$ledger\"]}" | python3 -c "$json" secret)"
+  read="$(api "$admin" /keys '{"name": "r", "permission": "read"}' | python3 -c "$json" secret)"
+  for i in 1 2 3; do
+    api "$write" "/ledgers/$ledger/events" "{\"id\": \"evt_$i\", \"actor\": {\"type\": \"user\", \"id\": \"u_$i\"}, \"action\": \"a.b\", \"resource\": {\"type\": \"r\", \"id\": \"r_$i\"}, \"occurred_at\": \"2026-11-26T10:00:00Z\"}" >/dev/null
+  done
+  [ -n "$admin" ] && [ -n "$ledger" ] && [ -n "$write" ] && [ -n "$read" ] || { echo "could not create the fuzzing keys" >&2; cat "$log" >&2; return 1; }
+  local status=0 name key
+  # Admin last: its run revokes and rotates keys, the others' included.
+  for name in read write admin; do
+    key="${!name}"
+    say "schemathesis with the $name key (seed 20261201, at most ${AUDITSTORE_FUZZ_SECS:-60} s)"
+    # From the services directory: schemathesis keeps its crash cache in
+    # the working directory, which must not be the repository.
+    (cd "$SERVICES_DIR" && "$AUDITSTORE_API_TOOLS/st" --no-color run "$base/v1/openapi.json" --url "$base" --tls-verify "$cert" \
+      -H "Authorization: Bearer $key" \
+      --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+      --seed 20261201 --max-time "${AUDITSTORE_FUZZ_SECS:-60}" --workers 1) || status=1
+  done
+  kill -TERM "$pid"
+  wait "$pid" || true
+  if grep -q 'panicked' "$log"; then
+    echo "the server panicked while fuzzed:" >&2
+    grep -A 5 'panicked' "$log" >&2
+    status=1
+  fi
+  return $status
+}
+
 stage setup setup
 stage fmt cargo fmt --all --check
 stage clippy lint
 stage test unit_and_integration
 stage wasm wasm
 stage end2end end2end
+stage fuzz fuzz

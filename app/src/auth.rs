@@ -38,13 +38,16 @@ pub struct DashboardSettings {
     pub public_url: String,
 }
 
-/// Per-address throttling of sign-ins (its own budget, apart from the
-/// API's failed authentication).
+/// Per-address throttling of sign-ins and of anonymous dashboard traffic
+/// (budgets of their own, apart from the API's failed authentication).
 pub trait LoginThrottle: std::fmt::Debug + Send + Sync {
     /// Charges one sign-in attempt from the address, before any password is
     /// hashed (so a flood costs no hashing beyond the budget); `Err` with
     /// the seconds to wait when its budget is spent.
     fn attempt(&self, ip: IpAddr) -> Result<(), u64>;
+    /// Charges one dashboard request of a visitor without a session, the
+    /// same way.
+    fn anonymous(&self, ip: IpAddr) -> Result<(), u64>;
 }
 
 /// The client address of a request (the TCP peer, or the address a
@@ -115,7 +118,15 @@ fn page_role(path: &str) -> Option<Role> {
     (path == "/users" || path.starts_with("/users/")).then_some(Role::Owner)
 }
 
+/// The cookie that carries an anonymous visitor's sealed CSRF token.
+const CSRF_COOKIE: &str = "__Host-auditstore-csrf";
+
 /// The middleware in front of every dashboard page and server function.
+///
+/// Only a session with state (someone signed in, or enrolling) has a row
+/// in the database. An anonymous visitor's CSRF token travels sealed in a
+/// cookie of its own, so page views cost no write, and anonymous traffic
+/// is throttled per address.
 pub async fn session_middleware(
     State(dashboard): State<Dashboard>,
     session: Session,
@@ -125,21 +136,18 @@ pub async fn session_middleware(
     if let Some(refused) = cross_origin(&request) {
         return refused;
     }
-    let mut state: SessionState = match session.get(KEY).await {
-        Ok(state) => state.unwrap_or_default(),
+    let loaded: Option<SessionState> = match session.get(KEY).await {
+        Ok(state) => state,
         Err(error) => {
             tracing::error!(%error, "the session could not be loaded");
             return (StatusCode::SERVICE_UNAVAILABLE, "The session store is unavailable; try again.").into_response();
         }
     };
+    let had_record = loaded.is_some();
+    let mut state = loaded.unwrap_or_default();
     let mut changed = false;
-    if state.csrf.is_empty() {
-        state.csrf = token();
-        changed = true;
-    }
     let now = store::now_ms();
     let mut user = None;
-    let mut ended = false;
     if let Some(signed_in) = state.user.as_mut() {
         let settings = &dashboard.settings;
         let live = now - signed_in.last_seen_ms <= millis(settings.idle_timeout)
@@ -166,24 +174,51 @@ pub async fn session_middleware(
                 }
                 user = Some(current);
             }
-            _ => {
-                state.user = None;
-                state.csrf = token();
-                changed = true;
-                ended = true;
+            _ => state.user = None,
+        }
+    }
+    let mut csrf_cookie = None;
+    if state.user.is_some() || state.enrolling.is_some() {
+        if state.csrf.is_empty() {
+            state.csrf = token();
+            changed = true;
+        }
+        if changed {
+            if let Err(error) = session.insert(KEY, &state).await {
+                tracing::error!(%error, "the session could not be saved");
+                return (StatusCode::SERVICE_UNAVAILABLE, "The session store is unavailable; try again.")
+                    .into_response();
             }
         }
-    }
-    if ended {
-        // The ended session's id is not reused for whatever comes next.
-        if let Err(error) = session.cycle_id().await {
-            tracing::error!(%error, "could not rotate an ended session's id");
+    } else {
+        // An ended session (or one left from before anonymous visitors
+        // went without rows) is deleted, and its id never reused.
+        if had_record {
+            if let Err(error) = session.flush().await {
+                tracing::error!(%error, "could not delete an ended session");
+            }
         }
-    }
-    if changed {
-        if let Err(error) = session.insert(KEY, &state).await {
-            tracing::error!(%error, "the session could not be saved");
-            return (StatusCode::SERVICE_UNAVAILABLE, "The session store is unavailable; try again.").into_response();
+        let ip = request.extensions().get::<ClientAddress>().map(|address| address.0);
+        if let Some(Err(wait_secs)) = ip.map(|ip| dashboard.throttle.anonymous(ip)) {
+            let mut refused = (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many requests from this address; wait {wait_secs} seconds."),
+            )
+                .into_response();
+            if let Ok(value) = http::HeaderValue::from_str(&wait_secs.to_string()) {
+                refused.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return refused;
+        }
+        match anonymous_csrf(&dashboard.store, csrf_cookie_of(&request)).await {
+            Ok((token, cookie)) => {
+                state.csrf = token;
+                csrf_cookie = cookie;
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not seal or open an anonymous CSRF token");
+                return (StatusCode::SERVICE_UNAVAILABLE, "The service is unavailable; try again.").into_response();
+            }
         }
     }
     let path = request.uri().path().to_owned();
@@ -215,7 +250,40 @@ pub async fn session_middleware(
     let mut response = next.run(request).await;
     // Audit data and secrets never stay in a browser or proxy cache.
     response.headers_mut().insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    if let Some(cookie) = csrf_cookie {
+        let value = format!("{CSRF_COOKIE}={cookie}; Path=/; Secure; HttpOnly; SameSite=Strict");
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
     response
+}
+
+/// The sealed CSRF token the request's cookies carry, if any.
+fn csrf_cookie_of(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(CSRF_COOKIE).and_then(|rest| rest.strip_prefix('=')))
+        .map(str::to_owned)
+}
+
+/// An anonymous visitor's CSRF token: the one its cookie vouches for, or
+/// a new one with the cookie to set (when it has none, or a forged one).
+async fn anonymous_csrf(
+    store: &Store,
+    presented: Option<String>,
+) -> Result<(String, Option<String>), store::StoreError> {
+    if let Some(cookie) = presented {
+        if let Some(token) = store.anonymous_csrf_token(&cookie).await? {
+            return Ok((token, None));
+        }
+    }
+    let (token, cookie) = store.anonymous_csrf().await?;
+    Ok((token, Some(cookie)))
 }
 
 /// Server functions that change nothing; every other one is a mutation.

@@ -23,6 +23,9 @@ pub struct RateLimitConfig {
     /// Dashboard sign-in attempts (successful or not) one client address
     /// may make per minute, charged before any password is hashed.
     pub sign_ins_per_minute: NonZeroU32,
+    /// Dashboard requests one client address may make per minute without
+    /// a session (pages and server functions; static assets are free).
+    pub anonymous_requests_per_minute: NonZeroU32,
 }
 
 impl Default for RateLimitConfig {
@@ -32,6 +35,7 @@ impl Default for RateLimitConfig {
             per_ledger: NonZeroU32::new(2000).unwrap_or(NonZeroU32::MIN),
             auth_failures_per_minute: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
             sign_ins_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
+            anonymous_requests_per_minute: NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -44,6 +48,7 @@ pub struct RateLimits {
     ledgers: Arc<DefaultKeyedRateLimiter<String>>,
     auth_failures: Arc<AddressBudget>,
     sign_ins: Arc<AddressBudget>,
+    anonymous: Arc<AddressBudget>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -52,11 +57,16 @@ impl std::fmt::Debug for RateLimits {
     }
 }
 
-/// Dashboard sign-ins have a budget of their own: failed API keys do not
-/// lock people out of the dashboard, nor sign-ins out of the API.
+/// Dashboard sign-ins and anonymous dashboard traffic have budgets of
+/// their own: failed API keys do not lock people out of the dashboard, nor
+/// sign-ins out of the API.
 impl app::auth::LoginThrottle for RateLimits {
     fn attempt(&self, ip: IpAddr) -> Result<(), u64> {
         self.sign_ins.charge(ip)
+    }
+
+    fn anonymous(&self, ip: IpAddr) -> Result<(), u64> {
+        self.anonymous.charge(ip)
     }
 }
 
@@ -68,6 +78,7 @@ impl RateLimits {
             ledgers: Arc::new(RateLimiter::keyed(Quota::per_second(config.per_ledger))),
             auth_failures: Arc::new(AddressBudget::new(config.auth_failures_per_minute)),
             sign_ins: Arc::new(AddressBudget::new(config.sign_ins_per_minute)),
+            anonymous: Arc::new(AddressBudget::new(config.anonymous_requests_per_minute)),
         }
     }
 
@@ -105,6 +116,7 @@ impl RateLimits {
                 limits.ledgers.retain_recent();
                 limits.auth_failures.retain_recent();
                 limits.sign_ins.retain_recent();
+                limits.anonymous.retain_recent();
             }
         })
     }

@@ -3,6 +3,7 @@
 pub mod address_budget;
 pub mod admin;
 pub mod auth;
+pub mod document;
 pub mod error;
 pub mod events;
 pub mod limits;
@@ -96,7 +97,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(admin::revoke_key))
         .routes(routes!(checkpoint_key));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/v1", v1).split_for_parts();
-    let document = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
+    let document = Arc::new(openapi_json(&openapi));
     router
         // Events can be appended and read, never changed: every other
         // method answers 405 with a problem document.
@@ -122,6 +123,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/{*rest}", axum::routing::any(|| async { ApiError::NotFound("API route") }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The served document: the generated one with the finishing pass of
+/// [`document::finish`] (descriptions, problem+json errors, every status).
+pub fn openapi_json(openapi: &utoipa::openapi::OpenApi) -> String {
+    let generated = serde_json::to_value(openapi).unwrap_or_default();
+    serde_json::to_string_pretty(&document::finish(generated)).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// The verifier key of every checkpoint this server signs, in the C2SP note

@@ -224,6 +224,7 @@ impl Config {
                 per_ledger: settings.rate_limit_per_ledger,
                 auth_failures_per_minute: settings.auth_failures_per_minute,
                 sign_ins_per_minute: settings.sign_ins_per_minute,
+                anonymous_requests_per_minute: settings.anonymous_requests_per_minute,
             },
             trusted_proxies: crate::client_address::TrustedProxies::new(settings.trusted_proxies),
             listener: crate::listener::ListenerLimits {

@@ -132,6 +132,9 @@ settings! {
         /// Dashboard sign-in attempts one client address may make per minute, counted before any password is hashed [default: 30].
         #[arg(long, env = "AUDITSTORE_SIGN_INS_PER_MINUTE", value_name = "N")]
         pub sign_ins_per_minute: NonZeroU32 = RateLimitConfig::default().sign_ins_per_minute,
+        /// Dashboard requests (pages, server functions) one client address may make per minute without a session [default: 600].
+        #[arg(long, env = "AUDITSTORE_ANONYMOUS_REQUESTS_PER_MINUTE", value_name = "N")]
+        pub anonymous_requests_per_minute: NonZeroU32 = RateLimitConfig::default().anonymous_requests_per_minute,
         /// Proxies (CIDRs or addresses, comma-separated) whose Forwarded / X-Forwarded-For headers name the client address; from any other peer they are ignored [default: none].
         #[arg(long, env = "AUDITSTORE_TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',')]
         pub trusted_proxies: Vec<ProxyNet> = Vec::new(),

@@ -458,6 +458,75 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after_and_ratelimit_heade
     assert_eq!(acct.get(&format!("/v1/ledgers/{ledger}/events"), &other).await.0, 200);
 }
 
+/// The contract tools `make test` installs (scripts/services.sh): a test
+/// that needs them fails rather than skipping when they are missing.
+fn api_tool(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var("AUDITSTORE_API_TOOLS")
+        .unwrap_or_else(|_| panic!("AUDITSTORE_API_TOOLS is not set: run the tests with `make test`"));
+    std::path::Path::new(&dir).join(name)
+}
+
+/// The served document is valid OpenAPI 3.1 to an independent validator,
+/// a standard generator makes a client from it, and every error it
+/// documents is a problem document.
+#[tokio::test]
+async fn the_openapi_document_is_valid_generates_a_client_and_documents_every_error() {
+    let server = TestServer::start().await;
+    let text =
+        server.client().get(server.url("/v1/openapi.json")).send().await.expect("doc").text().await.expect("body");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &text).expect("write");
+    let validated = std::process::Command::new(api_tool("openapi-spec-validator")).arg(&file).output().expect("runs");
+    assert!(
+        validated.status.success(),
+        "openapi-spec-validator refused the document:\n{}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    let tools = api_tool("");
+    let path = format!("{}:{}", tools.display(), std::env::var("PATH").unwrap_or_default());
+    let generated = std::process::Command::new(api_tool("openapi-python-client"))
+        .env("PATH", path)
+        .args(["generate", "--fail-on-warning", "--meta", "none", "--path"])
+        .arg(&file)
+        .arg("--output-path")
+        .arg(dir.path().join("client"))
+        .output()
+        .expect("runs");
+    assert!(
+        generated.status.success(),
+        "openapi-python-client could not generate a client:\n{}{}",
+        String::from_utf8_lossy(&generated.stdout),
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let client = dir.path().join("client");
+    for module in ["api/events", "api/proofs", "api/admin", "models/problem.py"] {
+        assert!(client.join(module).exists(), "the generated client has no {module}");
+    }
+    let document: Value = serde_json::from_str(&text).expect("json");
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("item") {
+            let responses = operation["responses"].as_object().expect("responses");
+            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+            let needed: &[&str] = if secured { &["401", "403", "429", "500", "503"] } else { &["500"] };
+            for status in needed {
+                assert!(responses.contains_key(*status), "{method} {path} does not document {status}");
+            }
+            for (status, response) in responses {
+                assert!(response["description"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path} {status}");
+                if status.as_str() >= "400" {
+                    assert_eq!(
+                        response["content"]["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_that_answers() {
     let server = TestServer::start().await;

@@ -8,6 +8,8 @@ use crate::common::TestServer;
 
 const PASSWORD: &str = "correct horse battery staple";
 const COOKIE: &str = "__Host-auditstore-session";
+/// The cookie that carries an anonymous visitor's sealed CSRF token.
+const CSRF_COOKIE: &str = "__Host-auditstore-csrf";
 
 /// A browser stand-in: one session cookie, and the CSRF token of the
 /// session it was last told about.
@@ -15,12 +17,13 @@ struct Browser<'a> {
     server: &'a TestServer,
     client: reqwest::Client,
     cookie: Option<String>,
+    csrf_cookie: Option<String>,
     csrf: String,
 }
 
 impl<'a> Browser<'a> {
     fn new(server: &'a TestServer) -> Self {
-        Self { server, client: server.client(), cookie: None, csrf: String::new() }
+        Self { server, client: server.client(), cookie: None, csrf_cookie: None, csrf: String::new() }
     }
 
     fn keep_cookie(&mut self, response: &reqwest::Response) {
@@ -35,7 +38,20 @@ impl<'a> Browser<'a> {
                 }
                 self.cookie = (!id.is_empty()).then(|| id.to_owned());
             }
+            if let Some(rest) = value.strip_prefix(&format!("{CSRF_COOKIE}=")) {
+                assert!(value.contains("Secure") && value.contains("HttpOnly"), "{value}");
+                assert!(value.contains("SameSite=Strict") && value.contains("Path=/"), "{value}");
+                self.csrf_cookie = Some(rest.split(';').next().unwrap_or_default().to_owned());
+            }
         }
+    }
+
+    /// The `Cookie` header this browser sends, if it holds any cookie.
+    fn cookie_header(&self) -> Option<String> {
+        let session = self.cookie.as_ref().map(|c| format!("{COOKIE}={c}"));
+        let csrf = self.csrf_cookie.as_ref().map(|c| format!("{CSRF_COOKIE}={c}"));
+        let all: Vec<String> = session.into_iter().chain(csrf).collect();
+        (!all.is_empty()).then(|| all.join("; "))
     }
 
     /// Calls a server function with form-encoded arguments.
@@ -45,8 +61,8 @@ impl<'a> Browser<'a> {
             .post(self.server.url(&format!("/api/{name}")))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form(args));
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", format!("{COOKIE}={cookie}"));
+        if let Some(cookies) = self.cookie_header() {
+            request = request.header("cookie", cookies);
         }
         let response = request.send().await.expect("server function answers");
         self.keep_cookie(&response);
@@ -72,8 +88,8 @@ impl<'a> Browser<'a> {
 
     async fn get(&self, path: &str) -> reqwest::Response {
         let mut request = self.client.get(self.server.url(path));
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", format!("{COOKIE}={cookie}"));
+        if let Some(cookies) = self.cookie_header() {
+            request = request.header("cookie", cookies);
         }
         request.send().await.expect("page")
     }
@@ -404,8 +420,8 @@ async fn post_form(browser: &mut Browser<'_>, name: &str, args: &[(&str, &str)],
         .header("accept", "text/html")
         .header("referer", browser.server.url(from))
         .body(form(args));
-    if let Some(cookie) = &browser.cookie {
-        request = request.header("cookie", format!("{COOKIE}={cookie}"));
+    if let Some(cookies) = browser.cookie_header() {
+        request = request.header("cookie", cookies);
     }
     let response = request.send().await.expect("form post");
     browser.keep_cookie(&response);
@@ -557,12 +573,12 @@ async fn a_sign_in_flood_is_refused_beyond_the_hashing_slots() {
     let mut flood = tokio::task::JoinSet::new();
     for browser in browsers {
         let (client, url, cookie, csrf) =
-            (browser.client.clone(), server.url("/api/login"), browser.cookie.clone(), browser.csrf.clone());
+            (browser.client.clone(), server.url("/api/login"), browser.cookie_header(), browser.csrf.clone());
         flood.spawn(async move {
             let body = form(&[("csrf", &csrf), ("email", "nobody@example.com"), ("password", "wrong"), ("code", "1")]);
             let mut request = client.post(url).header("content-type", "application/x-www-form-urlencoded").body(body);
-            if let Some(cookie) = cookie {
-                request = request.header("cookie", format!("{COOKIE}={cookie}"));
+            if let Some(cookies) = cookie {
+                request = request.header("cookie", cookies);
             }
             let response = request.send().await.expect("answer");
             (response.status().as_u16(), response.headers().get("retry-after").is_some())
@@ -600,4 +616,66 @@ async fn sign_in_attempts_have_their_own_address_budget() {
     assert_eq!(status, 429, "{body}");
     let api = client.get(server.url("/v1/ledgers")).bearer_auth(&admin).send().await.expect("answer");
     assert_eq!(api.status(), 200, "a valid key is served whatever the address did");
+}
+
+/// How many dashboard sessions the server's SQLite database holds.
+async fn session_rows(server: &TestServer) -> u64 {
+    let url = store::testing::sqlite_url_in(&server.data_path);
+    store::testing::execute_raw(&url, "UPDATE tower_sessions SET expiry_date = expiry_date").await.expect("raw")
+}
+
+/// Anonymous page views write nothing: the CSRF token of a visitor without
+/// a session travels sealed in a cookie, which only this server can make.
+#[tokio::test]
+async fn anonymous_visitors_cost_no_session_row_and_their_csrf_cookie_cannot_be_forged() {
+    let server = TestServer::start().await;
+    for path in ["/", "/login", "/setup?token=nope", "/ledgers", "/no-such-page"] {
+        for _ in 0..3 {
+            let page = Browser::new(&server).get(path).await;
+            assert!(page.status().is_success() || page.status() == 404, "{path}: {}", page.status());
+        }
+    }
+    let mut visitor = Browser::new(&server);
+    let info = visitor.refresh().await;
+    assert!(info["viewer"].is_null());
+    assert!(visitor.csrf_cookie.is_some(), "the token's cookie is set");
+    assert_eq!(session_rows(&server).await, 0, "anonymous traffic wrote session rows");
+
+    // The token and its cookie go together: a wrong token, a forged cookie
+    // or no cookie at all is refused before the password is looked at.
+    let wrong = [("email", "nobody@example.com"), ("password", "wrong"), ("code", "1")];
+    assert_eq!(visitor.mutate("login", &wrong).await.0, 401, "the pair is accepted");
+    let token = visitor.csrf.clone();
+    visitor.csrf = "0".repeat(64);
+    assert_eq!(visitor.mutate("login", &wrong).await.0, 403, "another token");
+    visitor.csrf = token;
+    let sealed = visitor.csrf_cookie.clone().expect("cookie");
+    visitor.csrf_cookie = Some(format!("A{}", &sealed[1..]));
+    assert_eq!(visitor.mutate("login", &wrong).await.0, 403, "an altered cookie");
+    visitor.csrf_cookie = None;
+    assert_eq!(visitor.mutate("login", &wrong).await.0, 403, "no cookie");
+    assert_eq!(session_rows(&server).await, 0);
+
+    // Signing in is state: that session has its row.
+    let (_owner, _, _) = owner(&server).await;
+    assert_eq!(session_rows(&server).await, 1, "the signed-in owner's session");
+}
+
+#[tokio::test]
+async fn anonymous_dashboard_traffic_is_throttled_per_address() {
+    let server = TestServer::start_with(|args| args.anonymous_requests_per_minute = std::num::NonZeroU32::new(5)).await;
+    let statuses: Vec<u16> = {
+        let mut statuses = Vec::new();
+        for _ in 0..7 {
+            statuses.push(Browser::new(&server).get("/login").await.status().as_u16());
+        }
+        statuses
+    };
+    assert_eq!(statuses[..5], [200; 5], "{statuses:?}");
+    assert_eq!(statuses[5..], [429; 2], "{statuses:?}");
+    let refused = Browser::new(&server).get("/login").await;
+    assert!(refused.headers().get("retry-after").is_some());
+    // The API is not the dashboard: its health and keys are unaffected.
+    let health = server.client().get(server.url("/healthz")).send().await.expect("health");
+    assert_eq!(health.status(), 200);
 }

@@ -9,8 +9,13 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore as _;
+
+use crate::crypto::secrets::CSRF_SECRET;
 use crate::db::PerBackend;
-use crate::Store;
+use crate::{Store, StoreError};
 
 /// The session store of a [`Store`]'s database.
 #[derive(Debug, Clone)]
@@ -51,6 +56,32 @@ impl Sessions {
             Sessions::Sqlite(store) => store,
             Sessions::Postgres(store) => store,
         }
+    }
+}
+
+/// The associated data of an anonymous CSRF cookie: it opens as nothing else.
+const CSRF_AAD: &[u8] = b"auditstore/anonymous-csrf/v1";
+
+impl Store {
+    /// A CSRF token for a dashboard visitor without a session, and the
+    /// cookie value that vouches for it: the token sealed under an instance
+    /// secret (a signed double-submit cookie, OWASP CSRF Prevention Cheat
+    /// Sheet), so anonymous visitors cost no session row.
+    pub async fn anonymous_csrf(&self) -> Result<(String, String), StoreError> {
+        let sealer = self.keys.secret_box(CSRF_SECRET).await?;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let token = hex::encode(bytes);
+        let cookie = URL_SAFE_NO_PAD.encode(sealer.seal(CSRF_AAD, token.as_bytes())?);
+        Ok((token, cookie))
+    }
+
+    /// The token a cookie from [`Store::anonymous_csrf`] vouches for;
+    /// `None` for a cookie this instance did not seal, or altered.
+    pub async fn anonymous_csrf_token(&self, cookie: &str) -> Result<Option<String>, StoreError> {
+        let Ok(sealed) = URL_SAFE_NO_PAD.decode(cookie) else { return Ok(None) };
+        let sealer = self.keys.secret_box(CSRF_SECRET).await?;
+        Ok(sealer.open(CSRF_AAD, &sealed).and_then(|token| String::from_utf8(token.to_vec()).ok()))
     }
 }
 

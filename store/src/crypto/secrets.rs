@@ -22,6 +22,11 @@ const NONCE_LEN: usize = 12;
 /// clear).
 pub(crate) const OUTBOX_SECRET: &str = "system-outbox-sealing-key";
 
+/// The instance secret that seals the CSRF cookies of dashboard visitors
+/// without a session (every server process behind a load balancer must
+/// open what another sealed, so it is shared through the database).
+pub(crate) const CSRF_SECRET: &str = "dashboard-csrf-sealing-key";
+
 /// AES-256-GCM (NIST SP 800-38D) under one instance secret: a sealed value
 /// is a random 96-bit nonce followed by the ciphertext and tag.
 pub(crate) struct SecretBox {
