@@ -1,7 +1,8 @@
 //! Sessions, CSRF and roles of the dashboard (server side only).
 //!
 //! A middleware resolves every dashboard request's session before any page
-//! or server function runs: it mints the CSRF token, ends sessions past
+//! or server function runs: it finds or mints the CSRF token (in the
+//! session, or for visitors without one sealed in a cookie), ends sessions past
 //! their idle timeout or absolute lifetime or opened before the user's
 //! latest "sign out everywhere" (or role change), and puts the result in
 //! the request's extensions. Server functions then only read it, and check
