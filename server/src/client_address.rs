@@ -87,7 +87,7 @@ impl TrustedProxies {
 
 /// IPv4 clients reaching a dual-stack listener appear as `::ffff:a.b.c.d`; they are the IPv4
 /// address, for the throttles and the audit trail alike.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
