@@ -57,6 +57,48 @@ pub async fn execute_raw(url: &str, sql: &str) -> Result<u64, StoreError> {
     Ok(rows)
 }
 
+/// Edits event rows behind the application's back, as an attacker with
+/// database access would: the immutability triggers are bypassed for the
+/// statements (dropped on SQLite; PostgreSQL's replication role, which
+/// needs the test server's superuser), so what a read does with an edited
+/// row can be tested.
+pub async fn tamper(url: &str, sql: &str) -> Result<u64, StoreError> {
+    if url.starts_with("sqlite:") {
+        execute_raw(url, &format!("DROP TRIGGER IF EXISTS events_refuse_update; {sql}")).await
+    } else {
+        execute_raw(url, &format!("SET session_replication_role = replica; {sql}")).await
+    }
+}
+
+/// A BLOB literal of `bytes` in the dialect of `url`.
+pub fn blob_literal(url: &str, bytes: &[u8]) -> String {
+    if url.starts_with("sqlite:") {
+        format!("X'{}'", hex::encode(bytes))
+    } else {
+        format!("'\\x{}'::bytea", hex::encode(bytes))
+    }
+}
+
+/// The record of event `seq` re-sealed in format 1 (associated data of
+/// ledger, seq and key version only), as releases before the hardening
+/// wrote it: to be written over the row with [`tamper`].
+pub async fn record_in_format_1(
+    store: &crate::Store,
+    ledger: &audit_core::LedgerId,
+    seq: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let sql = format!("SELECT {} FROM events WHERE ledger_id = $1 AND seq = $2", crate::ledger::event_rows::COLUMNS);
+    let raw = crate::db::on_db!(&store.db.pool, |p| {
+        let row = sqlx::query(&sql).bind(ledger.as_str()).bind(crate::db::to_i64(seq)?).fetch_one(p).await?;
+        crate::ledger::event_rows::raw_event(&row)?
+    });
+    let record = raw.content.as_deref().ok_or(StoreError::NotFound("event content"))?;
+    let plain = store.keys.open(ledger, &raw.binding(), record).await?;
+    let version = crate::crypto::records::sealed_version(record).ok_or(StoreError::Corrupt("not a sealed record"))?;
+    let dek = store.keys.key(ledger, version).await?;
+    dek.seal_as(crate::crypto::records::SEALED_V1, ledger.as_str(), &raw.binding(), &plain)
+}
+
 /// Reads one BLOB column through raw SQL (what an attacker with database
 /// access sees), for tests that look for key material.
 pub async fn fetch_blobs(url: &str, sql: &str) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -222,6 +264,53 @@ pub async fn raw_insert_baseline(
             tx.commit().await?;
         });
     }
+    Ok(())
+}
+
+/// The sustained benchmark's ceiling: SQLite's own bulk insert of event
+/// rows like ours into a fresh file at `path` (WAL, synchronous=FULL, the
+/// primary key and the unique event id index, transactions of `batch`
+/// rows), with nothing of AuditStore in the way. `contents` are the rows'
+/// content; ids, times and hashes are derived from the position.
+pub async fn sqlite_bulk_insert(path: &std::path::Path, contents: &[Vec<u8>], batch: usize) -> Result<(), StoreError> {
+    use std::str::FromStr as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE events (ledger_id TEXT NOT NULL, seq INTEGER NOT NULL, event_id TEXT NOT NULL, \
+         occurred_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, content BLOB, leaf_hash BLOB NOT NULL, \
+         chain_hash BLOB NOT NULL, PRIMARY KEY (ledger_id, seq)) WITHOUT ROWID; \
+         CREATE UNIQUE INDEX events_by_event_id ON events (ledger_id, event_id);",
+    )
+    .execute(&mut conn)
+    .await?;
+    let mut seq = 0i64;
+    for chunk in contents.chunks(batch.max(1)) {
+        let mut tx = conn.begin().await?;
+        for part in chunk.chunks(500) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO events (ledger_id, seq, event_id, occurred_ms, received_ms, content, leaf_hash, chain_hash) ",
+            );
+            query.push_values(part, |mut b, content| {
+                let hash = crate::now_ms().to_be_bytes().repeat(4);
+                b.push_bind("ldg_ceiling")
+                    .push_bind(seq)
+                    .push_bind(uuid::Uuid::now_v7().to_string())
+                    .push_bind(seq)
+                    .push_bind(seq)
+                    .push_bind(content.as_slice())
+                    .push_bind(hash.clone())
+                    .push_bind(hash);
+                seq += 1;
+            });
+            query.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
+    conn.close().await?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use audit_core::LedgerId;
 use sqlx::Row as _;
 
 use super::key_providers::{KeyContext, KeyProvider, WrappedKey};
-use super::records::{integrity, sealed_version, Dek, DESTROYED};
+use super::records::{integrity, sealed_version, Dek, RowBinding, DESTROYED};
 use super::secrets::SecretBox;
 use crate::db::{from_i64, on_db, write_tx, Db};
 use crate::system::{self, Staged};
@@ -232,14 +232,20 @@ impl Keyring {
         }
     }
 
-    /// Opens a stored record of `ledger` at `seq`: sealed records with their
-    /// DEK; a plain record only below the ledger's `plaintext_below` (events
-    /// stored before encryption existed), never above it.
-    pub(crate) async fn open(&self, ledger: &LedgerId, seq: u64, record: &[u8]) -> Result<Vec<u8>, StoreError> {
+    /// Opens the stored record of an event row of `ledger`: sealed records
+    /// with their DEK; a plain record only below the ledger's
+    /// `plaintext_below` (events stored before encryption existed), never
+    /// above it.
+    pub(crate) async fn open(
+        &self,
+        ledger: &LedgerId,
+        row: &RowBinding<'_>,
+        record: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
         match sealed_version(record) {
             Some(version) => {
                 let dek = self.key(ledger, version).await?;
-                dek.open(ledger.as_str(), seq, record)
+                dek.open(ledger.as_str(), row, record)
             }
             None => {
                 // Benchmarks measure the pipeline without sealing, indexer
@@ -248,10 +254,10 @@ impl Keyring {
                 if !self.sealing() {
                     return Ok(record.to_vec());
                 }
-                if seq < self.plaintext_below(ledger).await? {
+                if row.seq < self.plaintext_below(ledger).await? {
                     Ok(record.to_vec())
                 } else {
-                    Err(integrity(ledger.as_str(), seq, "is not sealed although the ledger seals every event"))
+                    Err(integrity(ledger.as_str(), row, "is not sealed although the ledger seals every event"))
                 }
             }
         }

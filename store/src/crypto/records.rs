@@ -2,9 +2,11 @@
 //! (DEK) does to an event's content.
 //!
 //! An event's content is sealed with AES-256-GCM (NIST SP 800-38D) under a
-//! random 96-bit nonce, with the ledger id, the seq and the key version as
-//! associated data, so a sealed record copied to another row or ledger fails
-//! to open. Equality filters use HMAC-SHA256 (RFC 2104) terms keyed with an
+//! random 96-bit nonce. The associated data binds the record to its row:
+//! ledger id, seq and key version (format 1), and since format 2 also the
+//! row's event id, leaf and chain hashes and times, so a sealed record
+//! copied to another row or ledger fails to open, and so does one whose row
+//! was edited around it. Equality filters use HMAC-SHA256 (RFC 2104) terms keyed with an
 //! index key derived by HKDF-SHA256 (RFC 5869) from the ledger's first DEK,
 //! so the index stays usable across DEK rotations without re-indexing.
 
@@ -15,16 +17,33 @@ use rand::RngCore as _;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use audit_core::Hash;
+
 use super::key_providers::SecretKey;
 use crate::StoreError;
 
-/// First byte of a sealed event record (format version 1).
-const SEALED_V1: u8 = 0x01;
+/// First byte of a sealed event record of format 1 (associated data: ledger,
+/// seq, key version), still read.
+pub(crate) const SEALED_V1: u8 = 0x01;
+/// First byte of a sealed event record of format 2 (format 1's associated
+/// data and every other column of the row), written since the hardening.
+const SEALED_V2: u8 = 0x02;
 const NONCE_LEN: usize = 12;
 /// Header of a sealed record: format byte, key version, nonce.
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 /// `ledger_heads.key_version` once a ledger's keys are destroyed.
 pub(crate) const DESTROYED: i64 = -1;
+
+/// The columns of an event row that its sealed record is bound to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowBinding<'a> {
+    pub(crate) seq: u64,
+    pub(crate) event_id: &'a str,
+    pub(crate) leaf_hash: &'a Hash,
+    pub(crate) chain_hash: &'a Hash,
+    pub(crate) occurred_ms: i64,
+    pub(crate) received_ms: i64,
+}
 
 /// One unwrapped DEK, ready to use. Both keys are zeroized on drop (the
 /// `aes-gcm` zeroize feature clears the expanded key schedule).
@@ -57,36 +76,51 @@ impl Dek {
         self.version
     }
 
-    /// Seals an event record of `ledger` at `seq`.
-    pub(crate) fn seal(&self, ledger: &str, seq: u64, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+    /// Seals the content of an event row of `ledger` (format 2).
+    pub(crate) fn seal(&self, ledger: &str, row: &RowBinding<'_>, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.seal_as(SEALED_V2, ledger, row, plaintext)
+    }
+
+    /// Seals in the given format: 2 for every new record; 1 only to build
+    /// the records of an earlier release in tests.
+    pub(crate) fn seal_as(
+        &self,
+        format: u8,
+        ledger: &str,
+        row: &RowBinding<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let aad = aad(ledger, seq, self.version);
+        let aad = aad(format, ledger, row, self.version)?;
         let sealed = self
             .cipher
             .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad })
             .map_err(|_| StoreError::Keys("sealing an event failed".into()))?;
         let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
-        out.push(SEALED_V1);
+        out.push(format);
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         Ok(out)
     }
 
-    pub(super) fn open(&self, ledger: &str, seq: u64, record: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub(super) fn open(&self, ledger: &str, row: &RowBinding<'_>, record: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let format = record.first().copied().unwrap_or_default();
         let nonce: [u8; NONCE_LEN] = record
             .get(5..HEADER_LEN)
             .and_then(|n| n.try_into().ok())
-            .ok_or_else(|| integrity(ledger, seq, "is truncated"))?;
-        let aad = aad(ledger, seq, self.version);
-        self.cipher.decrypt(&Nonce::from(nonce), Payload { msg: &record[HEADER_LEN..], aad: &aad }).map_err(|_| {
-            integrity(
-                ledger,
-                seq,
-                "failed authenticated decryption: it was altered, or moved from another row or ledger",
-            )
-        })
+            .ok_or_else(|| integrity(ledger, row, "is truncated"))?;
+        let aad = aad(format, ledger, row, self.version)?;
+        let what = if format == SEALED_V1 {
+            "failed authenticated decryption: it was altered, or moved from another row or ledger"
+        } else {
+            "failed authenticated decryption: it, or a column of its row (id, seq, hashes, times), was altered, \
+             or it was moved from another row or ledger"
+        };
+        self.cipher
+            .decrypt(&Nonce::from(nonce), Payload { msg: &record[HEADER_LEN..], aad: &aad })
+            .map_err(|_| integrity(ledger, row, what))
     }
 
     /// The blind-index term of `field = value` (only meaningful from a
@@ -101,27 +135,46 @@ impl Dek {
     }
 }
 
-pub(super) fn integrity(ledger: &str, seq: u64, what: &str) -> StoreError {
-    StoreError::Integrity(format!("the stored record of event seq {seq} in ledger {ledger} {what}"))
+/// An integrity failure of the stored record of `row`, naming the event.
+pub(crate) fn integrity(ledger: &str, row: &RowBinding<'_>, what: &str) -> StoreError {
+    StoreError::Integrity(format!(
+        "the stored record of event {:?} (seq {}) in ledger {ledger} {what}",
+        row.event_id, row.seq
+    ))
 }
 
-/// Associated data of a sealed event: what it is, where it belongs, and
-/// which key sealed it.
-fn aad(ledger: &str, seq: u64, version: u32) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(40 + ledger.len());
-    aad.extend_from_slice(b"auditstore/v1/event\0");
+/// Associated data of a sealed event: what it is, where it belongs, which
+/// key sealed it, and (format 2) the rest of its row. Variable-length
+/// fields are NUL-terminated (ledger ids) or length-prefixed (event ids),
+/// so no two rows share an encoding.
+fn aad(format: u8, ledger: &str, row: &RowBinding<'_>, version: u32) -> Result<Vec<u8>, StoreError> {
+    let mut aad = Vec::with_capacity(160 + ledger.len() + row.event_id.len());
+    match format {
+        SEALED_V1 => aad.extend_from_slice(b"auditstore/v1/event\0"),
+        SEALED_V2 => aad.extend_from_slice(b"auditstore/v2/event\0"),
+        _ => return Err(integrity(ledger, row, "has an unknown format")),
+    }
     aad.extend_from_slice(ledger.as_bytes());
     aad.push(0);
-    aad.extend_from_slice(&seq.to_be_bytes());
+    aad.extend_from_slice(&row.seq.to_be_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
-    aad
+    if format == SEALED_V2 {
+        let id_len = u32::try_from(row.event_id.len()).map_err(|_| integrity(ledger, row, "has an oversized id"))?;
+        aad.extend_from_slice(&id_len.to_be_bytes());
+        aad.extend_from_slice(row.event_id.as_bytes());
+        aad.extend_from_slice(row.leaf_hash.as_bytes());
+        aad.extend_from_slice(row.chain_hash.as_bytes());
+        aad.extend_from_slice(&row.occurred_ms.to_be_bytes());
+        aad.extend_from_slice(&row.received_ms.to_be_bytes());
+    }
+    Ok(aad)
 }
 
 /// The key version a stored record was sealed with; `None` for a record
-/// written before encryption existed (plain JSON).
-pub(super) fn sealed_version(record: &[u8]) -> Option<u32> {
+/// written before encryption existed (plain JSON, which starts with `{`).
+pub(crate) fn sealed_version(record: &[u8]) -> Option<u32> {
     match record.first() {
-        Some(&SEALED_V1) => record.get(1..5).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes),
+        Some(&SEALED_V1 | &SEALED_V2) => record.get(1..5).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes),
         _ => None,
     }
 }
@@ -134,32 +187,75 @@ mod tests {
         Dek::new(version, &Zeroizing::new([seed; 32])).expect("dek")
     }
 
+    const LEAF: Hash = Hash::from_bytes([1; 32]);
+    const CHAIN: Hash = Hash::from_bytes([2; 32]);
+
+    fn row(seq: u64) -> RowBinding<'static> {
+        RowBinding { seq, event_id: "evt-1", leaf_hash: &LEAF, chain_hash: &CHAIN, occurred_ms: 10, received_ms: 20 }
+    }
+
     #[test]
     fn a_sealed_record_opens_only_where_it_was_sealed() {
         let key = dek(1, 1);
-        let sealed = key.seal("ldg_a", 7, b"{\"action\":\"x\"}").expect("sealed");
+        let sealed = key.seal("ldg_a", &row(7), b"{\"action\":\"x\"}").expect("sealed");
         assert_eq!(sealed_version(&sealed), Some(1));
-        assert_eq!(key.open("ldg_a", 7, &sealed).expect("opens"), b"{\"action\":\"x\"}");
+        assert_eq!(sealed[0], SEALED_V2);
+        assert_eq!(key.open("ldg_a", &row(7), &sealed).expect("opens"), b"{\"action\":\"x\"}");
         assert!(!sealed.windows(6).any(|w| w == b"action"), "no plaintext in the record");
 
         for (ledger, seq) in [("ldg_a", 8), ("ldg_b", 7)] {
-            let error = key.open(ledger, seq, &sealed).expect_err("moved record refused");
+            let error = key.open(ledger, &row(seq), &sealed).expect_err("moved record refused");
             assert!(matches!(error, StoreError::Integrity(_)), "{error}");
+            assert!(error.to_string().contains("\"evt-1\""), "names the event: {error}");
         }
         // The same record under another key version's number fails too.
-        assert!(dek(1, 2).open("ldg_a", 7, &sealed).is_err());
+        assert!(dek(1, 2).open("ldg_a", &row(7), &sealed).is_err());
         let mut flipped = sealed.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert!(key.open("ldg_a", 7, &flipped).is_err());
-        assert!(key.open("ldg_a", 7, &sealed[..10]).is_err());
+        assert!(key.open("ldg_a", &row(7), &flipped).is_err());
+        assert!(key.open("ldg_a", &row(7), &sealed[..10]).is_err());
+        let mut unknown = sealed.clone();
+        unknown[0] = 0x03;
+        assert!(key.open("ldg_a", &row(7), &unknown).is_err());
+    }
+
+    #[test]
+    fn a_format_2_record_is_bound_to_every_column_of_its_row() {
+        let key = dek(1, 1);
+        let sealed = key.seal("ldg_a", &row(7), b"content").expect("sealed");
+        let other = Hash::from_bytes([9; 32]);
+        let edits: [RowBinding<'_>; 5] = [
+            RowBinding { event_id: "evt-2", ..row(7) },
+            RowBinding { leaf_hash: &other, ..row(7) },
+            RowBinding { chain_hash: &other, ..row(7) },
+            RowBinding { occurred_ms: 11, ..row(7) },
+            RowBinding { received_ms: 21, ..row(7) },
+        ];
+        for edited in edits {
+            let error = key.open("ldg_a", &edited, &sealed).expect_err("edited row refused");
+            assert!(error.to_string().contains("a column of its row"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_format_1_record_binds_ledger_seq_and_version_only() {
+        let key = dek(1, 1);
+        let sealed = key.seal_as(SEALED_V1, "ldg_a", &row(7), b"old").expect("sealed");
+        assert_eq!(sealed_version(&sealed), Some(1));
+        // Its other columns are checked by the read against the content.
+        let other = Hash::from_bytes([9; 32]);
+        let edited = RowBinding { event_id: "evt-2", leaf_hash: &other, occurred_ms: 99, ..row(7) };
+        assert_eq!(key.open("ldg_a", &edited, &sealed).expect("opens"), b"old");
+        assert!(key.open("ldg_a", &row(8), &sealed).is_err());
+        assert!(dek(1, 2).open("ldg_a", &row(7), &sealed).is_err());
     }
 
     #[test]
     fn nonces_differ_between_seals_of_the_same_record() {
         let key = dek(1, 1);
-        let a = key.seal("ldg_a", 1, b"same").expect("sealed");
-        let b = key.seal("ldg_a", 1, b"same").expect("sealed");
+        let a = key.seal("ldg_a", &row(1), b"same").expect("sealed");
+        let b = key.seal("ldg_a", &row(1), b"same").expect("sealed");
         assert_ne!(a, b);
     }
 

@@ -1,29 +1,24 @@
-//! Reading events back: by id, filtered pages, checkpoints and proofs.
+//! Reading events back: by id and in filtered pages, each event verified
+//! (see `event_rows.rs`).
 
-use audit_core::merkle::{consistency_proof, inclusion_proof, range_proof};
-use audit_core::{ChainLink, EventId, Hash, LedgerId, TreeSize};
+use audit_core::{ChainLink, LedgerId};
 use base64::Engine as _;
 use sqlx::Row as _;
 
+use super::event_rows::{raw_event, RawEvent, StoredEvent, COLUMNS, COLUMNS_E};
 use super::indexer::{terms_of, FIELDS};
-use super::nodes::{self, ProofSource, Recorder};
-use crate::db::{from_i64, on_db, to_hash, to_i64};
-use crate::{Ledger, Store, StoreError};
+use crate::db::{on_db, to_hash, to_i64};
+use crate::{Store, StoreError};
 
 /// The largest page a listing returns.
 pub const MAX_PAGE: u32 = 500;
-
-/// An event as stored, with its place in the ledger.
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub seq: u64,
-    pub id: EventId,
-    /// The normalised event as ingested; `None` once tombstoned.
-    pub event: Option<audit_core::Event>,
-    pub leaf_hash: Hash,
-    pub chain_hash: Hash,
-    pub received_ms: i64,
-}
+/// Rows a listing reads from the unindexed tail per round trip: with
+/// events of at most 64 KiB, a round holds at most 4 MiB of records.
+const TAIL_WINDOW: i64 = 64;
+/// Unindexed rows one listing request opens at most. A request that
+/// reaches it returns what it found with a cursor to continue from, so a
+/// read key cannot make one request decrypt a large tail.
+pub const MAX_TAIL_SCAN: u64 = 2_048;
 
 /// Equality and time filters of a listing; all given ones must match.
 #[derive(Debug, Clone, Default)]
@@ -46,9 +41,6 @@ pub struct EventPage {
     /// Pass back as `cursor` for the next (older) page; `None` at the end.
     pub next_cursor: Option<String>,
 }
-
-const COLUMNS: &str = "seq, event_id, content, leaf_hash, chain_hash, received_ms";
-const COLUMNS_E: &str = "e.seq, e.event_id, e.content, e.leaf_hash, e.chain_hash, e.received_ms";
 
 fn decode_cursor(cursor: &str) -> Result<u64, StoreError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -83,7 +75,10 @@ impl Store {
         self.reveal(ledger, raw).await
     }
 
-    /// A page of events, newest first, matching every given filter.
+    /// A page of events, newest first, matching every given filter. A page
+    /// holds fewer than `limit` events yet has a cursor when the request
+    /// reached [`MAX_TAIL_SCAN`] in the unindexed tail: the cursor goes on
+    /// from where it stopped.
     pub async fn list_events(
         &self,
         ledger: &LedgerId,
@@ -116,8 +111,11 @@ impl Store {
             // exact at any moment. The tail is bounded by the indexer's lag.
             let indexed = self.indexed_size(ledger).await?;
             if before.is_none_or(|b| b > indexed) {
-                let tail = self.scan_tail(ledger, filter, &terms, indexed, before, fetch).await?;
+                let (tail, stopped_at) = self.scan_tail(ledger, filter, &terms, indexed, before, fetch).await?;
                 events.extend(tail);
+                if let Some(resume) = stopped_at {
+                    return Ok(EventPage { events, next_cursor: Some(encode_cursor(resume)) });
+                }
                 before = Some(indexed);
             }
         }
@@ -135,7 +133,9 @@ impl Store {
     }
 
     /// Events in `[indexed, before)` that match every term, newest first,
-    /// found by reading them (they are not in the index yet).
+    /// found by reading them (they are not in the index yet), in windows of
+    /// [`TAIL_WINDOW`] rows until `fetch` match. Returns the seq to resume
+    /// below when it stopped at [`MAX_TAIL_SCAN`] rows instead.
     async fn scan_tail(
         &self,
         ledger: &LedgerId,
@@ -144,12 +144,53 @@ impl Store {
         indexed: u64,
         before: Option<u64>,
         fetch: i64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = on_db!(&self.db.pool, |p| {
+    ) -> Result<(Vec<StoredEvent>, Option<u64>), StoreError> {
+        let index = self.keys.index_key(ledger).await?;
+        let wanted = usize::try_from(fetch).unwrap_or(usize::MAX);
+        let mut found = Vec::new();
+        let mut below = before;
+        let mut scanned = 0u64;
+        loop {
+            let rows = self.tail_window(ledger, filter, indexed, below).await?;
+            let last_window = rows.len() < TAIL_WINDOW as usize;
+            for raw in rows {
+                below = Some(raw.seq);
+                scanned += 1;
+                let event = self.reveal(ledger, raw).await?;
+                let matches = event.event.as_ref().is_some_and(|content| {
+                    let have = terms_of(content, &index);
+                    terms.iter().all(|t| have.contains(t))
+                });
+                if matches {
+                    found.push(event);
+                    if found.len() >= wanted {
+                        return Ok((found, None));
+                    }
+                }
+            }
+            if last_window {
+                return Ok((found, None));
+            }
+            if scanned >= MAX_TAIL_SCAN {
+                return Ok((found, below));
+            }
+        }
+    }
+
+    /// The next [`TAIL_WINDOW`] rows of `[indexed, below)` in the time range,
+    /// newest first.
+    async fn tail_window(
+        &self,
+        ledger: &LedgerId,
+        filter: &EventFilter,
+        indexed: u64,
+        below: Option<u64>,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        Ok(on_db!(&self.db.pool, |p| {
             let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE ledger_id = "));
             query.push_bind(ledger.as_str()).push(" AND seq >= ").push_bind(to_i64(indexed)?);
-            if let Some(before) = before {
-                query.push(" AND seq < ").push_bind(to_i64(before)?);
+            if let Some(below) = below {
+                query.push(" AND seq < ").push_bind(to_i64(below)?);
             }
             if let Some(from) = filter.from_ms {
                 query.push(" AND occurred_ms >= ").push_bind(from);
@@ -157,26 +198,9 @@ impl Store {
             if let Some(to) = filter.to_ms {
                 query.push(" AND occurred_ms < ").push_bind(to);
             }
-            query.push(" ORDER BY seq DESC");
+            query.push(" ORDER BY seq DESC LIMIT ").push_bind(TAIL_WINDOW);
             query.build().fetch_all(p).await?.iter().map(raw_event).collect::<Result<Vec<_>, _>>()?
-        });
-        let index = self.keys.index_key(ledger).await?;
-        let wanted = usize::try_from(fetch).unwrap_or(usize::MAX);
-        let mut found = Vec::new();
-        for raw in rows {
-            if found.len() >= wanted {
-                break;
-            }
-            let event = self.reveal(ledger, raw).await?;
-            let matches = event.event.as_ref().is_some_and(|content| {
-                let have = terms_of(content, &index);
-                terms.iter().all(|t| have.contains(t))
-            });
-            if matches {
-                found.push(event);
-            }
-        }
-        Ok(found)
+        }))
     }
 
     /// Events below `before` matching every term (through the index) and the
@@ -259,173 +283,4 @@ impl Store {
         });
         Ok(rows)
     }
-
-    /// The latest signed checkpoint, or the one of exactly `tree_size`.
-    pub async fn checkpoint(&self, ledger: &LedgerId, tree_size: Option<u64>) -> Result<String, StoreError> {
-        // No ledger reaches sizes beyond the database's integers.
-        if tree_size.is_some_and(|size| i64::try_from(size).is_err()) {
-            return Err(StoreError::NotFound("checkpoint"));
-        }
-        let note: Option<String> = on_db!(&self.db.pool, |p| match tree_size {
-            Some(size) => {
-                sqlx::query_scalar("SELECT note FROM checkpoints WHERE ledger_id = $1 AND tree_size = $2")
-                    .bind(ledger.as_str())
-                    .bind(to_i64(size)?)
-                    .fetch_optional(p)
-                    .await?
-            }
-            None => {
-                sqlx::query_scalar("SELECT note FROM checkpoints WHERE ledger_id = $1 ORDER BY tree_size DESC LIMIT 1")
-                    .bind(ledger.as_str())
-                    .fetch_optional(p)
-                    .await?
-            }
-        });
-        note.ok_or(StoreError::NotFound("checkpoint"))
-    }
-
-    /// The tree sizes of stored checkpoints, ascending, from `from_size` on
-    /// (at most `limit`).
-    pub async fn checkpoint_sizes(
-        &self,
-        ledger: &LedgerId,
-        from_size: u64,
-        limit: u32,
-    ) -> Result<Vec<u64>, StoreError> {
-        let sizes: Vec<i64> = on_db!(&self.db.pool, |p| {
-            sqlx::query_scalar(
-                "SELECT tree_size FROM checkpoints WHERE ledger_id = $1 AND tree_size >= $2 ORDER BY tree_size LIMIT $3",
-            )
-            .bind(ledger.as_str())
-            .bind(to_i64(from_size)?)
-            .bind(i64::from(limit))
-            .fetch_all(p)
-            .await?
-        });
-        sizes.into_iter().map(from_i64).collect()
-    }
-
-    /// RFC 9162 §2.1.3 inclusion proof of leaf `seq` in the tree of `tree_size`.
-    pub async fn inclusion_proof(&self, ledger: &Ledger, seq: u64, tree_size: u64) -> Result<Vec<Hash>, StoreError> {
-        check_size(ledger, tree_size)?;
-        if seq >= tree_size {
-            return Err(StoreError::Invalid(format!("seq {seq} is not below tree_size {tree_size}")));
-        }
-        self.prove(&ledger.id, |src| inclusion_proof(src, seq, TreeSize(tree_size)).map_err(|e| e.to_string())).await
-    }
-
-    /// RFC 9162 §2.1.4 consistency proof between two tree sizes.
-    pub async fn consistency_proof(&self, ledger: &Ledger, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
-        check_size(ledger, to)?;
-        if from == 0 || from > to {
-            return Err(StoreError::Invalid(format!("from must be between 1 and to ({to}), got {from}")));
-        }
-        self.prove(&ledger.id, |src| consistency_proof(src, TreeSize(from), TreeSize(to)).map_err(|e| e.to_string()))
-            .await
-    }
-
-    /// Range proof of leaves `[start, end)` in the tree of `tree_size` (docs/FORMAT.md).
-    pub async fn range_proof(
-        &self,
-        ledger: &Ledger,
-        start: u64,
-        end: u64,
-        tree_size: u64,
-    ) -> Result<Vec<Hash>, StoreError> {
-        check_size(ledger, tree_size)?;
-        if start >= end || end > tree_size {
-            return Err(StoreError::Invalid(format!(
-                "the range must satisfy start < end <= tree_size ({tree_size}), got [{start}, {end})"
-            )));
-        }
-        self.prove(&ledger.id, |src| range_proof(src, start, end, TreeSize(tree_size)).map_err(|e| e.to_string())).await
-    }
-
-    /// Runs a proof generator twice: once to learn which nodes it reads,
-    /// then on those nodes fetched in one round trip per table.
-    async fn prove<F, E>(&self, ledger: &LedgerId, generate: F) -> Result<Vec<Hash>, StoreError>
-    where
-        F: Fn(&ProofSource) -> Result<Vec<Hash>, E>,
-        E: std::fmt::Display,
-    {
-        let recording = ProofSource::Recording(Recorder::default());
-        generate(&recording).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let ProofSource::Recording(recorder) = recording else { unreachable_source() };
-        let fetched = nodes::fetch_from_pool(&self.db.pool, ledger, &recorder.into_ids()).await?;
-        generate(&ProofSource::Fetched(fetched)).map_err(|e| StoreError::Proof(e.to_string()))
-    }
-}
-
-/// The recording pass is constructed as `Recording` just above.
-fn unreachable_source() -> ! {
-    unreachable!("the recording pass uses a recording source")
-}
-
-fn check_size(ledger: &Ledger, tree_size: u64) -> Result<(), StoreError> {
-    if tree_size == 0 || tree_size > ledger.tree_size {
-        return Err(StoreError::Invalid(format!(
-            "tree_size must be between 1 and the ledger's size ({}), got {tree_size}",
-            ledger.tree_size
-        )));
-    }
-    Ok(())
-}
-
-/// An event row as read, its content still sealed.
-struct RawEvent {
-    seq: u64,
-    id: EventId,
-    content: Option<Vec<u8>>,
-    leaf_hash: Hash,
-    chain_hash: Hash,
-    received_ms: i64,
-}
-
-impl Store {
-    /// Opens a row's sealed content (checking that it belongs to this ledger
-    /// and seq) and parses it.
-    async fn reveal(&self, ledger: &LedgerId, raw: RawEvent) -> Result<StoredEvent, StoreError> {
-        let event = match raw.content {
-            Some(record) => {
-                let plain = self.keys.open(ledger, raw.seq, &record).await?;
-                let event: audit_core::Event = serde_json::from_slice(&plain).map_err(|_| {
-                    StoreError::Integrity(format!(
-                        "the stored content of event seq {} in ledger {ledger} is not a valid event",
-                        raw.seq
-                    ))
-                })?;
-                Some(event)
-            }
-            None => None,
-        };
-        Ok(StoredEvent {
-            seq: raw.seq,
-            id: raw.id,
-            event,
-            leaf_hash: raw.leaf_hash,
-            chain_hash: raw.chain_hash,
-            received_ms: raw.received_ms,
-        })
-    }
-}
-
-fn raw_event<R>(row: &R) -> Result<RawEvent, StoreError>
-where
-    R: sqlx::Row,
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let content: Option<Vec<u8>> = row.try_get(2)?;
-    let id: String = row.try_get(1)?;
-    Ok(RawEvent {
-        seq: from_i64(row.try_get(0)?)?,
-        id: EventId::new(id).map_err(|_| StoreError::Corrupt("invalid stored event id"))?,
-        content,
-        leaf_hash: to_hash(&row.try_get::<Vec<u8>, _>(3)?)?,
-        chain_hash: to_hash(&row.try_get::<Vec<u8>, _>(4)?)?,
-        received_ms: row.try_get(5)?,
-    })
 }

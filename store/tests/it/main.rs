@@ -9,6 +9,7 @@ mod keys;
 mod sessions;
 mod system;
 mod users;
+mod verified_reads;
 
 use store::testing::{fresh_postgres_url, options, sqlite_url_in};
 use store::{NewEvent, Store};
@@ -43,5 +44,5 @@ pub fn event(id: Option<&str>, actor: &str, n: u64) -> NewEvent {
     let event = parsed
         .into_event(|| audit_core::EventId::new(uuid::Uuid::now_v7().to_string()).expect("uuid id"))
         .expect("valid event");
-    NewEvent { event, client_id: id.is_some() }
+    NewEvent::new(event, id.is_some()).expect("new event")
 }
