@@ -1,6 +1,6 @@
 # The two commands a newcomer needs. Both install what is missing first.
 SHELL := bash
-.PHONY: run test bench site setup
+.PHONY: run test bench flood site setup
 
 # Build the dashboard and run AuditStore with its embedded defaults
 # (everything in ./data, https://localhost:8443).
@@ -18,6 +18,14 @@ site: setup
 setup:
 	bash scripts/setup-build.sh
 
-# Benchmarks: ingest load generator (SQLite, PostgreSQL) and audit-core.
+# Benchmarks: ingest load generators (bursts in-process; sustained against the
+# release binary, SQLite and PostgreSQL) and audit-core.
 bench:
 	bash scripts/bench.sh
+
+# Floods (not tests): sign-ins and large appends against the release binary,
+# with the server's peak memory.
+flood:
+	. scripts/env.sh && cargo build --release -p server --bin auditstore
+	. scripts/env.sh && python3 scripts/flood.py sign-in --workers 200 --secs 20
+	. scripts/env.sh && python3 scripts/flood.py append --workers 128 --secs 20

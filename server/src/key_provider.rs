@@ -85,11 +85,17 @@ fn env_keys() -> Result<Option<Vec<SecretKey>>, KeyFileError> {
     Ok(Some(keys))
 }
 
+/// Whether a key file's mode lets its group or others read it: every key
+/// file (the KEK, the TLS private key, the legacy signing key) is then
+/// refused rather than used.
+pub(crate) fn readable_by_others(path: &Path) -> std::io::Result<bool> {
+    Ok(fs::metadata(path)?.permissions().mode() & 0o077 != 0)
+}
+
 /// Reads every KEK in the key file, oldest first.
 pub fn read_keys(path: &Path) -> Result<Vec<SecretKey>, KeyFileError> {
     let io = |source| KeyFileError::Io { path: path.to_owned(), source };
-    let mode = fs::metadata(path).map_err(io)?.permissions().mode();
-    if mode & 0o077 != 0 {
+    if readable_by_others(path).map_err(io)? {
         return Err(KeyFileError::TooOpen(path.to_owned()));
     }
     let bytes = Zeroizing::new(fs::read(path).map_err(io)?);

@@ -134,6 +134,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     let indexer = store.spawn_indexer();
     let key_rotation = config.key_rotation;
     let reads = api::shedding::ReadGate::new(config.shedding);
+    let appends = api::append_budget::AppendBudget::new(config.append_budget);
 
     let https = bind(config.listen)?;
     let https_addr = https.local_addr()?;
@@ -160,6 +161,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         store: store.clone(),
         limits,
         reads,
+        appends,
         dashboard,
         dashboard_config: config.dashboard,
         trusted_proxies: config.trusted_proxies.clone(),

@@ -5,7 +5,6 @@
 //! left on disk outside the local provider's key file.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -34,7 +33,7 @@ pub fn legacy_key(data_dir: &Path) -> Result<Option<SigningKey>, SigningKeyError
         return Ok(None);
     }
     let io = |source| SigningKeyError::Io { path: path.clone(), source };
-    if fs::metadata(&path).map_err(io)?.permissions().mode() & 0o077 != 0 {
+    if crate::key_provider::readable_by_others(&path).map_err(io)? {
         return Err(SigningKeyError::TooOpen(path));
     }
     let bytes = Zeroizing::new(fs::read(&path).map_err(|source| SigningKeyError::Io { path: path.clone(), source })?);
@@ -53,6 +52,8 @@ pub fn remove_legacy(data_dir: &Path) -> Result<(), SigningKeyError> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     #[test]

@@ -1,5 +1,5 @@
-//! What every handler can reach: the store, the rate limits, the read gate
-//! and the dashboard's context.
+//! What every handler can reach: the store, the rate limits, the read gate,
+//! the append budget and the dashboard's context.
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -12,6 +12,8 @@ pub struct AppState {
     pub store: Store,
     pub limits: crate::api::limits::RateLimits,
     pub reads: crate::api::shedding::ReadGate,
+    /// Body bytes of appends in flight.
+    pub appends: crate::api::append_budget::AppendBudget,
     pub dashboard: app::auth::Dashboard,
     pub dashboard_config: crate::config::DashboardConfig,
     /// Proxies whose forwarding headers name the client address.

@@ -70,11 +70,9 @@ pub fn load(source: &TlsSource) -> Result<Tls, TlsError> {
     let fingerprint = fingerprint(leaf);
     // The private key is this user's alone, as the KEK file is: a key that
     // others can read is refused rather than served with.
-    let mode = fs::metadata(&key_path)
+    if crate::key_provider::readable_by_others(&key_path)
         .map_err(|source| TlsError::Inspect { path: key_path.clone(), source })?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
+    {
         return Err(TlsError::KeyTooOpen(key_path));
     }
     let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|source| TlsError::Read { path: key_path, source })?;

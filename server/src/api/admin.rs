@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use store::{ApiKey, ApiKeyId, KeyScope, NewApiKey};
 
-use super::auth::Caller;
+use super::auth::{AdminCaller, Caller};
 use super::error::ApiError;
 use super::schema::{
     CreateKey, CreateLedger, KeyList, KeyOut, LedgerKeyOut, LedgerKeys, LedgerList, LedgerOut, Problem,
@@ -27,10 +27,9 @@ use crate::state::AppState;
 )]
 pub async fn create_ledger(
     State(state): State<AppState>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     JsonBody(body): JsonBody<CreateLedger>,
 ) -> Result<Response, ApiError> {
-    caller.require_admin()?;
     let ledger =
         state.store.create_ledger(&caller.0.account_id, &body.name, &caller.origin()).await.map_err(|e| match e {
             store::StoreError::Invalid(detail) => ApiError::bad("name", detail),
@@ -127,10 +126,9 @@ fn ledger_out(ledger: &store::Ledger) -> LedgerOut {
 )]
 pub async fn create_key(
     State(state): State<AppState>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     JsonBody(body): JsonBody<CreateKey>,
 ) -> Result<Response, ApiError> {
-    caller.require_admin()?;
     let scope = match body.ledgers {
         None => KeyScope::AccountWide,
         Some(ids) => KeyScope::Ledgers(

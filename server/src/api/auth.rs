@@ -41,6 +41,22 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A caller with an admin key, checked from the request head: a handler
+/// with a body takes this, so a key that may not administer is answered
+/// before a byte of the body is read.
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub Caller);
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require_admin()?;
+        Ok(Self(caller))
+    }
+}
+
 /// The bearer secret of the request's `Authorization` header, if it has one.
 fn bearer(parts: &Parts) -> Option<&str> {
     let header = parts.headers.get(axum::http::header::AUTHORIZATION)?;

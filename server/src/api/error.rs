@@ -30,6 +30,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("rate limit of {limit} requests per second exceeded; retry in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64, limit: u32 },
+    /// The caller's share of a budget is in use: retry after a second.
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal(String),
     #[error("the service is shutting down")]
@@ -64,7 +67,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable | ApiError::Overloaded(_) | ApiError::KeyProvider(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -84,7 +87,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::RequestTimeout(_) => "Request timeout",
             ApiError::Unprocessable(_) => "Unprocessable request",
-            ApiError::TooManyRequests { .. } => "Too many requests",
+            ApiError::TooManyRequests { .. } | ApiError::Busy(_) => "Too many requests",
             ApiError::Internal(_) => "Internal error",
             ApiError::Unavailable => "Service unavailable",
             ApiError::Overloaded(_) => "Overloaded",
@@ -179,7 +182,7 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
         }
-        if let ApiError::Overloaded(_) = self {
+        if let ApiError::Overloaded(_) | ApiError::Busy(_) = self {
             response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         }
         if let ApiError::TooManyRequests { retry_after_secs, limit } = self {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use store::{EventFilter, NewEvent, Permission, StoredEvent};
 
+use super::append_budget::AdmittedAppend;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::schema::{
@@ -42,11 +43,10 @@ pub const MAX_BATCH: usize = 1000;
 )]
 pub async fn append(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(ledger): Path<String>,
+    admitted: AdmittedAppend,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let ledger = caller.ledger(&state, &ledger, Permission::Write).await?;
+    let ledger = &admitted.ledger;
     let (inputs, batch) = split_body(body)?;
     let mut events = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.into_iter().enumerate() {
@@ -58,9 +58,9 @@ pub async fn append(
         let event = input
             .into_event(|| EventId::new(uuid::Uuid::now_v7().to_string()).unwrap_or_else(|_| unreachable_uuid()))
             .map_err(|e| ApiError::bad(at(e.field()), e.message().to_owned()))?;
-        events.push(NewEvent { event, client_id });
+        events.push(NewEvent::new(event, client_id)?);
     }
-    let appended = state.store.append(&ledger, events).await?;
+    let appended = state.store.append(ledger, events).await?;
     let body = AppendResponse {
         tree_size: appended.tree_size,
         events: appended

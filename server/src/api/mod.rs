@@ -2,6 +2,7 @@
 
 pub mod address_budget;
 pub mod admin;
+pub mod append_budget;
 pub mod auth;
 pub mod document;
 pub mod error;

@@ -98,7 +98,10 @@ pub struct EventOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {
     pub events: Vec<EventOut>,
-    /// Pass as `cursor` for the next (older) page; null at the end.
+    /// Pass as `cursor` for the next (older) page; null at the end. A
+    /// filtered page can hold fewer than `limit` events (even none) and
+    /// still carry a cursor: the server reads at most 2,048 not yet indexed
+    /// events per request, and the cursor goes on from where it stopped.
     pub next_cursor: Option<String>,
 }
 

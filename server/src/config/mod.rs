@@ -157,6 +157,8 @@ pub struct Config {
     pub keys: KeyConfig,
     pub key_rotation: KeyRotation,
     pub shedding: crate::api::shedding::SheddingConfig,
+    /// Body bytes of appends in flight, per process and per account.
+    pub append_budget: crate::api::append_budget::AppendBudgetConfig,
     pub dashboard: DashboardConfig,
 }
 
@@ -212,6 +214,8 @@ impl Config {
             },
         };
         let secs = |n: std::num::NonZeroU64| std::time::Duration::from_secs(n.get());
+        // A setting in MiB as bytes (the settings' bounds keep it far below overflow).
+        let mib_to_bytes = |n: std::num::NonZeroU64| n.saturating_mul(std::num::NonZeroU64::new(1 << 20).unwrap_or(n));
         Ok(Self {
             database_url: settings.database_url.map_or_else(|| DatabaseUrl::sqlite_in(&data_dir), DatabaseUrl),
             listen: settings.listen,
@@ -242,6 +246,11 @@ impl Config {
             shedding: crate::api::shedding::SheddingConfig {
                 max_concurrent_reads: settings.max_concurrent_reads,
                 shed_reads_at_backlog: settings.shed_reads_at_backlog,
+            },
+            append_budget: crate::api::append_budget::AppendBudgetConfig {
+                process_bytes: mib_to_bytes(settings.append_budget_mib),
+                account_bytes: mib_to_bytes(settings.account_append_budget_mib),
+                ..Default::default()
             },
             dashboard: DashboardConfig {
                 session_idle: secs(settings.session_idle_secs),

@@ -16,6 +16,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::{ConfigError, KeyProviderKind, LogFormat, DEFAULT_LISTEN};
+use crate::api::append_budget::AppendBudgetConfig;
 use crate::api::limits::RateLimitConfig;
 use crate::api::shedding::SheddingConfig;
 use crate::client_address::ProxyNet;
@@ -24,6 +25,10 @@ use crate::listener::ListenerLimits;
 /// A default duration as a setting's whole seconds (never zero).
 fn secs(duration: std::time::Duration) -> NonZeroU64 {
     NonZeroU64::new(duration.as_secs()).unwrap_or(NonZeroU64::MIN)
+}
+
+fn in_mib(bytes: NonZeroU64) -> NonZeroU64 {
+    NonZeroU64::new(bytes.get() / (1024 * 1024)).unwrap_or(NonZeroU64::MIN)
 }
 
 /// Declares the settings. Each is `/// help`, `#[arg(...)]`, `name: Type`
@@ -156,6 +161,12 @@ settings! {
         /// Queued append requests from which on reads are answered 503; 0 sheds every read [default: 512].
         #[arg(long, env = "AUDITSTORE_SHED_READS_AT_BACKLOG", value_name = "N")]
         pub shed_reads_at_backlog: u32 = SheddingConfig::default().shed_reads_at_backlog,
+        /// MiB of append request bodies in flight at once in this process; more get 503 with Retry-After [default: 256].
+        #[arg(long, env = "AUDITSTORE_APPEND_BUDGET_MIB", value_name = "MIB")]
+        pub append_budget_mib: NonZeroU64 = in_mib(AppendBudgetConfig::default().process_bytes),
+        /// MiB of append request bodies one account may have in flight; more get 429 with Retry-After [default: 64].
+        #[arg(long, env = "AUDITSTORE_ACCOUNT_APPEND_BUDGET_MIB", value_name = "MIB")]
+        pub account_append_budget_mib: NonZeroU64 = in_mib(AppendBudgetConfig::default().account_bytes),
         /// Where the key encryption key lives [default: aws-kms when --kms-key-id is given, else local].
         #[arg(long, env = "AUDITSTORE_KEY_PROVIDER", value_enum)]
         pub key_provider: KeyProviderKind,
