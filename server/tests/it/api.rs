@@ -63,7 +63,7 @@ impl Account {
 }
 
 pub(crate) async fn account(server: TestServer) -> Account {
-    let boot = server.bootstrap("acme");
+    let boot = server.bootstrap("acme").await;
     assert!(boot["account_id"].as_str().expect("account_id").starts_with("acc_"));
     let admin = boot["admin_key"].as_str().expect("admin_key").to_owned();
     let client = server.client();
@@ -371,7 +371,7 @@ async fn permissions_and_scopes_are_enforced_and_other_ledgers_do_not_exist() {
     assert_eq!(anonymous.status(), 401);
 
     // Another account's admin sees none of this one.
-    let other = acct.server.bootstrap("other");
+    let other = acct.server.bootstrap("other").await;
     let other_admin = other["admin_key"].as_str().expect("key");
     assert_eq!(acct.get(&events_a, other_admin).await.0, 404, "another account's ledger does not exist for it");
     let other_reader = {

@@ -42,20 +42,24 @@ impl TestServer {
 
     /// Runs `auditstore admin bootstrap` (the real binary) against this
     /// server's database and returns its JSON output.
-    pub fn bootstrap(&self, account: &str) -> serde_json::Value {
-        self.bootstrap_with(&["--account", account])
+    pub async fn bootstrap(&self, account: &str) -> serde_json::Value {
+        self.bootstrap_with(&["--account", account]).await
     }
 
     /// `auditstore admin bootstrap` with more arguments (for example the
-    /// key provider's).
-    pub fn bootstrap_with(&self, args: &[&str]) -> serde_json::Value {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auditstore"));
+    /// key provider's). The child is awaited, not waited for: the
+    /// in-process server shares the test's runtime, and a background task
+    /// of it (the indexer, a session write) may hold SQLite's write lock
+    /// between two statements; blocking the runtime would keep that lock
+    /// from ever being released while the child waits for it.
+    pub async fn bootstrap_with(&self, args: &[&str]) -> serde_json::Value {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_auditstore"));
         command.args(["admin", "bootstrap", "--log-format", "json"]).args(args);
         command.arg("--data-dir").arg(&self.data_path);
         if let Some(url) = &self.database_url {
             command.args(["--database-url", url]);
         }
-        let output = command.output().expect("bootstrap runs");
+        let output = command.output().await.expect("bootstrap runs");
         assert!(output.status.success(), "bootstrap failed: {}", String::from_utf8_lossy(&output.stderr));
         serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
     }

@@ -486,9 +486,7 @@ async fn sign_in_works_without_javascript() {
 async fn the_same_action_through_v1_and_the_dashboard_records_the_same_event() {
     let server = TestServer::start().await;
     let (mut browser, _, _) = owner(&server).await;
-    // Before any dashboard change: `bootstrap` blocks this test's runtime,
-    // which the in-process server shares, so it must not wait on the server.
-    let bootstrapped = server.bootstrap("acme");
+    let bootstrapped = server.bootstrap("acme").await;
     let admin = bootstrapped["admin_key"].as_str().expect("admin key").to_owned();
     let admin_id = bootstrapped["admin_key_id"].as_str().expect("admin key id").to_owned();
 
@@ -601,7 +599,7 @@ async fn sign_in_attempts_have_their_own_address_budget() {
         args.auth_failures_per_minute = std::num::NonZeroU32::new(2);
     })
     .await;
-    let boot = server.bootstrap("acme");
+    let boot = server.bootstrap("acme").await;
     let admin = boot["admin_key"].as_str().expect("admin key").to_owned();
     let client = server.client();
     for _ in 0..4 {
