@@ -8,6 +8,9 @@ cd "$ROOT"
 source "$ROOT/scripts/services.sh"
 start_postgres
 cargo bench -p server --bench ingest
+# Sustained ingest as users send it, against the release binary.
+cargo build --release -p server --bin auditstore
+cargo bench -p server --bench sustained
 if [ "${BENCH_CORE:-1}" = 1 ]; then
   cargo bench -p audit-core --bench core -- --warm-up-time 1 --measurement-time 3
 fi

@@ -38,7 +38,7 @@ fn event_json(client: usize, n: usize) -> Value {
 fn new_event(client: usize, n: usize) -> NewEvent {
     let input: EventInput = serde_json::from_value(event_json(client, n)).expect("input");
     let event = input.into_event(|| EventId::new(uuid::Uuid::now_v7().to_string()).expect("id")).expect("valid");
-    NewEvent { event, client_id: false }
+    NewEvent::new(event, false).expect("new event")
 }
 
 struct Row {

@@ -39,7 +39,10 @@ impl Dialect {
         begin_write: "BEGIN",
         for_update: " FOR UPDATE",
         for_share: " FOR SHARE",
-        bounded_append: &["SET LOCAL lock_timeout = '10s'", "SET LOCAL statement_timeout = '60s'"],
+        // One round trip for both (set_config with is_local is SET LOCAL).
+        bounded_append: &[
+            "SELECT set_config('lock_timeout', '10s', true), set_config('statement_timeout', '60s', true)",
+        ],
         guard_new_keys: &["LOCK TABLE ledger_keys IN ROW EXCLUSIVE MODE"],
         freeze_wrapped_keys: &["LOCK TABLE ledger_keys, instance_secrets IN SHARE ROW EXCLUSIVE MODE"],
     };

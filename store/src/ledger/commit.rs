@@ -4,22 +4,28 @@
 //! outbox. All in one transaction, so a reply of success means everything
 //! of the request is durably committed and nothing means none of it is.
 
-use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use audit_core::{CompactRange, EventId, Hash, LedgerId, TreeSize};
+use audit_core::{CompactRange, Hash, LedgerId, TreeSize};
 use sqlx::Row as _;
 
-use super::nodes;
 use super::plan::{plan, Head, Plan};
-use super::sequencer::{Appended, AppendedEvent, Job, NewEvent, Writer};
+use super::sequencer::{Appended, Job, NewEvent, Writer};
+use super::{bulk, nodes};
 use crate::crypto::records::{Dek, DESTROYED};
 use crate::crypto::secrets::SecretBox;
-use crate::db::{from_i64, on_db, to_hash, to_i64, write_tx, Conn};
+use crate::db::{from_i64, on_db, to_hash, to_i64, write_tx, Conn, PerBackend};
 use crate::{now_ms, system, StoreError};
 
-/// Rows per multi-row INSERT or lookup (below both backends' bind-parameter
-/// limits).
-const CHUNK: usize = 500;
+/// How far a ledger's filter index may trail its tree before the ledger's
+/// commits wait for it, on PostgreSQL. (On SQLite appends and indexing take
+/// turns on the one writer, and the indexer stops deferring to appends at a
+/// smaller lag; see `indexer.rs`.)
+const MAX_INDEX_LAG: u64 = 100_000;
+/// The longest one commit waits for the index: an indexer that is stuck (a
+/// key it cannot have, a failing ledger) slows the ledger's ingest but
+/// never stops it.
+const MAX_INDEX_WAIT: Duration = Duration::from_millis(250);
 
 /// A ledger's head row, locked for the commit.
 struct LockedHead {
@@ -33,6 +39,7 @@ impl Writer {
     /// One transaction for a group of requests, sealed with the ledger's
     /// current data key (retried when a rotation lands meanwhile).
     pub(super) async fn commit(&mut self, jobs: &[Job]) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        self.wait_for_index().await;
         // Key unwrapping (a KMS call on a cache miss) happens before any lock.
         let sealer = match &self.outbox_of {
             Some(_) => Some(self.keys.outbox_box().await?),
@@ -45,6 +52,33 @@ impl Writer {
                 Err(StoreError::KeyChanged) if attempts < 3 => attempts += 1,
                 outcome => return outcome,
             }
+        }
+    }
+
+    /// Waits, up to [`MAX_INDEX_WAIT`], while the ledger's filter index
+    /// trails its tree by more than [`MAX_INDEX_LAG`] events (PostgreSQL):
+    /// under sustained load the indexer gets its share of the database and
+    /// searchability trails by a bounded amount, where it fell ever further
+    /// behind. Back-pressure reaches clients as slower commits, and beyond
+    /// the append budget as 429/503 with Retry-After.
+    async fn wait_for_index(&mut self) {
+        let PerBackend::Postgres(pool) = &self.db.pool else { return };
+        let Some(size) = self.frontier.as_ref().map(|frontier| frontier.size().get()) else { return };
+        let started = Instant::now();
+        while size.saturating_sub(self.indexed_at_least) > MAX_INDEX_LAG {
+            let indexed: Result<Option<i64>, _> =
+                sqlx::query_scalar("SELECT indexed_size FROM index_progress WHERE ledger_id = $1")
+                    .bind(self.ledger.as_str())
+                    .fetch_optional(pool)
+                    .await;
+            // An answer that cannot be had or read never holds the commit.
+            let Ok(Some(indexed)) = indexed else { return };
+            let Ok(indexed) = u64::try_from(indexed) else { return };
+            self.indexed_at_least = self.indexed_at_least.max(indexed);
+            if size.saturating_sub(self.indexed_at_least) <= MAX_INDEX_LAG || started.elapsed() >= MAX_INDEX_WAIT {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -88,7 +122,14 @@ impl Writer {
             requests.extend(drained.iter().map(|d| std::slice::from_ref(&d.event)));
             requests.extend(jobs.iter().map(|job| job.events.as_slice()));
 
-            let mut known = stored_records((&mut *tx).into(), &ledger, &requests).await?;
+            // Only client-chosen ids can be retries.
+            let client_ids: Vec<&str> = requests
+                .iter()
+                .flat_map(|request| request.iter())
+                .filter(|new| new.client_id())
+                .map(|new| new.event().id().as_str())
+                .collect();
+            let mut known = bulk::stored_records((&mut *tx).into(), &ledger, &client_ids).await?;
             let seal = self.keys.sealing().then_some(dek);
             let head_state = Head { size: head.size, chain: head.chain, frontier };
             let (plan, mut outcomes) = plan(&requests, &mut known, head_state, received_ms, (ledger.as_str(), seal))?;
@@ -108,7 +149,7 @@ impl Writer {
             system::outbox::set_aside((&mut *tx).into(), &failed).await?;
             if !plan.rows.is_empty() {
                 check_origin(&self.origin, &ledger)?;
-                write_plan((&mut *tx).into(), &ledger, &plan).await?;
+                bulk::write_plan((&mut *tx).into(), &ledger, &plan).await?;
                 let root = plan.frontier.root();
                 let note = self.signer.sign(&self.origin, plan.new_size, root)?;
                 write_head((&mut *tx).into(), &ledger, &plan, &note, received_ms).await?;
@@ -183,78 +224,6 @@ async fn load_frontier(mut conn: Conn<'_>, ledger: &LedgerId, head: &LockedHead)
         }
     }
     Ok(frontier)
-}
-
-/// The stored records of the requests' client-chosen ids (the only ones
-/// that can be retries), one query per chunk of ids.
-async fn stored_records(
-    conn: Conn<'_>,
-    ledger: &LedgerId,
-    requests: &[&[NewEvent]],
-) -> Result<HashMap<String, AppendedEvent>, StoreError> {
-    let client_ids: Vec<&str> = requests
-        .iter()
-        .flat_map(|request| request.iter())
-        .filter(|new| new.client_id)
-        .map(|new| new.event.id().as_str())
-        .collect();
-    let mut known = HashMap::new();
-    on_db!(conn, |c| {
-        for chunk in client_ids.chunks(CHUNK) {
-            let mut query =
-                sqlx::QueryBuilder::new("SELECT event_id, seq, leaf_hash, chain_hash FROM events WHERE ledger_id = ");
-            query.push_bind(ledger.as_str()).push(" AND event_id IN (");
-            let mut separated = query.separated(", ");
-            for id in chunk {
-                separated.push_bind(*id);
-            }
-            query.push(")");
-            for row in query.build().fetch_all(&mut *c).await? {
-                let id: String = row.try_get(0)?;
-                let record = AppendedEvent {
-                    id: EventId::new(id.clone()).map_err(|_| StoreError::Corrupt("invalid stored event id"))?,
-                    seq: from_i64(row.try_get(1)?)?,
-                    leaf_hash: to_hash(&row.try_get::<Vec<u8>, _>(2)?)?,
-                    chain_hash: to_hash(&row.try_get::<Vec<u8>, _>(3)?)?,
-                };
-                known.insert(id, record);
-            }
-        }
-    });
-    Ok(known)
-}
-
-/// Inserts the planned event rows and Merkle nodes.
-async fn write_plan(conn: Conn<'_>, ledger: &LedgerId, plan: &Plan) -> Result<(), StoreError> {
-    on_db!(conn, |c| {
-        for chunk in plan.rows.chunks(CHUNK) {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO events (ledger_id, seq, event_id, occurred_ms, received_ms, content, leaf_hash, chain_hash) ",
-            );
-            query.push_values(chunk, |mut b, row| {
-                b.push_bind(ledger.as_str())
-                    .push_bind(to_i64(row.seq).unwrap_or(i64::MAX))
-                    .push_bind(row.event_id.as_str())
-                    .push_bind(row.occurred_ms)
-                    .push_bind(row.received_ms)
-                    .push_bind(row.content.as_slice())
-                    .push_bind(row.leaf.as_bytes().as_slice())
-                    .push_bind(row.chain.as_bytes().as_slice());
-            });
-            query.build().execute(&mut *c).await?;
-        }
-        for chunk in plan.nodes.chunks(CHUNK) {
-            let mut query = sqlx::QueryBuilder::new("INSERT INTO merkle_nodes (ledger_id, level, idx, hash) ");
-            query.push_values(chunk, |mut b, (level, idx, hash)| {
-                b.push_bind(ledger.as_str())
-                    .push_bind(i16::from(*level))
-                    .push_bind(to_i64(*idx).unwrap_or(i64::MAX))
-                    .push_bind(hash.as_bytes().as_slice());
-            });
-            query.build().execute(&mut *c).await?;
-        }
-        Ok(())
-    })
 }
 
 /// Moves the head to the planned tree and stores its signed checkpoint.

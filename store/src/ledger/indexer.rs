@@ -14,9 +14,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use sqlx::Row as _;
-
-use crate::crypto::records::{Dek, DESTROYED};
+use super::event_rows::{raw_event, COLUMNS};
+use crate::crypto::records::{integrity, Dek, DESTROYED};
 use crate::db::{from_i64, on_db, to_i64, write_tx};
 use crate::{Backend, Store, StoreError};
 
@@ -25,7 +24,7 @@ use crate::{Backend, Store, StoreError};
 const INDEX_BATCH: u64 = 5_000;
 /// On SQLite, indexing waits while appends are queued (writes win, DESIGN
 /// §5), but never while a ledger trails by this many events or more...
-const MAX_DEFERRED_EVENTS: u64 = 100_000;
+const MAX_DEFERRED_EVENTS: u64 = 50_000;
 /// ...nor for longer than this: under steady load a ledger's searchability
 /// trails its commits by a bounded delay.
 const MAX_DEFER: Duration = Duration::from_secs(2);
@@ -80,12 +79,12 @@ struct SearchableParty<'a> {
     id: Cow<'a, str>,
 }
 
-/// The terms of a stored record, in the order of [`FIELDS`].
-fn record_terms(record: &[u8], index: &Dek) -> Result<[[u8; 32]; 5], StoreError> {
-    let fields: Searchable<'_> =
-        serde_json::from_slice(record).map_err(|_| StoreError::Corrupt("stored event is not JSON"))?;
+/// The terms of a stored record, in the order of [`FIELDS`]; `None` when it
+/// does not hold an event.
+fn record_terms(record: &[u8], index: &Dek) -> Option<[[u8; 32]; 5]> {
+    let fields: Searchable<'_> = serde_json::from_slice(record).ok()?;
     let values = [&fields.actor.kind, &fields.actor.id, &fields.action, &fields.resource.kind, &fields.resource.id];
-    Ok(std::array::from_fn(|i| index.term(FIELDS[i].0, values[i])))
+    Some(std::array::from_fn(|i| index.term(FIELDS[i].0, values[i])))
 }
 
 impl Store {
@@ -177,51 +176,72 @@ impl Store {
             Err(StoreError::KeysDestroyed) => return self.skip_range(ledger, to).await,
             Err(error) => return Err(error),
         };
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3");
         let rows = on_db!(&self.db.pool, |p| {
-            sqlx::query("SELECT seq, content FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3")
+            sqlx::query(&sql)
                 .bind(ledger)
                 .bind(to_i64(from)?)
                 .bind(to_i64(to)?)
                 .fetch_all(p)
                 .await?
                 .iter()
-                .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<Option<Vec<u8>>, _>(1)?)))
+                .map(raw_event)
                 .collect::<Result<Vec<_>, _>>()?
         });
         let mut terms: Vec<([u8; 32], i64)> = Vec::with_capacity(rows.len() * FIELDS.len());
-        for (seq, content) in rows {
+        for raw in rows {
             // A tombstoned event has nothing left to search.
-            if let Some(record) = content {
-                let plain = self.keys.open(&ledger_id, from_i64(seq)?, &record).await?;
-                terms.extend(record_terms(&plain, &index)?.into_iter().map(|t| (t, seq)));
+            let Some(record) = &raw.content else { continue };
+            let row = raw.binding();
+            // A record that does not open is recorded as a finding and left
+            // out of the index; the rest of the ledger is indexed. A key
+            // that cannot be had (the KMS unreachable) stops the batch, to
+            // be retried.
+            let terms_of_row = match self.keys.open(&ledger_id, &row, record).await {
+                Ok(plain) => {
+                    record_terms(&plain, &index).ok_or_else(|| integrity(ledger, &row, "does not hold a valid event"))
+                }
+                Err(error) => Err(error),
+            };
+            match terms_of_row {
+                Ok(found) => {
+                    let seq = to_i64(raw.seq)?;
+                    terms.extend(found.into_iter().map(|t| (t, seq)));
+                }
+                Err(StoreError::Integrity(detail)) => self.record_finding(&ledger_id, raw.seq, &raw.id, &detail).await,
+                Err(error) => return Err(error),
             }
         }
         // Sorted bulk: neighbouring rows land on neighbouring pages.
         terms.sort_unstable();
-        write_tx!(&self.db, |tx, sql| {
-            // Keys destroyed since the terms were computed: none are written.
+        let destroyed = write_tx!(&self.db, |tx, sql| {
+            super::bulk::insert_terms((&mut *tx).into(), ledger, &terms).await?;
+            // Keys destroyed since the terms were computed: none are kept.
             // FOR SHARE (PostgreSQL) waits for a concurrent destruction,
-            // which locks the head row FOR UPDATE, and then sees it.
+            // which locks the head row FOR UPDATE, and then sees it; one
+            // that comes later waits for this commit and deletes the terms
+            // with the rest. The lock is taken last, as it also holds the
+            // ledger's appends (their FOR UPDATE) until the commit: taken
+            // first, it held them for the whole batch of inserts.
             let version_sql = format!("SELECT key_version FROM ledger_heads WHERE ledger_id = $1{}", sql.for_share);
             let version: Option<i64> = sqlx::query_scalar(&version_sql).bind(ledger).fetch_optional(&mut *tx).await?;
             if version == Some(DESTROYED) {
-                terms.clear();
+                tx.rollback().await?;
+                true
+            } else {
+                sqlx::query("UPDATE index_progress SET indexed_size = $1 WHERE ledger_id = $2 AND indexed_size < $1")
+                    .bind(to_i64(to)?)
+                    .bind(ledger)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                false
             }
-            for chunk in terms.chunks(500) {
-                let mut query = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger_id, term, seq) ");
-                query.push_values(chunk, |mut b, (term, seq)| {
-                    b.push_bind(ledger).push_bind(term.as_slice()).push_bind(*seq);
-                });
-                query.push(" ON CONFLICT DO NOTHING");
-                query.build().execute(&mut *tx).await?;
-            }
-            sqlx::query("UPDATE index_progress SET indexed_size = $1 WHERE ledger_id = $2 AND indexed_size < $1")
-                .bind(to_i64(to)?)
-                .bind(ledger)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
         });
+        if destroyed {
+            // Marked indexed without terms, as for any shredded ledger.
+            return self.skip_range(ledger, to).await;
+        }
         Ok(to - from)
     }
 

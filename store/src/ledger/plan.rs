@@ -9,7 +9,7 @@ use audit_core::{chain_hash, CompactRange, Hash};
 
 use super::nodes::is_stored_level;
 use super::sequencer::{Appended, AppendedEvent, NewEvent};
-use crate::crypto::records::Dek;
+use crate::crypto::records::{Dek, RowBinding};
 use crate::StoreError;
 
 /// One planned new row of `events`.
@@ -65,8 +65,8 @@ pub(super) fn plan(
         let mut leaves = Vec::with_capacity(request.len());
         let mut pending: HashMap<&str, Hash> = HashMap::new();
         for new in request.iter() {
-            let leaf = new.event.leaf_hash();
-            let id = new.event.id().as_str();
+            let leaf = new.leaf();
+            let id = new.event().id().as_str();
             let stored = known.get(id).map(|k| k.leaf_hash).or_else(|| pending.get(id).copied());
             if let Some(stored) = stored {
                 if !stored.ct_eq(&leaf) {
@@ -83,7 +83,7 @@ pub(super) fn plan(
         // Second pass: append what is new, answer retries with the record.
         let mut answered = Vec::with_capacity(request.len());
         for (new, leaf) in request.iter().zip(leaves) {
-            let id = new.event.id().as_str();
+            let id = new.event().id().as_str();
             if let Some(record) = known.get(id) {
                 answered.push(record.clone());
                 continue;
@@ -95,24 +95,24 @@ pub(super) fn plan(
                     plan.nodes.push((node.level, node.index, *hash));
                 }
             });
-            let event = &new.event;
-            // The normalised event (the same JSON as `Event::to_input`, without
-            // cloning it first).
-            let content = serde_json::to_vec(event).map_err(|_| StoreError::Corrupt("event does not serialise"))?;
-            // Only the sealed record reaches the database.
+            let event = new.event();
+            let occurred_ms = event.occurred_at().unix_millis();
+            // Only the sealed record reaches the database, bound to its row.
             let content = match seal {
-                Some(dek) => dek.seal(ledger, seq, &content)?,
-                None => content,
+                Some(dek) => {
+                    let row = RowBinding {
+                        seq,
+                        event_id: id,
+                        leaf_hash: &leaf,
+                        chain_hash: &chain,
+                        occurred_ms,
+                        received_ms,
+                    };
+                    dek.seal(ledger, &row, new.content())?
+                }
+                None => new.content().to_vec(),
             };
-            plan.rows.push(Row {
-                seq,
-                event_id: id.to_owned(),
-                occurred_ms: event.occurred_at().unix_millis(),
-                received_ms,
-                content,
-                leaf,
-                chain,
-            });
+            plan.rows.push(Row { seq, event_id: id.to_owned(), occurred_ms, received_ms, content, leaf, chain });
             let record = AppendedEvent { id: event.id().clone(), seq, leaf_hash: leaf, chain_hash: chain };
             known.insert(id.to_owned(), record.clone());
             answered.push(record);

@@ -37,12 +37,48 @@ const QUEUE_DEPTH: usize = 1024;
 /// A ledger's writer task ends after this long without requests (the next
 /// request starts a new one), so idle ledgers hold no task or frontier.
 const WRITER_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
-/// An event to append, validated and normalised.
+/// An event to append, validated and normalised, with its leaf hash and
+/// stored JSON computed when it is made: that happens in the request's own
+/// task, on any core, while the ledger's writer plans a commit holding the
+/// database's write lock (SQLite has one writer), so it must not encode and
+/// hash each event there.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub event: Event,
-    /// Whether the client chose the id (only those can be retries).
-    pub client_id: bool,
+    event: Event,
+    client_id: bool,
+    leaf: Hash,
+    content: Vec<u8>,
+}
+
+impl NewEvent {
+    /// `client_id` says whether the client chose the id (only those can be
+    /// retries).
+    pub fn new(event: Event, client_id: bool) -> Result<Self, StoreError> {
+        let leaf = event.leaf_hash();
+        // The normalised event (the same JSON as `Event::to_input`, without
+        // cloning it first).
+        let content = serde_json::to_vec(&event).map_err(|_| StoreError::Corrupt("event does not serialise"))?;
+        Ok(Self { event, client_id, leaf, content })
+    }
+
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// Whether the client chose the id.
+    pub fn client_id(&self) -> bool {
+        self.client_id
+    }
+
+    /// The RFC 9162 §2.1.1 leaf hash of the event's entry.
+    pub(crate) fn leaf(&self) -> Hash {
+        self.leaf
+    }
+
+    /// The stored JSON of the event, before sealing.
+    pub(crate) fn content(&self) -> &[u8] {
+        &self.content
+    }
 }
 
 /// The outcome of one append request.
@@ -137,6 +173,7 @@ impl Sequencer {
             origin: ledger.origin.clone(),
             outbox_of: (ledger.kind == LedgerKind::System).then(|| ledger.account_id.clone()),
             frontier: None,
+            indexed_at_least: 0,
             backlog: self.backlog.clone(),
             keys: self.keys.clone(),
             indexer: self.indexer.clone(),
@@ -227,6 +264,10 @@ pub(super) struct Writer {
     /// The Merkle frontier after the last commit of this writer; reloaded
     /// when the head moved (another process) or after a failed commit.
     pub(super) frontier: Option<CompactRange>,
+    /// How many of the ledger's events were in the filter index when this
+    /// writer last looked (its progress only moves forward), so most
+    /// commits need not ask again.
+    pub(super) indexed_at_least: u64,
     backlog: Arc<std::sync::atomic::AtomicIsize>,
     pub(super) keys: Arc<Keyring>,
     indexer: Arc<tokio::sync::Notify>,
@@ -303,5 +344,5 @@ impl Writer {
 }
 
 fn job_bytes(job: &Job) -> usize {
-    job.events.iter().map(|e| e.event.encoded_len()).sum()
+    job.events.iter().map(|e| e.content.len()).sum()
 }

@@ -71,7 +71,7 @@ pub(crate) async fn take(
     let mut failed = Vec::new();
     for (id, event_id, sealed) in rows {
         match open(account, &event_id, &sealed, sealer) {
-            Ok(event) => drained.push(Drained { id, event: NewEvent { event, client_id: true } }),
+            Ok(event) => drained.push(Drained { id, event: NewEvent::new(event, true)? }),
             Err(error) => {
                 tracing::error!(%account, event_id, %error, "an outbox row was set aside: it cannot be appended");
                 failed.push(id);

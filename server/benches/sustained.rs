@@ -1,0 +1,330 @@
+//! Sustained ingest as users send it: the release `auditstore` binary as a
+//! process of its own on a fresh data directory, 32 keep-alive HTTPS clients
+//! sending batches of 100 events (about 330 bytes each, 1,000 distinct
+//! actors), each event with its own client `id` as the README tells users,
+//! for `BENCH_SECS` seconds (default 60). Reported per run: committed
+//! events/s, events per server CPU-second (the server process's own user +
+//! system time, so the load generator sharing the cores neither hides nor
+//! excuses anything), the server's peak RSS, the filter index's lag over the
+//! run and how long it takes to catch up once the load stops; beside the
+//! ceiling of the same run: SQLite's own bulk insert of as many rows of the
+//! same content (WAL, synchronous=FULL, primary key and unique id index,
+//! 10,000-row transactions).
+//!
+//! Run: `cargo build --release -p server --bin auditstore && cargo bench -p
+//! server --bench sustained` (`make bench` does both), with
+//! `AUDITSTORE_TEST_POSTGRES_URL` set for the PostgreSQL run too.
+//! `BENCH_RUNS` picks some of the runs (`sqlite-ids`, `sqlite-no-ids`,
+//! `postgres-ids`; all by default); `BENCH_BATCH` sets the events per request
+//! and `BENCH_LEDGERS` spreads the clients over that many ledgers (100 and
+//! 1 by default); `BENCH_HTTP1=1` sends over 32 HTTP/1.1 connections
+//! rather than one HTTP/2 connection; `BENCH_BINARY` runs another build of
+//! `auditstore` (a baseline) instead of `target/release/auditstore`. Figures are ratios within one run, not
+//! promises.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const CLIENTS: usize = 32;
+
+/// Events per request (`BENCH_BATCH`, default 100).
+fn batch() -> usize {
+    std::env::var("BENCH_BATCH").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(100)
+}
+
+/// Ledgers the clients spread over, round-robin (`BENCH_LEDGERS`, default 1).
+fn ledger_count() -> usize {
+    std::env::var("BENCH_LEDGERS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(1)
+}
+
+fn event(client: usize, n: usize, with_id: bool) -> Value {
+    let mut event = json!({
+        "actor": {"type": "user", "id": format!("user_{}", (client * 7919 + n) % 1000), "name": "Benchmark User"},
+        "action": format!("invoice.action_{}", n % 50),
+        "resource": {"type": "invoice", "id": format!("inv_{}", (client * 104_729 + n * 31) % 100_000)},
+        "occurred_at": "2026-12-01T10:00:00.123Z",
+        "metadata": {"amount": n, "currency": "EUR", "note": "a typical audit event with a little metadata", "ip": "192.0.2.1"},
+    });
+    if with_id {
+        event["id"] = Value::String(uuid::Uuid::now_v7().to_string());
+    }
+    event
+}
+
+/// The server process's CPU time (user + system) and peak RSS.
+fn usage(pid: u32) -> (Duration, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the parenthesised command name start at the 3rd of
+    // the line; utime and stime are the 14th and 15th, in clock ticks (100
+    // per second).
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = tick(14 - 3) + tick(15 - 3);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak_kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    (Duration::from_millis(ticks * 10), peak_kib * 1024)
+}
+
+fn own_cpu() -> Duration {
+    usage(std::process::id()).0
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The binary under test: `BENCH_BINARY`, or the workspace's release build.
+fn binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("BENCH_BINARY") {
+        return path.into();
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    std::path::Path::new(&target).join("release").join("auditstore")
+}
+
+async fn start(database_url: Option<&str>) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let database = |command: &mut Command| {
+        command.arg("--data-dir").arg(dir.path());
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+    };
+    let mut boot = Command::new(binary());
+    boot.args(["admin", "bootstrap", "--account", "bench", "--log-format", "json"]);
+    database(&mut boot);
+    let output = boot.output().expect("the release binary runs (cargo build --release -p server first)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let admin = serde_json::from_slice::<Value>(&output.stdout).expect("json")["admin_key"]
+        .as_str()
+        .expect("admin key")
+        .to_owned();
+    let mut serve = Command::new(binary());
+    serve.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--site-root", "/nonexistent"]);
+    serve.args(["--rate-limit-per-key", "1000000", "--rate-limit-per-ledger", "1000000", "--log-format", "json"]);
+    database(&mut serve);
+    let mut child = serve.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("serve");
+    let base = format!("https://localhost:{port}");
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The server's own self-signed certificate, written at its start.
+        let Ok(pem) = std::fs::read(dir.path().join("tls/cert.pem")) else { continue };
+        let mut builder = reqwest::Client::builder();
+        // `BENCH_HTTP1=1`: 32 HTTP/1.1 connections (as wrk sends) instead
+        // of one multiplexed HTTP/2 connection.
+        if std::env::var("BENCH_HTTP1").is_ok_and(|v| v == "1") {
+            builder = builder.http1_only();
+        }
+        let client = builder
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+            .resolve("localhost", ([127, 0, 0, 1], port).into())
+            .pool_max_idle_per_host(CLIENTS)
+            .build()
+            .expect("client");
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return Server { child, base, client, admin, _dir: dir };
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not start");
+}
+
+impl Server {
+    async fn post(&self, path: &str, key: &str, body: Value) -> Value {
+        let response =
+            self.client.post(format!("{}{path}", self.base)).bearer_auth(key).json(&body).send().await.expect("post");
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.expect("json")
+    }
+
+    /// `(tree_size, indexed_size)` summed over these ledgers.
+    async fn sizes(&self, ledgers: &[String]) -> (u64, u64) {
+        let response =
+            self.client.get(format!("{}/v1/ledgers", self.base)).bearer_auth(&self.admin).send().await.expect("list");
+        let list: Value = response.json().await.expect("json");
+        let all = list["ledgers"].as_array().cloned().unwrap_or_default();
+        let ours = all.iter().filter(|l| ledgers.iter().any(|id| l["id"] == id.as_str()));
+        ours.fold((0, 0), |(tree, indexed), l| {
+            (tree + l["tree_size"].as_u64().unwrap_or(0), indexed + l["indexed_size"].as_u64().unwrap_or(0))
+        })
+    }
+}
+
+struct Run {
+    name: String,
+    committed: u64,
+    secs: f64,
+    server_cpu: Duration,
+    /// This process's (the load generator's) CPU time meanwhile.
+    client_cpu: Duration,
+    peak_rss: u64,
+    worst_lag: u64,
+    final_lag: u64,
+    catch_up: Duration,
+}
+
+async fn run(name: &str, database_url: Option<&str>, with_ids: bool, secs: u64) -> Run {
+    let server = Arc::new(start(database_url).await);
+    let mut ledgers = Vec::new();
+    for n in 0..ledger_count() {
+        let created = server.post("/v1/ledgers", &server.admin, json!({"name": format!("sustained-{n}")})).await;
+        ledgers.push(created["id"].as_str().expect("id").to_owned());
+    }
+    let batch = batch();
+    let key = server.post("/v1/keys", &server.admin, json!({"name": "w", "permission": "write"})).await["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let pid = server.child.id();
+    let (cpu_before, _) = usage(pid);
+    let client_cpu = own_cpu();
+    let committed = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let (server, committed, key) = (server.clone(), committed.clone(), key.clone());
+        let url = format!("{}/v1/ledgers/{}/events", server.base, ledgers[c % ledgers.len()]);
+        clients.push(tokio::spawn(async move {
+            let mut n = 0;
+            while Instant::now() < deadline {
+                let events: Vec<Value> = (0..batch).map(|i| event(c, n + i, with_ids)).collect();
+                n += batch;
+                let response = server.client.post(&url).bearer_auth(&key).json(&json!({ "events": events })).send();
+                let response = response.await.expect("append answered");
+                assert!(response.status().is_success(), "{}", response.status());
+                // Read as a client does (it wants the seqs and hashes): a
+                // response dropped unread is a stream reset (CANCEL) over
+                // HTTP/2, and h2 ends a connection with many of them.
+                response.bytes().await.expect("append response");
+                committed.fetch_add(batch as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    let mut worst_lag = 0;
+    let mut final_lag = 0;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (tree, indexed) = server.sizes(&ledgers).await;
+        final_lag = tree.saturating_sub(indexed);
+        worst_lag = worst_lag.max(final_lag);
+    }
+    for client in clients {
+        client.await.expect("client");
+    }
+    let elapsed = start.elapsed();
+    let (cpu_after, peak_rss) = usage(pid);
+    let client_cpu = own_cpu().saturating_sub(client_cpu);
+    let stopped = Instant::now();
+    loop {
+        let (tree, indexed) = server.sizes(&ledgers).await;
+        if indexed >= tree || stopped.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Run {
+        name: name.to_owned(),
+        committed: committed.load(Ordering::Relaxed),
+        secs: elapsed.as_secs_f64(),
+        server_cpu: cpu_after.saturating_sub(cpu_before),
+        client_cpu,
+        peak_rss,
+        worst_lag,
+        final_lag,
+        catch_up: stopped.elapsed(),
+    }
+}
+
+/// SQLite's own bulk insert of `rows` rows like the runs' (the ceiling):
+/// rows/s and rows per CPU-second of this process.
+async fn ceiling(rows: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let contents: Vec<Vec<u8>> =
+        (0..rows).map(|n| serde_json::to_vec(&event(n % CLIENTS, n, true)).expect("json")).collect();
+    let (cpu, start) = (own_cpu(), Instant::now());
+    store::testing::sqlite_bulk_insert(&dir.path().join("ceiling.db"), &contents, 10_000).await.expect("bulk insert");
+    let (secs, cpu) = (start.elapsed().as_secs_f64(), own_cpu().saturating_sub(cpu).as_secs_f64());
+    (rows as f64 / secs, rows as f64 / cpu.max(0.001))
+}
+
+#[tokio::main]
+async fn main() {
+    let secs = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let postgres = match std::env::var(store::testing::POSTGRES_ENV) {
+        Ok(_) => Some(store::testing::fresh_postgres_url().await.expect("database")),
+        Err(_) => None,
+    };
+    // `BENCH_RUNS` picks runs by name (comma-separated: sqlite-ids,
+    // sqlite-no-ids, postgres-ids); all of them by default.
+    let wanted = std::env::var("BENCH_RUNS").unwrap_or_else(|_| "sqlite-ids,sqlite-no-ids,postgres-ids".into());
+    let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
+    let (ceiling_rate, ceiling_per_cpu) = ceiling(1_000_000).await;
+    let mut runs = Vec::new();
+    if wanted.contains(&"sqlite-ids") {
+        runs.push(run("SQLite, client ids", None, true, secs).await);
+    }
+    if wanted.contains(&"sqlite-no-ids") {
+        runs.push(run("SQLite, no ids", None, false, secs).await);
+    }
+    if let (Some(url), true) = (&postgres, wanted.contains(&"postgres-ids")) {
+        runs.push(run("PostgreSQL, client ids", Some(url), true, secs).await);
+    }
+    println!(
+        "\nSustained ingest: {CLIENTS} HTTPS clients, batches of {}, {secs} s per run, {} ledger(s)",
+        batch(),
+        ledger_count()
+    );
+    println!("ceiling: SQLite bulk insert of the same rows: {ceiling_rate:.0} rows/s, {ceiling_per_cpu:.0} rows per CPU-second");
+    println!(
+        "{:<24} {:>9} {:>9} {:>12} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "run",
+        "events/s",
+        "x ceiling",
+        "events/cpu-s",
+        "server cpu",
+        "client cpu",
+        "peak RSS",
+        "worst lag",
+        "final lag",
+        "catch-up"
+    );
+    for r in &runs {
+        let rate = r.committed as f64 / r.secs;
+        println!(
+            "{:<24} {:>9.0} {:>9.2} {:>12.0} {:>9.2}c {:>9.2}c {:>7}MB {:>9} {:>9} {:>7.1}s",
+            r.name,
+            rate,
+            rate / ceiling_rate,
+            r.committed as f64 / r.server_cpu.as_secs_f64().max(0.001),
+            r.server_cpu.as_secs_f64() / r.secs,
+            r.client_cpu.as_secs_f64() / r.secs,
+            r.peak_rss / 1_000_000,
+            r.worst_lag,
+            r.final_lag,
+            r.catch_up.as_secs_f64()
+        );
+    }
+}
