@@ -128,6 +128,9 @@ pub enum VerifyError {
     /// No signature in the note is by a known key.
     #[error("no signature by a known key")]
     NoKnownSignature,
+    /// An evidence file violates its format (docs/FORMAT.md §12).
+    #[error("malformed evidence: {0}")]
+    MalformedEvidence(String),
     /// The checkpoint's origin is not the one the verifier expected.
     #[error("checkpoint origin {got:?} is not the expected {want:?}")]
     OriginMismatch {

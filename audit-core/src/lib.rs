@@ -17,6 +17,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod error;
 pub mod event;
+pub mod evidence;
 pub mod hash;
 pub mod ids;
 pub mod jcs;
@@ -30,6 +31,7 @@ pub use error::{ValidationError, VerifyError};
 pub use event::{
     Action, Actor, Event, EventInput, Metadata, OccurredAt, PartyInput, Resource, MAX_EVENT_BYTES, MAX_METADATA_DEPTH,
 };
+pub use evidence::{Evidence, VerifiedEvidence};
 pub use hash::Hash;
 pub use ids::{EventId, LedgerId, Seq, TreeSize};
 pub use merkle::{CompactRange, MemoryTree, NodeId, NodeSource, ProofError, UniformTree};
