@@ -14,6 +14,7 @@ pub mod signing;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod verify;
 pub mod web;
 
 use std::fs;
@@ -56,6 +57,10 @@ pub enum ServeError {
     Keys(#[from] key_provider::KeyFileError),
     #[error("{0}")]
     Admin(String),
+    /// `auditstore verify` found something that does not verify (its
+    /// findings are printed already); the exit status is the verdict's.
+    #[error("{0}")]
+    NotVerified(verify::Verdict),
 }
 
 /// Runs the command given on the command line until it finishes (for
@@ -66,6 +71,12 @@ pub async fn run(cli: Cli) -> Result<(), ServeError> {
         Some(Command::Admin(AdminCommand::Bootstrap(args))) => return commands::bootstrap(args).await,
         Some(Command::Admin(AdminCommand::RotateKek(args))) => return commands::rotate_kek(args).await,
         Some(Command::Admin(AdminCommand::RotateLedgerKey(args))) => return commands::rotate_ledger_key(args).await,
+        Some(Command::Verify(args)) => {
+            return match verify::run(&args) {
+                verify::Verdict::Verified => Ok(()),
+                verdict => Err(ServeError::NotVerified(verdict)),
+            }
+        }
         None => cli.serve,
     };
     let config = Config::resolve(args)?;

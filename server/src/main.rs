@@ -15,6 +15,8 @@ async fn main() -> ExitCode {
     let cli = server::config::Cli::parse();
     match server::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
+        // Its findings and verdict are printed already.
+        Err(server::ServeError::NotVerified(verdict)) => ExitCode::from(verdict.code()),
         Err(error) => {
             // Logging may not be set up yet (bad configuration), so the
             // reason goes to stderr directly as well.

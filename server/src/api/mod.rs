@@ -7,6 +7,7 @@ pub mod auth;
 pub mod document;
 pub mod error;
 pub mod events;
+pub mod evidence;
 pub mod limits;
 pub mod schema;
 pub mod shedding;
@@ -86,6 +87,7 @@ pub fn router() -> Router<AppState> {
     let v1 = OpenApiRouter::new()
         .routes(routes!(events::append, events::list))
         .routes(routes!(events::get))
+        .routes(routes!(evidence::evidence))
         .routes(routes!(events::checkpoint))
         .routes(routes!(events::inclusion))
         .routes(routes!(events::consistency))

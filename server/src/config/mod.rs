@@ -45,6 +45,34 @@ pub enum Command {
     /// Administration from the command line.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Verify an evidence file, or two checkpoints and the consistency proof
+    /// between them, offline: no network, no database. Exits 0 only when
+    /// everything verified, 1 when something failed, 2 on unusable input.
+    Verify(VerifyArgs),
+}
+
+/// Options of `auditstore verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The file to verify: an evidence file (`.tlog-proof`, from
+    /// GET /v1/ledgers/{ledger}/events/{id}/evidence).
+    #[arg(required_unless_present = "consistency", conflicts_with = "consistency")]
+    pub file: Option<PathBuf>,
+    /// The trusted checkpoint verifier key, `<name>+<key id>+<base64 key>`
+    /// (GET /v1/checkpoint-key, or the dashboard).
+    #[arg(long, value_name = "VKEY", conflicts_with = "key_file")]
+    pub key: Option<String>,
+    /// A file holding the trusted verifier key.
+    #[arg(long, value_name = "F")]
+    pub key_file: Option<PathBuf>,
+    /// Verify that checkpoint file OLD is a prefix of checkpoint file NEW
+    /// (RFC 9162 §2.1.4), with the proof given by --proof.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
+    pub consistency: Option<Vec<PathBuf>>,
+    /// The consistency proof: the JSON answer of
+    /// GET /v1/ledgers/{ledger}/proofs/consistency, or one hex hash a line.
+    #[arg(long, value_name = "FILE", requires = "consistency")]
+    pub proof: Option<PathBuf>,
 }
 
 /// `auditstore admin ...`
@@ -278,7 +306,7 @@ mod tests {
         let cli = Cli::try_parse_from(argv).expect("arguments parse");
         match cli.command {
             Some(Command::Serve(args)) => args,
-            Some(Command::Admin(_)) => panic!("not a serve command"),
+            Some(Command::Admin(_) | Command::Verify(_)) => panic!("not a serve command"),
             None => cli.serve,
         }
     }

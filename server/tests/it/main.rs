@@ -6,6 +6,7 @@ mod common;
 mod config;
 mod dashboard;
 mod encryption;
+mod evidence;
 mod health;
 mod jobs;
 mod processes;

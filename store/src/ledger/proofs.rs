@@ -2,7 +2,7 @@
 //! nodes (RFC 9162 §2.1.3–2.1.4; range proofs as docs/FORMAT.md defines).
 
 use audit_core::merkle::{consistency_proof, inclusion_proof, range_proof};
-use audit_core::{Hash, LedgerId, TreeSize};
+use audit_core::{Checkpoint, Evidence, Hash, LedgerId, Seq, TreeSize};
 
 use super::nodes::{self, ProofSource, Recorder};
 use crate::db::{from_i64, on_db, to_i64};
@@ -88,6 +88,32 @@ impl Store {
             )));
         }
         self.prove(&ledger.id, |src| range_proof(src, start, end, TreeSize(tree_size)).map_err(|e| e.to_string())).await
+    }
+
+    /// Evidence of one event (docs/FORMAT.md §12): its content as every read checks it, the
+    /// latest signed checkpoint and the RFC 9162 §2.1.3 inclusion proof at that checkpoint's
+    /// size, which covers every committed event (checkpoints are signed in the commit).
+    pub async fn evidence(&self, ledger: &Ledger, id: &str) -> Result<Evidence, StoreError> {
+        let stored = self.event(&ledger.id, id).await?;
+        let Some(event) = stored.event else {
+            return Err(StoreError::Conflict(format!(
+                "event {id:?} is a tombstone: its content was archived, and its evidence is in the archive"
+            )));
+        };
+        let note = self.checkpoint(&ledger.id, None).await?;
+        // Read with this instance's own key: a stored note that does not verify is
+        // corruption, not something to hand out.
+        let size = Checkpoint::open(&note, &[self.verifier_key()])
+            .map_err(|_| {
+                StoreError::Integrity(format!("the latest checkpoint of ledger {} does not verify", ledger.id))
+            })?
+            .size();
+        if stored.seq >= size.get() {
+            return Err(StoreError::Corrupt("an event beyond the latest checkpoint"));
+        }
+        let proof =
+            self.prove(&ledger.id, |src| inclusion_proof(src, stored.seq, size).map_err(|e| e.to_string())).await?;
+        Ok(Evidence::new(event, Seq(stored.seq), proof, note))
     }
 
     /// Runs a proof generator twice: once to learn which nodes it reads,
