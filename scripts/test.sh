@@ -77,7 +77,7 @@ end2end() {
   rm -f "$SERVICES_DIR"/e2e-state*.json
   local status=0
   (cd end2end && AUDITSTORE_URL="https://localhost:$port" AUDITSTORE_SETUP_PATH="$setup_path" \
-    AUDITSTORE_E2E_STATE="$SERVICES_DIR/e2e-state.json" npx playwright test) || status=$?
+    AUDITSTORE_BIN="$CARGO_TARGET_DIR/debug/auditstore" AUDITSTORE_E2E_STATE="$SERVICES_DIR/e2e-state.json" npx playwright test) || status=$?
   # The server must stop cleanly on SIGTERM (graceful shutdown).
   kill -TERM "$pid"
   wait "$pid" || { echo "server exited with $? after SIGTERM" >&2; cat "$log" >&2; return 1; }

@@ -296,6 +296,7 @@ const READ_ONLY: &[&str] = &[
     "/api/list_events",
     "/api/get_event",
     "/api/event_proof",
+    "/api/event_evidence",
     "/api/checkpoint_key",
     "/api/list_keys",
     "/api/list_users",

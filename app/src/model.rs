@@ -153,6 +153,14 @@ pub struct ProofBundle {
     pub proof: Vec<String>,
 }
 
+/// An event's evidence file (docs/FORMAT.md §12, a C2SP tlog-proof) and the
+/// name to save it under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceFile {
+    pub file_name: String,
+    pub text: String,
+}
+
 /// The instance's checkpoint verifier key (C2SP signed-note format) and its
 /// fingerprint, for pinning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,3 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
 import { expect, test } from '@playwright/test';
 import {
   codeAt, currentStep, JourneyState, saveOwnerSession, saveState, screenshot, signIn, waitForHydration, watchForErrors,
@@ -125,6 +130,29 @@ test('first run to a verified event', async ({ page, request }) => {
   await expect(steps).toHaveCount(4);
   for (let i = 0; i < 4; i++) await expect(steps.nth(i)).toHaveAttribute('data-ok', 'true');
   await screenshot(page, 'event-verified');
+
+  // The evidence file downloads, and the real `auditstore verify` accepts it
+  // offline with the key the page shows; the same file altered is refused.
+  await page.getByTestId('evidence').click();
+  const link = page.getByTestId('evidence-download');
+  await expect(link).toBeVisible();
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  expect(download.suggestedFilename()).toBe(`${state.ledgerId}-${state.eventId}.tlog-proof`);
+  const evidence = fs.readFileSync((await download.path())!, 'utf8');
+  expect(evidence.startsWith('c2sp.org/tlog-proof@v1\nextra ')).toBe(true);
+  const key = (await request.get('/v1/checkpoint-key').then((r) => r.text())).trim();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evidence-'));
+  const file = path.join(dir, 'event.tlog-proof');
+  fs.writeFileSync(file, evidence);
+  const bin = process.env.AUDITSTORE_BIN;
+  expect(bin, 'scripts/test.sh passes the binary').toBeTruthy();
+  const verified = spawnSync(bin!, ['verify', file, '--key', key], { encoding: 'utf8' });
+  expect(verified.status, verified.stdout).toBe(0);
+  expect(verified.stdout).toContain('VERIFIED');
+  fs.writeFileSync(file, evidence.replace(/\nindex (\d+)\n/, (_, n) => `\nindex ${Number(n) + 1}\n`));
+  const refused = spawnSync(bin!, ['verify', file, '--key', key], { encoding: 'utf8' });
+  expect(refused.status, refused.stdout).toBe(1);
+  expect(refused.stdout).toContain('NOT VERIFIED');
 
   await page.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'System log' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'System log' })).toBeVisible();

@@ -7,7 +7,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{CheckpointKey, EventList, EventRow, LedgerRow, ProofBundle};
+use crate::model::{CheckpointKey, EventList, EventRow, EvidenceFile, LedgerRow, ProofBundle};
 
 #[cfg(feature = "ssr")]
 use {
@@ -170,6 +170,22 @@ pub async fn event_proof(ledger: String, seq: u64) -> Result<ProofBundle, Server
     let tree_size = body.size().0;
     let proof = store.inclusion_proof(&ledger, seq, tree_size).await.map_err(store_error)?;
     Ok(ProofBundle { seq, checkpoint, tree_size, proof: proof.iter().map(audit_core::Hash::to_hex).collect() })
+}
+
+/// The event's evidence file (docs/FORMAT.md §12), the same as
+/// `GET /v1/ledgers/{ledger}/events/{id}/evidence` serves, to download and
+/// verify offline with `auditstore verify`.
+#[server(endpoint = "event_evidence")]
+pub async fn event_evidence(ledger: String, event: String) -> Result<EvidenceFile, ServerFnError> {
+    let (dashboard, user) = auth::require(Role::Auditor)?;
+    let store = &dashboard.store;
+    let ledger = own_ledger(store, &user, &ledger).await?;
+    let evidence = store.evidence(&ledger, &event).await.map_err(store_error)?;
+    let text = evidence.encode().map_err(|e| {
+        tracing::error!(%e, "evidence does not encode");
+        fail(StatusCode::INTERNAL_SERVER_ERROR, "The evidence could not be written; it has been logged.")
+    })?;
+    Ok(EvidenceFile { file_name: format!("{}-{}.tlog-proof", ledger.id, evidence.event().id()), text })
 }
 
 /// This instance's checkpoint verifier key and its fingerprint.

@@ -168,7 +168,42 @@ fn EventView(event: EventRow, ledger: String) -> impl IntoView {
         <h2>"Metadata"</h2>
         <pre class="json">{if tombstoned { "(removed by retention)".to_owned() } else { event.metadata_pretty.clone() }}</pre>
         {(!tombstoned).then(|| view! { <Verify event=event.clone() ledger=ledger.clone() /> })}
+        {(!tombstoned).then(|| view! { <EvidenceDownload event=event.id.clone() ledger=ledger.clone() /> })}
     }
+}
+
+/// The event's evidence file (docs/FORMAT.md §12: the event, its inclusion
+/// proof and the signed checkpoint, as a C2SP tlog-proof), for anyone to
+/// verify offline with `auditstore verify FILE --key VKEY`.
+#[component]
+fn EvidenceDownload(event: String, ledger: String) -> impl IntoView {
+    let fetch = Action::new(move |_: &()| crate::api::event_evidence(ledger.clone(), event.clone()));
+    view! {
+        <section class="evidence" aria-labelledby="evidence-title">
+            <h2 id="evidence-title">"Evidence file"</h2>
+            <p class="help">"One file with this event, its inclusion proof and the signed checkpoint (a C2SP tlog-proof). Anyone can verify it offline, trusting nothing of this server, with " <code>"auditstore verify FILE --key VKEY"</code> " and the checkpoint key above."</p>
+            <div class="button-row">
+                <button type="button" class="secondary" data-testid="evidence" on:click=move |_| { fetch.dispatch(()); } disabled=move || fetch.pending().get()>
+                    {move || if fetch.pending().get() { "Preparing…" } else { "Prepare the evidence file" }}
+                </button>
+                {move || fetch.value().get().map(|result| match result {
+                    Ok(file) => view! {
+                        <a class="button" data-testid="evidence-download" download=file.file_name.clone() href=data_url(&file.text)>
+                            {format!("Download {}", file.file_name)}
+                        </a>
+                    }.into_any(),
+                    Err(error) => view! { <span class="error" role="alert">{crate::components::error_text(&error)}</span> }.into_any(),
+                })}
+            </div>
+        </section>
+    }
+}
+
+/// A `data:` URL of `text`, so the file downloads from memory, with no
+/// second request.
+fn data_url(text: &str) -> String {
+    use base64::Engine as _;
+    format!("data:text/plain;charset=utf-8;base64,{}", base64::engine::general_purpose::STANDARD.encode(text))
 }
 
 /// Where this browser keeps the key the user pinned.
