@@ -131,6 +131,20 @@ pub enum VerifyError {
     /// An evidence file violates its format (docs/FORMAT.md §12).
     #[error("malformed evidence: {0}")]
     MalformedEvidence(String),
+    /// An export file violates its format, or its manifest disagrees with its content
+    /// (docs/FORMAT.md §13).
+    #[error("malformed export: {0}")]
+    MalformedExport(String),
+    /// Rows `[start, end)` of an export do not verify.
+    #[error("seqs {start}..{end}: {what}")]
+    ExportMismatch {
+        /// The first seq concerned.
+        start: u64,
+        /// One past the last seq concerned.
+        end: u64,
+        /// What failed.
+        what: String,
+    },
     /// The checkpoint's origin is not the one the verifier expected.
     #[error("checkpoint origin {got:?} is not the expected {want:?}")]
     OriginMismatch {

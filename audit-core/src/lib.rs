@@ -18,6 +18,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod event;
 pub mod evidence;
+pub mod export;
 pub mod hash;
 pub mod ids;
 pub mod jcs;

@@ -11,6 +11,7 @@
 mod compact;
 mod proof;
 mod range;
+mod streaming;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -18,6 +19,7 @@ use std::fmt;
 pub use compact::CompactRange;
 pub use proof::{consistency_proof, inclusion_proof, root_from_inclusion_proof, verify_consistency, verify_inclusion};
 pub use range::{range_proof, range_proof_len, root_from_range_proof, verify_range};
+pub use streaming::StreamingRange;
 
 use crate::error::VerifyError;
 use crate::hash::{empty_root, node_hash, Hash};

@@ -1,0 +1,103 @@
+//! The manifest of an export file (docs/FORMAT.md §13): what the file covers and the digest of
+//! every other member.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::Hash;
+
+/// The `format` of every version-1 export manifest.
+pub const EXPORT_FORMAT_V1: &str = "auditstore-export/v1";
+
+/// The member names of a version-1 export, besides the manifest itself.
+pub mod members {
+    /// The manifest.
+    pub const MANIFEST: &str = "manifest.json";
+    /// The signed checkpoint (docs/FORMAT.md §10) the proofs lead to.
+    pub const CHECKPOINT: &str = "checkpoint.txt";
+    /// The verifier key of the checkpoint, as the server published it (self-asserted).
+    pub const VERIFIER_KEY: &str = "checkpoint.vkey";
+    /// The proof material: a range proof for a contiguous export, or nothing here and one
+    /// inclusion proof per event in [`INCLUSION`] for a filtered one.
+    pub const PROOF: &str = "proof.json";
+    /// One inclusion proof per event of a filtered export, in the events' order.
+    pub const INCLUSION: &str = "inclusion.jsonl";
+    /// The events in JSON Lines.
+    pub const EVENTS_JSONL: &str = "events.jsonl";
+}
+
+/// The events' format inside the export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventsFormat {
+    /// JSON Lines: one row a line ([`super::rows::JsonlRow`]).
+    Jsonl,
+}
+
+impl EventsFormat {
+    /// The member that holds the events in this format.
+    pub fn member(self) -> &'static str {
+        match self {
+            EventsFormat::Jsonl => members::EVENTS_JSONL,
+        }
+    }
+}
+
+/// The seqs `[start, end)` an export covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeqRange {
+    /// The first seq covered.
+    pub start: u64,
+    /// One past the last seq covered.
+    pub end: u64,
+}
+
+/// How many rows the events member holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    /// Rows in all, tombstones included.
+    pub events: u64,
+    /// Rows whose content retention removed.
+    pub tombstones: u64,
+}
+
+/// The SHA-256 and length of one member, over its uncompressed bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberDigest {
+    /// Hex SHA-256 of the member's bytes.
+    pub sha256: Hash,
+    /// The member's length in bytes.
+    pub bytes: u64,
+}
+
+/// `manifest.json` (docs/FORMAT.md §13).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// [`EXPORT_FORMAT_V1`].
+    pub format: String,
+    /// The export's id.
+    pub export_id: String,
+    /// The ledger's id.
+    pub ledger: String,
+    /// The checkpoint origin, `<host>/ledgers/<ledger>`.
+    pub origin: String,
+    /// When the export was written (RFC 3339, UTC).
+    pub created_at: String,
+    /// The events' format.
+    pub events_format: EventsFormat,
+    /// The seqs covered.
+    pub range: SeqRange,
+    /// The explorer filter the export applied, as given; `null` for a contiguous export.
+    pub filter: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The size of the signed tree the proofs lead to.
+    pub tree_size: u64,
+    /// The rows in the events member.
+    pub counts: Counts,
+    /// Every other member by name.
+    pub members: BTreeMap<String, MemberDigest>,
+}

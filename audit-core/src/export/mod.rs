@@ -1,0 +1,18 @@
+//! Export files (docs/FORMAT.md §13): a ZIP whose members are a manifest, the signed checkpoint,
+//! its verifier key, the events with their seq and hashes, and the proof material, so that an
+//! auditor verifies the file offline, trusting nothing of the server.
+//!
+//! This module holds the pure parts: the manifest and row types, their encodings, and a
+//! streaming [`ExportVerifier`]. Reading and writing the ZIP container is the caller's (the
+//! server's `auditstore verify`, the store's export job).
+
+pub mod manifest;
+pub mod rows;
+pub mod verifier;
+
+pub use manifest::{members, Counts, EventsFormat, Manifest, MemberDigest, SeqRange, EXPORT_FORMAT_V1};
+pub use rows::{ExportRow, InclusionLine, RangeProofMember};
+pub use verifier::{ExportVerifier, VerifiedExport};
+
+#[cfg(test)]
+mod tests;
