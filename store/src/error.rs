@@ -26,6 +26,9 @@ pub enum StoreError {
     /// A proof could not be made from the stored nodes.
     #[error("proof generation failed: {0}")]
     Proof(String),
+    /// Writing an export file failed (its destination, or an encoding).
+    #[error("export failed: {0}")]
+    Export(String),
     /// Signing a checkpoint failed.
     #[error("checkpoint signing failed: {0}")]
     Signing(String),

@@ -18,6 +18,7 @@ mod crypto;
 mod db;
 mod error;
 mod ledger;
+pub mod lifecycle;
 mod system;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -261,6 +261,37 @@ impl Store {
         Ok(revealed)
     }
 
+    /// Up to `limit` events of `[start, end)` in seq order, each verified as
+    /// every read is: the window an export streams.
+    pub async fn events_in_order(
+        &self,
+        ledger: &LedgerId,
+        start: u64,
+        end: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq LIMIT $4"
+        );
+        let rows = on_db!(&self.db.pool, |p| {
+            sqlx::query(&sql)
+                .bind(ledger.as_str())
+                .bind(to_i64(start)?)
+                .bind(to_i64(end)?)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(raw_event)
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        let mut events = Vec::with_capacity(rows.len());
+        for raw in rows {
+            events.push(self.reveal(ledger, raw).await?);
+        }
+        Ok(events)
+    }
+
     /// Leaf and chain hashes of `[start, end)`, in order, for re-verification.
     pub async fn chain_links(&self, ledger: &LedgerId, start: u64, end: u64) -> Result<Vec<ChainLink>, StoreError> {
         let rows = on_db!(&self.db.pool, |p| {

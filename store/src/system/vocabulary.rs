@@ -52,6 +52,17 @@ pub enum SystemEvent {
     RoleChanged { user: UserId, email: String, from: Role, to: Role },
     /// `user.removed`
     UserRemoved { user: UserId, email: String, role: Role },
+    /// `export.completed`: an export file of seqs `[start, end)` was written
+    /// and its SHA-256 read back.
+    ExportCompleted {
+        ledger: LedgerId,
+        export: String,
+        format: &'static str,
+        start: u64,
+        end: u64,
+        events: u64,
+        sha256: String,
+    },
 }
 
 impl SystemEvent {
@@ -75,6 +86,7 @@ impl SystemEvent {
             SystemEvent::SignedOutEverywhere { .. } => "user.signed_out_everywhere",
             SystemEvent::RoleChanged { .. } => "user.role_changed",
             SystemEvent::UserRemoved { .. } => "user.removed",
+            SystemEvent::ExportCompleted { .. } => "export.completed",
         }
     }
 
@@ -99,6 +111,7 @@ impl SystemEvent {
             | SystemEvent::SignedOutEverywhere { user }
             | SystemEvent::RoleChanged { user, .. }
             | SystemEvent::UserRemoved { user, .. } => ("user", user.as_str().to_owned()),
+            SystemEvent::ExportCompleted { export, .. } => ("export", export.clone()),
         }
     }
 
@@ -147,6 +160,10 @@ impl SystemEvent {
                 json!({"email": email, "from": from.as_str(), "to": to.as_str()})
             }
             SystemEvent::UserRemoved { email, role, .. } => json!({"email": email, "role": role.as_str()}),
+            SystemEvent::ExportCompleted { ledger, format, start, end, events, sha256, .. } => json!({
+                "ledger": ledger.as_str(), "format": format, "from_seq": start, "to_seq": end.saturating_sub(1),
+                "events": events, "sha256": sha256,
+            }),
         }
     }
 
