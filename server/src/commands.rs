@@ -1,5 +1,5 @@
-//! The admin command line: `auditstore admin bootstrap`, `rotate-kek` and
-//! `rotate-ledger-key`. Each opens the store as `serve` does, calls the same
+//! The admin command line: `auditstore admin bootstrap`, `rotate-kek`,
+//! `rotate-ledger-key` and `export`. Each opens the store as `serve` does, calls the same
 //! store methods as /v1 and the dashboard (which record the change in the
 //! system ledger), and prints one JSON object.
 
@@ -104,6 +104,104 @@ pub(crate) async fn bootstrap(args: BootstrapArgs) -> Result<(), ServeError> {
         "system_ledger": account.system_ledger.as_str(),
         "admin_key_id": key.id.as_str(),
         "admin_key": secret.expose(),
+    });
+    println!("{out}");
+    store.close().await;
+    Ok(())
+}
+
+/// `auditstore admin export --ledger ID --out FILE`: the ledger's events
+/// (or a seq range) as an export file (docs/FORMAT.md §13). The file is
+/// written beside its destination, synced, read back for its SHA-256 and
+/// only then moved into place, so a crash never leaves a half-written file
+/// under its name. Recorded as `export.completed` in the account's system
+/// ledger; prints one JSON object.
+pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Write as _};
+
+    let config = Config::resolve(args.serve)?;
+    telemetry::init(config.log_format);
+    let store = open_store(&config).await?;
+    let id = audit_core::LedgerId::new(args.ledger.clone())
+        .map_err(|e| ServeError::Admin(format!("invalid --ledger: {e}")))?;
+    let account = store.ledger_account(&id).await.map_err(admin)?;
+    let ledger = store.ledger(&account, &id).await.map_err(admin)?;
+    if args.out.exists() {
+        return Err(ServeError::Admin(format!(
+            "{} exists already; exports never overwrite a file",
+            args.out.display()
+        )));
+    }
+    let end = match args.to_seq {
+        Some(last) => Some(last.checked_add(1).ok_or_else(|| ServeError::Admin("--to-seq is too large".into()))?),
+        None => None,
+    };
+    let spec = store::lifecycle::exports::ExportSpec {
+        id: format!("exp_{}", uuid::Uuid::now_v7().simple()),
+        start: args.from_seq.unwrap_or(0),
+        end,
+    };
+    let file_io = |e: std::io::Error| ServeError::Admin(format!("cannot write the export: {e}"));
+    let partial = args.out.with_extension("partial");
+    // Decrypted events: readable by this user only, as the KEK file is.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .map_err(file_io)?
+    };
+    let written = store.write_export(&ledger, &spec, std::io::BufWriter::new(file)).await;
+    let (manifest, writer) = match written {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(admin(error));
+        }
+    };
+    let mut file = writer.into_inner().map_err(|e| file_io(e.into_error()))?;
+    file.flush().map_err(file_io)?;
+    file.sync_all().map_err(file_io)?;
+    drop(file);
+    let mut hasher = sha2::Sha256::new();
+    let mut reader = std::fs::File::open(&partial).map_err(file_io)?;
+    let (mut buf, mut bytes) = (vec![0u8; 1 << 16], 0u64);
+    loop {
+        let n = reader.read(&mut buf).map_err(file_io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    let sha256 = hex::encode(hasher.finalize());
+    std::fs::rename(&partial, &args.out).map_err(file_io)?;
+    let origin = Origin::new(Actor::Cli("export"));
+    let event = store::SystemEvent::ExportCompleted {
+        ledger: ledger.id.clone(),
+        export: manifest.export_id.clone(),
+        format: "jsonl",
+        start: manifest.range.start,
+        end: manifest.range.end,
+        events: manifest.counts.events,
+        sha256: sha256.clone(),
+    };
+    store.record_system_event(&account, &origin, event).await.map_err(admin)?;
+    let out = serde_json::json!({
+        "export_id": manifest.export_id,
+        "ledger": ledger.id.as_str(),
+        "file": args.out.display().to_string(),
+        "format": "jsonl",
+        "from_seq": manifest.range.start,
+        "to_seq": manifest.range.end - 1,
+        "tree_size": manifest.tree_size,
+        "events": manifest.counts.events,
+        "bytes": bytes,
+        "sha256": sha256,
     });
     println!("{out}");
     store.close().await;

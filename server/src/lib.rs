@@ -71,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<(), ServeError> {
         Some(Command::Admin(AdminCommand::Bootstrap(args))) => return commands::bootstrap(args).await,
         Some(Command::Admin(AdminCommand::RotateKek(args))) => return commands::rotate_kek(args).await,
         Some(Command::Admin(AdminCommand::RotateLedgerKey(args))) => return commands::rotate_ledger_key(args).await,
+        Some(Command::Admin(AdminCommand::Export(args))) => return commands::export(args).await,
         Some(Command::Verify(args)) => {
             return match verify::run(&args) {
                 verify::Verdict::Verified => Ok(()),

@@ -87,6 +87,29 @@ pub enum AdminCommand {
     RotateKek(ServeArgs),
     /// Give a ledger a new data key for its new events; prints one JSON object.
     RotateLedgerKey(RotateLedgerKeyArgs),
+    /// Write a ledger's events (all, or --from-seq..--to-seq) as an export
+    /// file that `auditstore verify` checks offline (docs/FORMAT.md §13);
+    /// prints one JSON object with the file's SHA-256.
+    Export(ExportArgs),
+}
+
+/// Options of `auditstore admin export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The ledger's id.
+    #[arg(long)]
+    pub ledger: String,
+    /// The file to write (it must not exist; it appears only when complete).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The first seq to export (default 0).
+    #[arg(long, value_name = "SEQ")]
+    pub from_seq: Option<u64>,
+    /// The last seq to export, included (default: the ledger's last event).
+    #[arg(long, value_name = "SEQ")]
+    pub to_seq: Option<u64>,
 }
 
 /// Options of `auditstore admin rotate-ledger-key`.

@@ -53,15 +53,28 @@ impl TestServer {
     /// between two statements; blocking the runtime would keep that lock
     /// from ever being released while the child waits for it.
     pub async fn bootstrap_with(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["bootstrap"];
+        all.extend_from_slice(args);
+        match self.admin(&all).await {
+            Ok(out) => out,
+            Err(stderr) => panic!("bootstrap failed: {stderr}"),
+        }
+    }
+
+    /// `auditstore admin ARGS` against this server's database: its JSON
+    /// output, or its stderr when it fails.
+    pub async fn admin(&self, args: &[&str]) -> Result<serde_json::Value, String> {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_auditstore"));
-        command.args(["admin", "bootstrap", "--log-format", "json"]).args(args);
+        command.arg("admin").args(args).args(["--log-format", "json"]);
         command.arg("--data-dir").arg(&self.data_path);
         if let Some(url) = &self.database_url {
             command.args(["--database-url", url]);
         }
-        let output = command.output().await.expect("bootstrap runs");
-        assert!(output.status.success(), "bootstrap failed: {}", String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
+        let output = command.output().await.expect("the admin command runs");
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        Ok(serde_json::from_slice(&output.stdout).expect("one JSON object on stdout"))
     }
 
     pub fn cert_path(&self) -> PathBuf {

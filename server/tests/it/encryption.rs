@@ -192,15 +192,7 @@ async fn a_sealed_record_moved_to_another_row_or_ledger_is_an_integrity_error_no
 /// database, and returns its JSON output. Asynchronously: the server runs on
 /// this test's runtime and must keep serving meanwhile.
 async fn admin(server: &TestServer, args: &[&str]) -> Value {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_auditstore"));
-    command.arg("admin").args(args).args(["--log-format", "json"]);
-    command.arg("--data-dir").arg(&server.data_path);
-    if let Some(url) = &server.database_url {
-        command.args(["--database-url", url]);
-    }
-    let output = command.output().await.expect("admin command runs");
-    assert!(output.status.success(), "admin {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
+    server.admin(args).await.unwrap_or_else(|stderr| panic!("admin {args:?} failed: {stderr}"))
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod config;
 mod dashboard;
 mod encryption;
 mod evidence;
+mod exports;
 mod health;
 mod jobs;
 mod processes;

@@ -1,0 +1,240 @@
+//! Export files (docs/FORMAT.md §13): the ZIP's members checked against the
+//! manifest's digests, and the rows streamed through audit-core's
+//! [`ExportVerifier`] (leaf hashes from content, the chain, the range proof
+//! to the signed root), in memory that does not grow with the export.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::str::FromStr as _;
+
+use audit_core::export::{members, ExportRow, ExportVerifier, InclusionLine, Manifest, MemberDigest, RangeProofMember};
+use audit_core::{Hash, VerifierKey, VerifyError};
+use sha2::{Digest as _, Sha256};
+use zip::ZipArchive;
+
+use super::{failed, key_name, say, trusted_key, unusable, Verdict};
+use crate::config::VerifyArgs;
+
+/// The most bytes a small member (manifest, checkpoint, key, range proof) may hold.
+const MAX_SMALL_MEMBER: u64 = 1 << 20;
+/// The longest row line: an event of at most 64 KiB of canonical JSON, escaped, with its hashes.
+const MAX_LINE: u64 = 1 << 20;
+
+/// A failure, or the input being unusable, as the verdict needs it.
+enum Stop {
+    Failed(String),
+    Unusable(String),
+}
+
+fn fail(what: impl Into<String>) -> Stop {
+    Stop::Failed(what.into())
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, hasher: Sha256::new(), bytes: 0 }
+    }
+
+    fn digest(self) -> MemberDigest {
+        MemberDigest { sha256: Hash::from_bytes(self.hasher.finalize().into()), bytes: self.bytes }
+    }
+}
+
+fn open(path: &Path) -> Result<ZipArchive<BufReader<File>>, Stop> {
+    let file = File::open(path).map_err(|e| Stop::Unusable(format!("cannot read {}: {e}", path.display())))?;
+    ZipArchive::new(BufReader::new(file)).map_err(|e| fail(format!("the file is not a readable ZIP archive: {e}")))
+}
+
+/// Reads a small member whole and checks it against the manifest's digest (the manifest itself
+/// has none).
+fn small(zip: &mut ZipArchive<BufReader<File>>, name: &str, manifest: Option<&Manifest>) -> Result<Vec<u8>, Stop> {
+    let member = zip.by_name(name).map_err(|_| fail(format!("the member {name} is missing")))?;
+    let mut reader = Hashing::new(member.take(MAX_SMALL_MEMBER + 1));
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).map_err(|e| fail(format!("the member {name} does not read: {e}")))?;
+    if bytes.len() as u64 > MAX_SMALL_MEMBER {
+        return Err(fail(format!("the member {name} is larger than {MAX_SMALL_MEMBER} bytes")));
+    }
+    if let Some(manifest) = manifest {
+        check_digest(manifest, name, reader.digest())?;
+    }
+    Ok(bytes)
+}
+
+fn check_digest(manifest: &Manifest, name: &str, got: MemberDigest) -> Result<(), Stop> {
+    match manifest.members.get(name) {
+        Some(want) if *want == got => Ok(()),
+        Some(want) => Err(fail(format!(
+            "the member {name} has SHA-256 {} ({} bytes), the manifest says {} ({} bytes)",
+            got.sha256, got.bytes, want.sha256, want.bytes
+        ))),
+        None => Err(fail(format!("the manifest lists no digest for {name}"))),
+    }
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes; `None` at the end of the member.
+fn next_line(reader: &mut impl BufRead, line: &mut Vec<u8>, member: &str) -> Result<Option<()>, Stop> {
+    line.clear();
+    let read = reader
+        .take(MAX_LINE + 1)
+        .read_until(b'\n', line)
+        .map_err(|e| fail(format!("the member {member} does not read: {e}")))?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.pop() != Some(b'\n') {
+        return Err(fail(format!("the last line of {member} is cut off or longer than {MAX_LINE} bytes")));
+    }
+    Ok(Some(()))
+}
+
+fn utf8<'a>(line: &'a [u8], member: &str) -> Result<&'a str, Stop> {
+    std::str::from_utf8(line).map_err(|_| fail(format!("a line of {member} is not UTF-8")))
+}
+
+/// The verification of an export; the caller turns its outcome into the verdict.
+fn run(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<(), Stop> {
+    let mut zip = open(path)?;
+    let manifest: Manifest = serde_json::from_slice(&small(&mut zip, members::MANIFEST, None)?)
+        .map_err(|e| fail(format!("the manifest does not parse: {e}")))?;
+    say(out, format_args!("file: {} (export {} of ledger {})", path.display(), manifest.export_id, manifest.ledger));
+    // Exactly the members the manifest lists, each once: nothing added, nothing left out.
+    let names = zip
+        .file_names()
+        .map(|name| name.map(|n| n.into_owned()))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| fail(format!("a member name does not read: {e}")))?;
+    let unique: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    if unique.len() != names.len() {
+        return Err(fail("the archive holds a member name twice"));
+    }
+    let listed: BTreeSet<&str> =
+        manifest.members.keys().map(String::as_str).chain(std::iter::once(members::MANIFEST)).collect();
+    if unique != listed {
+        let extra: Vec<&&str> = unique.difference(&listed).collect();
+        let missing: Vec<&&str> = listed.difference(&unique).collect();
+        return Err(fail(format!(
+            "the archive's members differ from the manifest's: extra {extra:?}, missing {missing:?}"
+        )));
+    }
+    let checkpoint = String::from_utf8(small(&mut zip, members::CHECKPOINT, Some(&manifest))?)
+        .map_err(|_| fail("the checkpoint is not UTF-8"))?;
+    let key = match trusted_key(args).map_err(Stop::Unusable)? {
+        Some(key) => {
+            say(out, format_args!("key: {} (given)", key_name(&key)));
+            key
+        }
+        None => {
+            let text = String::from_utf8(small(&mut zip, members::VERIFIER_KEY, Some(&manifest))?)
+                .map_err(|_| fail("the verifier key member is not UTF-8"))?;
+            let key = VerifierKey::from_str(text.trim())
+                .map_err(|e| fail(format!("the file's verifier key does not parse: {e}")))?;
+            say(
+                out,
+                format_args!(
+                    "WARNING: no --key given: checking against the key inside the file, {} (SELF-ASSERTED). \
+                     This shows the file is consistent with itself, not that it was signed by the AuditStore \
+                     you trust: compare this key with the published one, or pass it with --key.",
+                    key_name(&key)
+                ),
+            );
+            key
+        }
+    };
+    let range_proof: Option<RangeProofMember> = match manifest.filter {
+        None => Some(
+            serde_json::from_slice(&small(&mut zip, members::PROOF, Some(&manifest))?)
+                .map_err(|e| fail(format!("proof.json does not parse: {e}")))?,
+        ),
+        Some(_) => None,
+    };
+    let events_member = manifest.events_format.member();
+    let filtered = manifest.filter.is_some();
+    let mut verifier = ExportVerifier::new(manifest.clone(), &checkpoint, std::slice::from_ref(&key), range_proof)
+        .map_err(|e| describe(&e, &key))?;
+    say(out, format_args!("ok: checkpoint of {} events signed by {}", manifest.tree_size, key_name(&key)));
+
+    // A second handle on the file reads the inclusion proofs beside the rows.
+    let mut proofs_zip = if filtered { Some(open(path)?) } else { None };
+    let mut proofs = match proofs_zip.as_mut() {
+        Some(zip) => Some(BufReader::new(Hashing::new(
+            zip.by_name(members::INCLUSION)
+                .map_err(|_| fail(format!("the member {} is missing", members::INCLUSION)))?,
+        ))),
+        None => None,
+    };
+    let member = zip.by_name(events_member).map_err(|_| fail(format!("the member {events_member} is missing")))?;
+    let mut rows = BufReader::with_capacity(1 << 16, Hashing::new(member));
+    let (mut line, mut proof_line) = (Vec::new(), Vec::new());
+    while next_line(&mut rows, &mut line, events_member)?.is_some() {
+        let row = ExportRow::from_jsonl(utf8(&line, events_member)?).map_err(|e| describe(&e, &key))?;
+        let inclusion = match proofs.as_mut() {
+            Some(reader) => {
+                next_line(reader, &mut proof_line, members::INCLUSION)?
+                    .ok_or_else(|| fail(format!("seq {}: {} ends before the rows", row.seq, members::INCLUSION)))?;
+                let proof: InclusionLine = serde_json::from_str(utf8(&proof_line, members::INCLUSION)?)
+                    .map_err(|e| fail(format!("a line of {} does not parse: {e}", members::INCLUSION)))?;
+                Some(proof)
+            }
+            None => None,
+        };
+        verifier.row(&row, inclusion.as_ref()).map_err(|e| describe(&e, &key))?;
+    }
+    check_digest(&manifest, events_member, rows.into_inner().digest())?;
+    if let Some(mut reader) = proofs {
+        if next_line(&mut reader, &mut proof_line, members::INCLUSION)?.is_some() {
+            return Err(fail(format!("{} has more proofs than there are rows", members::INCLUSION)));
+        }
+        check_digest(&manifest, members::INCLUSION, reader.into_inner().digest())?;
+    }
+    let verified = verifier.finish().map_err(|e| describe(&e, &key))?;
+    say(
+        out,
+        format_args!(
+            "ok: {} rows ({} tombstones) of seqs {}..{}: each leaf hash recomputed from its content",
+            verified.rows, verified.tombstones, verified.range.start, verified.range.end
+        ),
+    );
+    if verified.filtered {
+        say(out, "ok: each event's inclusion proof leads to the signed root (a filtered export: each event is proven, the filter's completeness is not)");
+    } else {
+        say(out, "ok: the chain re-walked across the range, and the range proof leads to the signed root");
+    }
+    say(out, format_args!("ok: every member's SHA-256 matches the manifest; nothing missing, nothing added"));
+    Ok(())
+}
+
+fn describe(error: &VerifyError, key: &VerifierKey) -> Stop {
+    match error {
+        VerifyError::InvalidSignature { .. } | VerifyError::NoKnownSignature | VerifyError::MalformedNote(_) => {
+            fail(format!("the checkpoint does not verify with {}: {error}", key_name(key)))
+        }
+        other => fail(other.to_string()),
+    }
+}
+
+pub(super) fn verify(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Verdict {
+    match run(path, args, out) {
+        Ok(()) => Verdict::Verified,
+        Err(Stop::Failed(what)) => failed(out, what),
+        Err(Stop::Unusable(why)) => unusable(out, why),
+    }
+}
