@@ -1,0 +1,134 @@
+//! The ZIP container of an export (docs/FORMAT.md §13): the rows streamed
+//! into `events.jsonl` with its digest kept as it goes, then the proof,
+//! checkpoint, key and manifest members.
+
+use std::collections::BTreeMap;
+use std::io::{Seek, Write};
+
+use audit_core::export::{
+    members, Counts, EventsFormat, ExportRow, Manifest, MemberDigest, RangeProofMember, SeqRange, EXPORT_FORMAT_V1,
+};
+use audit_core::{Checkpoint, Hash, LedgerId, OccurredAt, SignedNote};
+use sha2::{Digest as _, Sha256};
+use zip::write::SimpleFileOptions;
+use zip::ZipWriter;
+
+use crate::StoreError;
+
+fn io(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Export(error.to_string())
+}
+
+/// What an export's members besides its rows hold.
+#[derive(Debug, Clone)]
+pub struct ExportHead {
+    pub export_id: String,
+    pub ledger: LedgerId,
+    /// The signed checkpoint the proof leads to, verbatim.
+    pub checkpoint: String,
+    /// The verifier key of that checkpoint, as this server publishes it.
+    pub verifier_key: String,
+    pub range_proof: RangeProofMember,
+}
+
+/// An export ZIP being written. Every member carries the export's time, so
+/// the same export writes the same bytes.
+pub struct ExportZip<W: Write + Seek> {
+    zip: ZipWriter<W>,
+    options: SimpleFileOptions,
+    hasher: Sha256,
+    bytes: u64,
+    counts: Counts,
+    next: Option<u64>,
+}
+
+impl<W: Write + Seek> std::fmt::Debug for ExportZip<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportZip").field("counts", &self.counts).field("bytes", &self.bytes).finish_non_exhaustive()
+    }
+}
+
+/// The ZIP time of `at` (`YYYY-MM-DDTHH:MM:SS.sssZ`); MS-DOS time starts in
+/// 1980, so earlier times are written as its start.
+fn zip_time(at: &OccurredAt) -> zip::DateTime {
+    let t = at.as_str();
+    let num = |range: std::ops::Range<usize>| t.get(range).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+    let part = |range| u8::try_from(num(range)).unwrap_or(0);
+    zip::DateTime::from_date_and_time(num(0..4), part(5..7), part(8..10), part(11..13), part(14..16), part(17..19))
+        .unwrap_or_default()
+}
+
+impl<W: Write + Seek> ExportZip<W> {
+    /// Starts the archive, made at `created_at`, with its rows member.
+    pub fn new(out: W, created_at: &OccurredAt) -> Result<Self, StoreError> {
+        let options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true)
+            .unix_permissions(0o644)
+            .last_modified_time(zip_time(created_at));
+        let mut zip = ZipWriter::new(out);
+        zip.start_file(members::EVENTS_JSONL, options).map_err(io)?;
+        Ok(Self { zip, options, hasher: Sha256::new(), bytes: 0, counts: Counts::default(), next: None })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.zip.write_all(bytes).map_err(io)?;
+        self.hasher.update(bytes);
+        self.bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Appends the next row; rows come in seq order without gaps.
+    pub fn row(&mut self, row: &ExportRow) -> Result<(), StoreError> {
+        if self.next.is_some_and(|next| next != row.seq) {
+            return Err(StoreError::Corrupt("the ledger's seqs have a gap"));
+        }
+        self.next = Some(row.seq + 1);
+        self.counts.events += 1;
+        self.counts.tombstones += u64::from(row.event.is_none());
+        let line = row.to_jsonl().map_err(io)?;
+        self.write(line.as_bytes())?;
+        self.write(b"\n")
+    }
+
+    fn whole(&mut self, name: &str, bytes: &[u8]) -> Result<MemberDigest, StoreError> {
+        self.zip.start_file(name, self.options).map_err(io)?;
+        self.zip.write_all(bytes).map_err(io)?;
+        Ok(MemberDigest { sha256: Hash::digest(bytes), bytes: bytes.len() as u64 })
+    }
+
+    /// Writes the other members and the manifest, and closes the archive.
+    pub fn finish(mut self, head: ExportHead, created_at: &OccurredAt) -> Result<(Manifest, W), StoreError> {
+        let body = SignedNote::parse(&head.checkpoint).map_err(io)?;
+        let origin = Checkpoint::parse_body(body.unverified_text()).map_err(io)?.origin().to_owned();
+        let mut digests = BTreeMap::new();
+        let rows = std::mem::take(&mut self.hasher);
+        digests.insert(
+            members::EVENTS_JSONL.to_owned(),
+            MemberDigest { sha256: Hash::from_bytes(rows.finalize().into()), bytes: self.bytes },
+        );
+        let proof = serde_json::to_vec_pretty(&head.range_proof).map_err(io)?;
+        digests.insert(members::PROOF.to_owned(), self.whole(members::PROOF, &proof)?);
+        digests.insert(members::CHECKPOINT.to_owned(), self.whole(members::CHECKPOINT, head.checkpoint.as_bytes())?);
+        let key = format!("{}\n", head.verifier_key.trim_end());
+        digests.insert(members::VERIFIER_KEY.to_owned(), self.whole(members::VERIFIER_KEY, key.as_bytes())?);
+        let range = &head.range_proof;
+        let manifest = Manifest {
+            format: EXPORT_FORMAT_V1.into(),
+            export_id: head.export_id,
+            ledger: head.ledger.to_string(),
+            origin,
+            created_at: created_at.as_str().to_owned(),
+            events_format: EventsFormat::Jsonl,
+            range: SeqRange { start: range.start, end: range.end },
+            filter: None,
+            tree_size: range.tree_size,
+            counts: self.counts,
+            members: digests,
+        };
+        let text = serde_json::to_vec_pretty(&manifest).map_err(io)?;
+        self.whole(members::MANIFEST, &text)?;
+        let out = self.zip.finish().map_err(io)?;
+        Ok((manifest, out))
+    }
+}
