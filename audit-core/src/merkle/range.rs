@@ -8,9 +8,10 @@
 //! in the order the walk meets them (left to right). The verifier runs the same walk with the
 //! range's leaf hashes, must consume the proof exactly, and compares the result with the root.
 
+use super::streaming::StreamingRange;
 use super::{range_hash, split, NodeSource, ProofError};
 use crate::error::VerifyError;
-use crate::hash::{node_hash, Hash};
+use crate::hash::Hash;
 use crate::ids::TreeSize;
 
 /// Checks `0 <= start < end <= size`.
@@ -81,20 +82,16 @@ pub fn root_from_range_proof(
     leaves: &[Hash],
     proof: &[Hash],
 ) -> Result<Hash, VerifyError> {
-    let want = range_proof_len(start, end, size)?;
-    if leaves.len() as u64 != end - start {
+    if leaves.len() as u64 != end.saturating_sub(start) {
+        range_proof_len(start, end, size)?;
         return Err(VerifyError::LeafCount { got: leaves.len(), want: end - start });
     }
-    if proof.len() != want {
-        return Err(VerifyError::ProofLength { got: proof.len(), want });
+    // The same walk as a streamed range: the verifier's one implementation.
+    let mut stream = StreamingRange::new(start, end, size)?;
+    for leaf in leaves {
+        stream.push(*leaf)?;
     }
-    let mut walk = Walk { start, end, leaves: leaves.iter(), proof: proof.iter() };
-    let root = walk.node(0, size.get())?;
-    // Both counts were checked up front, so both are used up; checked again for robustness.
-    if walk.leaves.next().is_some() || walk.proof.next().is_some() {
-        return Err(VerifyError::ProofLength { got: proof.len(), want });
-    }
-    Ok(root)
+    stream.root(proof)
 }
 
 /// Verifies that `leaves` are the leaf hashes `[start, end)` of the tree of `size` leaves with
@@ -112,29 +109,5 @@ pub fn verify_range(
         Ok(())
     } else {
         Err(VerifyError::RootMismatch)
-    }
-}
-
-/// The verifier's walk: leaves and proof hashes are consumed in order.
-struct Walk<'a> {
-    start: u64,
-    end: u64,
-    leaves: std::slice::Iter<'a, Hash>,
-    proof: std::slice::Iter<'a, Hash>,
-}
-
-impl Walk<'_> {
-    fn node(&mut self, lo: u64, hi: u64) -> Result<Hash, VerifyError> {
-        let short = |got| VerifyError::ProofLength { got, want: got + 1 };
-        if hi <= self.start || lo >= self.end {
-            return self.proof.next().copied().ok_or_else(|| short(0));
-        }
-        if hi - lo == 1 {
-            return self.leaves.next().copied().ok_or(VerifyError::LeafCount { got: 0, want: 1 });
-        }
-        let k = split(hi - lo);
-        let left = self.node(lo, lo + k)?;
-        let right = self.node(lo + k, hi)?;
-        Ok(node_hash(&left, &right))
     }
 }

@@ -139,7 +139,7 @@ mod tests {
     }
 
     #[test]
-    fn streaming_agrees_with_the_whole_range_walk_and_tampering_fails() {
+    fn every_range_of_every_tree_up_to_40_leaves_verifies_and_its_tampered_twins_fail() {
         for size in 1..=40u64 {
             let all = leaves(size);
             let tree = MemoryTree::from_leaves(all.iter().copied());

@@ -51,6 +51,38 @@ impl Account {
         body["id"].as_str().expect("id").to_owned()
     }
 
+    /// The server's checkpoint verifier key (public, no key needed).
+    pub(crate) async fn checkpoint_key(&self) -> String {
+        let response = self.client.get(self.server.url("/v1/checkpoint-key")).send().await.expect("key");
+        response.text().await.expect("key text").trim().to_owned()
+    }
+
+    /// Appends `invoice.updated` events `evt_<n>` for every `n` of `range`, `per_batch` a
+    /// request, with e-mail actor ids and non-ASCII metadata.
+    pub(crate) async fn append_invoices(
+        &self,
+        ledger: &str,
+        writer: &str,
+        range: std::ops::Range<u64>,
+        per_batch: u64,
+    ) {
+        let mut start = range.start;
+        while start < range.end {
+            let end = (start + per_batch).min(range.end);
+            let events: Vec<Value> = (start..end)
+                .map(|i| {
+                    json!({"id": format!("evt_{i}"), "actor": {"type": "user", "id": format!("u{}@example.com", i % 7)},
+                           "action": "invoice.updated", "resource": {"type": "invoice", "id": format!("inv_{i}")},
+                           "occurred_at": "2026-12-02T10:00:00.5+01:00", "metadata": {"n": i, "note": "é \u{1F600}"}})
+                })
+                .collect();
+            let (status, body) =
+                self.post(&format!("/v1/ledgers/{ledger}/events"), writer, json!({"events": events})).await;
+            assert_eq!(status, 201, "{body}");
+            start = end;
+        }
+    }
+
     pub(crate) async fn key(&self, permission: &str, ledgers: Option<Vec<&str>>) -> String {
         let mut body = json!({"name": format!("{permission} key"), "permission": permission});
         if let Some(ledgers) = ledgers {

@@ -104,3 +104,15 @@ impl TestServer {
         Arc::new(roots)
     }
 }
+
+/// Runs `auditstore verify ARGS` (the real binary, offline); returns its
+/// exit status and standard output.
+pub async fn auditstore_verify(args: &[&str]) -> (i32, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_auditstore"))
+        .arg("verify")
+        .args(args)
+        .output()
+        .await
+        .expect("verify runs");
+    (output.status.code().expect("an exit status"), String::from_utf8_lossy(&output.stdout).into_owned())
+}

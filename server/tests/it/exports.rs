@@ -9,17 +9,7 @@ use serde_json::{json, Value};
 use sha2::Digest as _;
 
 use crate::api::{account, servers};
-
-/// Runs `auditstore verify` with `args`; returns its exit status and stdout.
-async fn verify(args: &[&str]) -> (i32, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_auditstore"))
-        .arg("verify")
-        .args(args)
-        .output()
-        .await
-        .expect("verify runs");
-    (output.status.code().expect("an exit status"), String::from_utf8_lossy(&output.stdout).into_owned())
-}
+use crate::common::auditstore_verify as verify;
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
@@ -89,21 +79,9 @@ async fn an_export_verifies_offline_and_every_tampered_twin_fails() {
         let ledger = acct.ledger("exports").await;
         let writer = acct.key("write", None).await;
         // 1,234 events: more than one window of rows.
-        for batch in 0..3 {
-            let events: Vec<Value> = (batch * 500..(batch * 500 + 500).min(1234))
-                .map(|i| {
-                    json!({"id": format!("evt_{i}"), "actor": {"type": "user", "id": format!("u{}@example.com", i % 7)},
-                           "action": "invoice.updated", "resource": {"type": "invoice", "id": format!("inv_{i}")},
-                           "occurred_at": "2026-12-02T10:00:00Z", "metadata": {"n": i, "note": "é \u{1F600}"}})
-                })
-                .collect();
-            let (status, body) =
-                acct.post(&format!("/v1/ledgers/{ledger}/events"), &writer, json!({"events": events})).await;
-            assert_eq!(status, 201, "{body}");
-        }
+        acct.append_invoices(&ledger, &writer, 0..1234, 500).await;
         let dir = tempfile::tempdir().expect("dir");
-        let key = acct.client.get(acct.server.url("/v1/checkpoint-key")).send().await.expect("key");
-        let key = key.text().await.expect("key").trim().to_owned();
+        let key = acct.checkpoint_key().await;
         let export = |name: &str, range: &[&str]| {
             let out: PathBuf = dir.path().join(name);
             let mut args = vec!["export".to_owned(), "--ledger".into(), ledger.clone(), "--out".into(), s(&out).into()];
