@@ -141,6 +141,10 @@ pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
         id: format!("exp_{}", uuid::Uuid::now_v7().simple()),
         start: args.from_seq.unwrap_or(0),
         end,
+        format: match args.format {
+            config::ExportFormat::Jsonl => audit_core::export::EventsFormat::Jsonl,
+            config::ExportFormat::Csv => audit_core::export::EventsFormat::Csv,
+        },
     };
     let file_io = |e: std::io::Error| ServeError::Admin(format!("cannot write the export: {e}"));
     let partial = args.out.with_extension("partial");
@@ -184,7 +188,7 @@ pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
     let event = store::SystemEvent::ExportCompleted {
         ledger: ledger.id.clone(),
         export: manifest.export_id.clone(),
-        format: "jsonl",
+        format: manifest.events_format.name(),
         start: manifest.range.start,
         end: manifest.range.end,
         events: manifest.counts.events,
@@ -195,7 +199,7 @@ pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
         "export_id": manifest.export_id,
         "ledger": ledger.id.as_str(),
         "file": args.out.display().to_string(),
-        "format": "jsonl",
+        "format": manifest.events_format.name(),
         "from_seq": manifest.range.start,
         "to_seq": manifest.range.end - 1,
         "tree_size": manifest.tree_size,

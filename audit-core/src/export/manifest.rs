@@ -25,14 +25,18 @@ pub mod members {
     pub const INCLUSION: &str = "inclusion.jsonl";
     /// The events in JSON Lines.
     pub const EVENTS_JSONL: &str = "events.jsonl";
+    /// The events in CSV.
+    pub const EVENTS_CSV: &str = "events.csv";
 }
 
 /// The events' format inside the export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventsFormat {
-    /// JSON Lines: one row a line ([`super::rows::JsonlRow`]).
+    /// JSON Lines: one row a line.
     Jsonl,
+    /// CSV (RFC 4180) under a header line, formula cells neutralised ([`super::csv_rows`]).
+    Csv,
 }
 
 impl EventsFormat {
@@ -40,6 +44,15 @@ impl EventsFormat {
     pub fn member(self) -> &'static str {
         match self {
             EventsFormat::Jsonl => members::EVENTS_JSONL,
+            EventsFormat::Csv => members::EVENTS_CSV,
+        }
+    }
+
+    /// The format's name, as the manifest and the API spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventsFormat::Jsonl => "jsonl",
+            EventsFormat::Csv => "csv",
         }
     }
 }

@@ -6,10 +6,12 @@
 //! streaming [`ExportVerifier`]. Reading and writing the ZIP container is the caller's (the
 //! server's `auditstore verify`, the store's export job).
 
+pub mod csv_rows;
 pub mod manifest;
 pub mod rows;
 pub mod verifier;
 
+pub use csv_rows::{check_csv_header, csv_header_line, CSV_HEADER};
 pub use manifest::{members, Counts, EventsFormat, Manifest, MemberDigest, SeqRange, EXPORT_FORMAT_V1};
 pub use rows::{ExportRow, InclusionLine, RangeProofMember};
 pub use verifier::{ExportVerifier, VerifiedExport};

@@ -110,6 +110,18 @@ pub struct ExportArgs {
     /// The last seq to export, included (default: the ledger's last event).
     #[arg(long, value_name = "SEQ")]
     pub to_seq: Option<u64>,
+    /// The rows' format: JSON Lines, or CSV for spreadsheets.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+}
+
+/// The rows' format of an export (docs/FORMAT.md §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON Lines: one row a line.
+    Jsonl,
+    /// CSV (RFC 4180), formula cells neutralised.
+    Csv,
 }
 
 /// Options of `auditstore admin rotate-ledger-key`.

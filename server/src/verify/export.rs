@@ -9,7 +9,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::str::FromStr as _;
 
-use audit_core::export::{members, ExportRow, ExportVerifier, InclusionLine, Manifest, MemberDigest, RangeProofMember};
+use audit_core::export::{
+    check_csv_header, members, EventsFormat, ExportRow, ExportVerifier, InclusionLine, Manifest, MemberDigest,
+    RangeProofMember,
+};
 use audit_core::{Hash, VerifierKey, VerifyError};
 use sha2::{Digest as _, Sha256};
 use zip::ZipArchive;
@@ -106,6 +109,11 @@ fn next_line(reader: &mut impl BufRead, line: &mut Vec<u8>, member: &str) -> Res
     Ok(Some(()))
 }
 
+/// A CSV line without the carriage return of its CRLF (RFC 4180).
+fn crlf(line: &str) -> Result<&str, Stop> {
+    line.strip_suffix('\r').ok_or_else(|| fail("a CSV line does not end with CRLF"))
+}
+
 fn utf8<'a>(line: &'a [u8], member: &str) -> Result<&'a str, Stop> {
     std::str::from_utf8(line).map_err(|_| fail(format!("a line of {member} is not UTF-8")))
 }
@@ -184,8 +192,15 @@ fn run(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<(
     let member = zip.by_name(events_member).map_err(|_| fail(format!("the member {events_member} is missing")))?;
     let mut rows = BufReader::with_capacity(1 << 16, Hashing::new(member));
     let (mut line, mut proof_line) = (Vec::new(), Vec::new());
+    let csv = manifest.events_format == EventsFormat::Csv;
+    if csv {
+        next_line(&mut rows, &mut line, events_member)?.ok_or_else(|| fail("the CSV member has no header"))?;
+        check_csv_header(crlf(utf8(&line, events_member)?)?).map_err(|e| describe(&e, &key))?;
+    }
     while next_line(&mut rows, &mut line, events_member)?.is_some() {
-        let row = ExportRow::from_jsonl(utf8(&line, events_member)?).map_err(|e| describe(&e, &key))?;
+        let text = utf8(&line, events_member)?;
+        let row = if csv { ExportRow::from_csv(crlf(text)?) } else { ExportRow::from_jsonl(text) }
+            .map_err(|e| describe(&e, &key))?;
         let inclusion = match proofs.as_mut() {
             Some(reader) => {
                 next_line(reader, &mut proof_line, members::INCLUSION)?

@@ -8,7 +8,7 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use audit_core::export::{ExportRow, RangeProofMember};
+use audit_core::export::{EventsFormat, ExportRow, RangeProofMember};
 use audit_core::merkle::range_proof;
 use audit_core::{
     chain_hash, genesis, Checkpoint, Event, KeyName, LedgerId, MemoryTree, OccurredAt, TreeSize, VerifierKey,
@@ -55,7 +55,7 @@ fn write(ledger: &LedgerId, rows: &[ExportRow], signed_rows: &[ExportRow]) -> Ve
     let origin = format!("audit.example.com/ledgers/{ledger}");
     let checkpoint = Checkpoint::new(origin, TreeSize(size), tree.root()).expect("cp").sign(&name, &key).expect("sign");
     let created_at = OccurredAt::parse("2026-12-02T00:00:00Z").expect("time");
-    let mut zip = ExportZip::new(std::io::Cursor::new(Vec::new()), &created_at).expect("zip");
+    let mut zip = ExportZip::new(std::io::Cursor::new(Vec::new()), &created_at, EventsFormat::Jsonl).expect("zip");
     for row in rows {
         zip.row(row).expect("row");
     }

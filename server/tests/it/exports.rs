@@ -210,6 +210,47 @@ async fn an_export_verifies_offline_and_every_tampered_twin_fails() {
             assert_eq!(code, 1, "{what}: {out}");
             assert!(out.contains("FAILED") && out.contains(says), "{what} should say {says:?}: {out}");
         }
+        // CSV: a cell a spreadsheet would run as a formula is written as text, and still verifies.
+        let (status, body) = acct
+            .post(
+                &format!("/v1/ledgers/{ledger}/events"),
+                &writer,
+                json!({"id": "evt_formula", "actor": {"type": "user", "id": "=HYPERLINK(\"http://evil.example\",\"x\")"},
+                       "action": "invoice.updated", "resource": {"type": "invoice", "id": "-1"},
+                       "occurred_at": "2026-12-02T10:00:00Z", "metadata": {"note": "@cmd"}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (printed, csv) = export("all.csv.zip", &["--format", "csv", "--from-seq", "1200"]).await;
+        let printed = printed.expect("csv export");
+        assert_eq!((printed["format"].as_str(), printed["events"].as_u64()), (Some("csv"), Some(35)));
+        let (code, out) = verify(&[s(&csv), "--key", &key]).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("35 rows"), "{out}");
+        let rows = String::from_utf8(members(&csv).into_iter().find(|(n, _)| n == "events.csv").expect("csv").1)
+            .expect("utf-8");
+        assert!(rows.starts_with("seq,leaf_hash,chain_hash,tombstone,id,occurred_at,"), "{rows}");
+        assert!(
+            rows.contains(",\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",") && rows.contains(",'-1,"),
+            "{rows}"
+        );
+        assert!(
+            !rows.contains(",=") && !rows.contains(",\"=") && !rows.contains(",-1,"),
+            "no cell starts a formula: {rows}"
+        );
+        let twin = edited(&csv, "events.csv", |b| {
+            String::from_utf8(b)
+                .expect("utf-8")
+                .replacen("\"inv_1205\"", "\"inv_9999\"", 1)
+                .replacen("inv_1205,", "inv_9999,", 1)
+                .into_bytes()
+        });
+        let path = dir.path().join("twin.csv.zip");
+        write_zip(&path, twin, true);
+        let (code, out) = verify(&[s(&path), "--key", &key]).await;
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("FAILED: seqs 1205..1206"), "{out}");
+
         // A truncated file is not a readable archive; a file of another kind is unusable input.
         let truncated = dir.path().join("truncated.zip");
         std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");

@@ -8,7 +8,7 @@ mod zip_file;
 
 use std::io::{Seek, Write};
 
-use audit_core::export::{ExportRow, Manifest, RangeProofMember};
+use audit_core::export::{EventsFormat, ExportRow, Manifest, RangeProofMember};
 use audit_core::{genesis, Checkpoint, OccurredAt};
 
 pub use self::zip_file::{ExportHead, ExportZip};
@@ -25,6 +25,8 @@ pub struct ExportSpec {
     pub id: String,
     pub start: u64,
     pub end: Option<u64>,
+    /// The rows' format.
+    pub format: EventsFormat,
 }
 
 impl Store {
@@ -63,7 +65,7 @@ impl Store {
 
         let created_at =
             OccurredAt::from_unix_millis(crate::now_ms()).map_err(|e| StoreError::Export(e.to_string()))?;
-        let mut zip = ExportZip::new(out, &created_at)?;
+        let mut zip = ExportZip::new(out, &created_at, spec.format)?;
         let mut next = spec.start;
         while next < end {
             let window = self.events_in_order(&ledger.id, next, end, WINDOW).await?;

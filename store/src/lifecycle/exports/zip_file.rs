@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::{Seek, Write};
 
 use audit_core::export::{
-    members, Counts, EventsFormat, ExportRow, Manifest, MemberDigest, RangeProofMember, SeqRange, EXPORT_FORMAT_V1,
+    csv_header_line, members, Counts, EventsFormat, ExportRow, Manifest, MemberDigest, RangeProofMember, SeqRange,
+    EXPORT_FORMAT_V1,
 };
 use audit_core::{Checkpoint, Hash, LedgerId, OccurredAt, SignedNote};
 use sha2::{Digest as _, Sha256};
@@ -35,6 +36,7 @@ pub struct ExportHead {
 /// the same export writes the same bytes.
 pub struct ExportZip<W: Write + Seek> {
     zip: ZipWriter<W>,
+    format: EventsFormat,
     options: SimpleFileOptions,
     hasher: Sha256,
     bytes: u64,
@@ -59,16 +61,22 @@ fn zip_time(at: &OccurredAt) -> zip::DateTime {
 }
 
 impl<W: Write + Seek> ExportZip<W> {
-    /// Starts the archive, made at `created_at`, with its rows member.
-    pub fn new(out: W, created_at: &OccurredAt) -> Result<Self, StoreError> {
+    /// Starts the archive, made at `created_at`, with its rows member in `format`.
+    pub fn new(out: W, created_at: &OccurredAt, format: EventsFormat) -> Result<Self, StoreError> {
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .large_file(true)
             .unix_permissions(0o644)
             .last_modified_time(zip_time(created_at));
         let mut zip = ZipWriter::new(out);
-        zip.start_file(members::EVENTS_JSONL, options).map_err(io)?;
-        Ok(Self { zip, options, hasher: Sha256::new(), bytes: 0, counts: Counts::default(), next: None })
+        zip.start_file(format.member(), options).map_err(io)?;
+        let mut this =
+            Self { zip, format, options, hasher: Sha256::new(), bytes: 0, counts: Counts::default(), next: None };
+        if format == EventsFormat::Csv {
+            let header = csv_header_line().map_err(io)?;
+            this.write(header.as_bytes())?;
+        }
+        Ok(this)
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
@@ -86,9 +94,17 @@ impl<W: Write + Seek> ExportZip<W> {
         self.next = Some(row.seq + 1);
         self.counts.events += 1;
         self.counts.tombstones += u64::from(row.event.is_none());
-        let line = row.to_jsonl().map_err(io)?;
-        self.write(line.as_bytes())?;
-        self.write(b"\n")
+        match self.format {
+            EventsFormat::Jsonl => {
+                let line = row.to_jsonl().map_err(io)?;
+                self.write(line.as_bytes())?;
+                self.write(b"\n")
+            }
+            EventsFormat::Csv => {
+                let record = row.to_csv().map_err(io)?;
+                self.write(record.as_bytes())
+            }
+        }
     }
 
     fn whole(&mut self, name: &str, bytes: &[u8]) -> Result<MemberDigest, StoreError> {
@@ -104,7 +120,7 @@ impl<W: Write + Seek> ExportZip<W> {
         let mut digests = BTreeMap::new();
         let rows = std::mem::take(&mut self.hasher);
         digests.insert(
-            members::EVENTS_JSONL.to_owned(),
+            self.format.member().to_owned(),
             MemberDigest { sha256: Hash::from_bytes(rows.finalize().into()), bytes: self.bytes },
         );
         let proof = serde_json::to_vec_pretty(&head.range_proof).map_err(io)?;
@@ -119,7 +135,7 @@ impl<W: Write + Seek> ExportZip<W> {
             ledger: head.ledger.to_string(),
             origin,
             created_at: created_at.as_str().to_owned(),
-            events_format: EventsFormat::Jsonl,
+            events_format: self.format,
             range: SeqRange { start: range.start, end: range.end },
             filter: None,
             tree_size: range.tree_size,

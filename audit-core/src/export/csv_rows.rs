@@ -1,0 +1,225 @@
+//! Rows as CSV (docs/FORMAT.md §13): RFC 4180 records ending in CRLF under one header line. A
+//! row's content is spread over columns a spreadsheet shows, and it still verifies: the
+//! columns rebuild the normalised event exactly, whose leaf hash is checked as for JSON Lines.
+//!
+//! Spreadsheet applications run a cell that starts with `=`, `+`, `-` or `@` (or a tab or
+//! carriage return before them) as a formula (CSV injection). Every text cell that starts with
+//! one of those characters, or with `'`, is written with one `'` in front, which spreadsheets
+//! show as text; a reader removes exactly one leading `'` from every text cell that has one.
+
+use std::borrow::Cow;
+
+use serde_json::{json, Map, Value};
+
+use super::rows::ExportRow;
+use crate::error::VerifyError;
+use crate::event::Event;
+use crate::hash::Hash;
+
+/// The header line's cells, in order.
+pub const CSV_HEADER: [&str; 14] = [
+    "seq",
+    "leaf_hash",
+    "chain_hash",
+    "tombstone",
+    "id",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_name",
+    "action",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "metadata",
+];
+
+fn malformed(why: impl Into<String>) -> VerifyError {
+    VerifyError::MalformedExport(why.into())
+}
+
+/// `cell` with a `'` in front when a spreadsheet would read it as a formula, or when it starts
+/// with `'` itself (so that reading removes exactly what writing added).
+fn protect(cell: &str) -> Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+fn unprotect(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
+}
+
+fn record_line(cells: &[&str]) -> Result<String, VerifyError> {
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    writer.write_record(cells).map_err(|e| malformed(format!("a CSV record does not encode: {e}")))?;
+    let bytes = writer.into_inner().map_err(|e| malformed(format!("a CSV record does not encode: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| malformed("a CSV record is not UTF-8"))
+}
+
+/// The header line, with its CRLF.
+pub fn csv_header_line() -> Result<String, VerifyError> {
+    record_line(&CSV_HEADER)
+}
+
+/// Parses exactly one CSV record from `line` (without its line ending).
+fn one_record(line: &str) -> Result<csv::StringRecord, VerifyError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
+    let mut records = reader.records();
+    let record = records
+        .next()
+        .ok_or_else(|| malformed("an empty CSV line"))?
+        .map_err(|e| malformed(format!("a CSV line does not parse: {e}")))?;
+    if records.next().is_some() {
+        return Err(malformed("a CSV line holds more than one record"));
+    }
+    if record.len() != CSV_HEADER.len() {
+        return Err(malformed(format!("a CSV record has {} cells, not {}", record.len(), CSV_HEADER.len())));
+    }
+    Ok(record)
+}
+
+/// Checks the header line (without its line ending).
+pub fn check_csv_header(line: &str) -> Result<(), VerifyError> {
+    let record = one_record(line)?;
+    if record.iter().ne(CSV_HEADER.iter().copied()) {
+        return Err(malformed(format!("the CSV header is not {}", CSV_HEADER.join(","))));
+    }
+    Ok(())
+}
+
+impl ExportRow {
+    /// The row as one CSV record, with its CRLF.
+    pub fn to_csv(&self) -> Result<String, VerifyError> {
+        let (seq, leaf, chain) = (self.seq.to_string(), self.leaf_hash.to_hex(), self.chain_hash.to_hex());
+        let Some(event) = &self.event else {
+            let empty = [""; 10];
+            let mut cells = vec![seq.as_str(), leaf.as_str(), chain.as_str(), "true"];
+            cells.extend(empty);
+            return record_line(&cells);
+        };
+        let metadata = event.metadata().canonical_json().map_err(|e| malformed(e.to_string()))?;
+        let metadata = String::from_utf8(metadata).map_err(|_| malformed("metadata is not UTF-8"))?;
+        let (actor, resource) = (event.actor(), event.resource());
+        let text = [
+            event.id().as_str(),
+            event.occurred_at().as_str(),
+            actor.kind(),
+            actor.id(),
+            actor.name().unwrap_or(""),
+            event.action().as_str(),
+            resource.kind(),
+            resource.id(),
+            resource.name().unwrap_or(""),
+        ];
+        let protected: Vec<Cow<'_, str>> = text.iter().map(|cell| protect(cell)).collect();
+        let mut cells = vec![seq.as_str(), leaf.as_str(), chain.as_str(), "false"];
+        cells.extend(protected.iter().map(|c| c.as_ref()));
+        cells.push(&metadata);
+        record_line(&cells)
+    }
+
+    /// Parses one CSV record line (without its line ending), rebuilding the normalised event
+    /// from its columns.
+    pub fn from_csv(line: &str) -> Result<Self, VerifyError> {
+        let record = one_record(line)?;
+        let cell = |i: usize| record.get(i).unwrap_or("");
+        let seq: u64 = cell(0).parse().map_err(|_| malformed(format!("the seq {:?} is not a number", cell(0))))?;
+        let hash =
+            |i: usize| Hash::from_hex(cell(i)).map_err(|e| malformed(format!("seq {seq}: {}: {e}", CSV_HEADER[i])));
+        let (leaf_hash, chain_hash) = (hash(1)?, hash(2)?);
+        let event = match cell(3) {
+            "true" => {
+                if (4..CSV_HEADER.len()).any(|i| !cell(i).is_empty()) {
+                    return Err(malformed(format!("seq {seq}: a tombstone has content")));
+                }
+                None
+            }
+            "false" => Some(event_of(seq, &record)?),
+            other => return Err(malformed(format!("seq {seq}: tombstone is {other:?}, not true or false"))),
+        };
+        Ok(Self { seq, leaf_hash, chain_hash, event })
+    }
+}
+
+/// The normalised event a record's columns hold, read as stored events are.
+fn event_of(seq: u64, record: &csv::StringRecord) -> Result<Event, VerifyError> {
+    let text = |i: usize| unprotect(record.get(i).unwrap_or(""));
+    let party = |kind: usize| {
+        let mut map = Map::new();
+        map.insert("type".into(), json!(text(kind)));
+        map.insert("id".into(), json!(text(kind + 1)));
+        if !text(kind + 2).is_empty() {
+            map.insert("name".into(), json!(text(kind + 2)));
+        }
+        Value::Object(map)
+    };
+    let metadata: Value = serde_json::from_str(record.get(13).unwrap_or(""))
+        .map_err(|e| malformed(format!("seq {seq}: the metadata is not JSON: {e}")))?;
+    let event = json!({
+        "id": text(4), "occurred_at": text(5), "actor": party(6), "action": text(9), "resource": party(10),
+        "metadata": metadata,
+    });
+    serde_json::from_value(event).map_err(|e| malformed(format!("seq {seq}: the columns are not an event: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventInput;
+    use crate::ids::EventId;
+
+    fn row(actor: &str, name: Option<&str>, metadata: Value) -> ExportRow {
+        let mut body = json!({"id": "evt_1", "actor": {"type": "user", "id": actor},
+            "action": "invoice.updated", "resource": {"type": "invoice", "id": "-42"},
+            "occurred_at": "2026-12-02T10:00:00Z", "metadata": metadata});
+        if let Some(name) = name {
+            body["actor"]["name"] = json!(name);
+        }
+        let input: EventInput = serde_json::from_value(body).unwrap();
+        let event = input.into_event(|| EventId::new("x").unwrap()).unwrap();
+        ExportRow { seq: 7, leaf_hash: event.leaf_hash(), chain_hash: Hash::digest(b"c"), event: Some(event) }
+    }
+
+    #[test]
+    fn rows_round_trip_through_csv_with_formula_cells_neutralised() {
+        let cases = [
+            row("=HYPERLINK(\"http://x\")", Some("+1 \"quoted\", with comma"), json!({"a": [1, 2.5, "x\ny"]})),
+            row("@admin", None, json!({})),
+            row("'already quoted", Some("-minus"), json!({"f": 1.5e-7, "x": 10.0})),
+        ];
+        for original in cases {
+            let line = original.to_csv().unwrap();
+            assert!(line.ends_with("\r\n") && line.matches('\n').count() == 1, "{line:?}");
+            assert!(!line.contains(",=") && !line.contains(",@") && !line.contains(",+"), "{line}");
+            let parsed = ExportRow::from_csv(line.trim_end_matches("\r\n")).unwrap();
+            assert_eq!(parsed.event.as_ref().unwrap().leaf_hash(), original.leaf_hash, "{line}");
+            assert_eq!((parsed.seq, parsed.leaf_hash, parsed.chain_hash), (7, original.leaf_hash, original.chain_hash));
+        }
+        let tombstone = ExportRow { event: None, ..row("u", None, json!({})) };
+        let line = tombstone.to_csv().unwrap();
+        assert_eq!(ExportRow::from_csv(line.trim_end()).unwrap(), tombstone);
+        check_csv_header(csv_header_line().unwrap().trim_end()).unwrap();
+    }
+
+    #[test]
+    fn malformed_csv_rows_are_refused() {
+        let line = row("u", None, json!({"k": 1})).to_csv().unwrap();
+        let line = line.trim_end();
+        for bad in [
+            line.replacen(",false,", ",maybe,", 1),
+            line.replacen(",false,", ",true,", 1),
+            format!("{line},extra"),
+            line.replacen("\"{\"\"k\"\":1}\"", "\"{\"\"k\"\":\"", 1),
+            line.replacen("7,", "x,", 1),
+        ] {
+            assert_ne!(bad, line, "each case changes the line");
+            assert!(matches!(ExportRow::from_csv(&bad), Err(VerifyError::MalformedExport(_))), "{bad}");
+        }
+        assert!(check_csv_header("seq,leaf_hash").is_err());
+        // An altered cell still parses; it is the leaf hash that catches it.
+        let altered = ExportRow::from_csv(&line.replacen("invoice.updated", "invoice.deleted", 1)).unwrap();
+        assert_ne!(altered.event.unwrap().leaf_hash(), altered.leaf_hash);
+    }
+}
