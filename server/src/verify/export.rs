@@ -143,17 +143,28 @@ fn run(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<(
             "the archive's members differ from the manifest's: extra {extra:?}, missing {missing:?}"
         )));
     }
+    // And exactly the members its kind has: its rows, the checkpoint and key, and the proofs.
+    let proof_member = if manifest.filter.is_some() { members::INCLUSION } else { members::PROOF };
+    let kind: BTreeSet<&str> =
+        [manifest.events_format.member(), members::CHECKPOINT, members::VERIFIER_KEY, proof_member, members::MANIFEST]
+            .into();
+    if listed != kind {
+        return Err(fail(format!("the manifest lists the members {listed:?}; an export of its kind has {kind:?}")));
+    }
     let checkpoint = String::from_utf8(small(&mut zip, members::CHECKPOINT, Some(&manifest))?)
         .map_err(|_| fail("the checkpoint is not UTF-8"))?;
+    let embedded = String::from_utf8(small(&mut zip, members::VERIFIER_KEY, Some(&manifest))?)
+        .map_err(|_| fail("the verifier key member is not UTF-8"))?;
     let key = match trusted_key(args).map_err(Stop::Unusable)? {
         Some(key) => {
             say(out, format_args!("key: {} (given)", key_name(&key)));
+            if embedded.trim() != key.to_string() {
+                say(out, format_args!("note: the key inside the file is not the given key: {}", embedded.trim()));
+            }
             key
         }
         None => {
-            let text = String::from_utf8(small(&mut zip, members::VERIFIER_KEY, Some(&manifest))?)
-                .map_err(|_| fail("the verifier key member is not UTF-8"))?;
-            let key = VerifierKey::from_str(text.trim())
+            let key = VerifierKey::from_str(embedded.trim())
                 .map_err(|e| fail(format!("the file's verifier key does not parse: {e}")))?;
             say(
                 out,

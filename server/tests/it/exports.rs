@@ -200,7 +200,8 @@ async fn an_export_verifies_offline_and_every_tampered_twin_fails() {
             ),
             ("a manifest count off by one", edited(&part, "manifest.json", count_off), false, &key, "manifest counts"),
             ("an altered member, digest left", edited(&part, "events.jsonl", respace), false, &key, "SHA-256"),
-            ("an extra member", extra_member, false, &key, "extra [\"notes.txt\"]"),
+            ("an extra member", extra_member.clone(), false, &key, "extra [\"notes.txt\"]"),
+            ("an extra member the manifest lists", extra_member, true, &key, "an export of its kind has"),
             ("a wrong key", members(&part), false, &wrong_key, "checkpoint does not verify"),
         ];
         for (what, twin, fix, key, says) in twins {
