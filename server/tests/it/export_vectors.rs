@@ -47,7 +47,7 @@ fn rows() -> (LedgerId, Vec<ExportRow>) {
     (ledger, rows)
 }
 
-fn write(ledger: &LedgerId, rows: &[ExportRow], signed_rows: &[ExportRow]) -> Vec<u8> {
+fn write(ledger: &LedgerId, rows: &[ExportRow], signed_rows: &[ExportRow], format: EventsFormat) -> Vec<u8> {
     let size = signed_rows.len() as u64;
     let tree = MemoryTree::from_leaves(signed_rows.iter().map(|r| r.leaf_hash));
     let name = KeyName::new("vectors.auditstore.example").expect("name");
@@ -55,7 +55,7 @@ fn write(ledger: &LedgerId, rows: &[ExportRow], signed_rows: &[ExportRow]) -> Ve
     let origin = format!("audit.example.com/ledgers/{ledger}");
     let checkpoint = Checkpoint::new(origin, TreeSize(size), tree.root()).expect("cp").sign(&name, &key).expect("sign");
     let created_at = OccurredAt::parse("2026-12-02T00:00:00Z").expect("time");
-    let mut zip = ExportZip::new(std::io::Cursor::new(Vec::new()), &created_at, EventsFormat::Jsonl).expect("zip");
+    let mut zip = ExportZip::new(std::io::Cursor::new(Vec::new()), &created_at, format).expect("zip");
     for row in rows {
         zip.row(row).expect("row");
     }
@@ -76,11 +76,12 @@ fn write(ledger: &LedgerId, rows: &[ExportRow], signed_rows: &[ExportRow]) -> Ve
     zip.finish(head, &created_at).expect("finish").1.into_inner()
 }
 
-/// `events.jsonl` of an export ZIP.
+/// The rows member (`events.jsonl` or `events.csv`) of an export ZIP.
 fn rows_member(zip: &[u8]) -> String {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("zip");
+    let name = ["events.jsonl", "events.csv"].into_iter().find(|n| archive.index_for_name(n).is_some()).expect("rows");
     let mut text = String::new();
-    archive.by_name("events.jsonl").expect("rows").read_to_string(&mut text).expect("read");
+    archive.by_name(name).expect("rows").read_to_string(&mut text).expect("read");
     text
 }
 
@@ -93,8 +94,11 @@ async fn the_published_example_export_gets_its_expected_verdicts() {
     input.metadata = Some(serde_json::json!({"text": "altered after the fact"}));
     altered[3].event = Some(input.into_event(|| audit_core::EventId::new("unused").expect("id")).expect("event"));
     let dir = vectors().join("export");
-    let files =
-        [("acme-prod.zip", write(&ledger, &rows, &rows)), ("acme-prod-altered.zip", write(&ledger, &altered, &rows))];
+    let files = [
+        ("acme-prod.zip", write(&ledger, &rows, &rows, EventsFormat::Jsonl)),
+        ("acme-prod-altered.zip", write(&ledger, &altered, &rows, EventsFormat::Jsonl)),
+        ("acme-prod-csv.zip", write(&ledger, &rows, &rows, EventsFormat::Csv)),
+    ];
     if std::env::var_os("AUDITSTORE_UPDATE_VECTORS").is_some() {
         std::fs::create_dir_all(&dir).expect("dir");
         for (name, bytes) in &files {
