@@ -113,13 +113,10 @@ pub(crate) async fn bootstrap(args: BootstrapArgs) -> Result<(), ServeError> {
 /// `auditstore admin export --ledger ID --out FILE`: the ledger's events
 /// (or a seq range) as an export file (docs/FORMAT.md §13). The file is
 /// written beside its destination, synced, read back for its SHA-256 and
-/// only then moved into place, so a crash never leaves a half-written file
-/// under its name. Recorded as `export.completed` in the account's system
+/// only then linked into place ([`publish`]), so a crash never leaves a
+/// half-written file under its name. Recorded as `export.completed` in the account's system
 /// ledger; prints one JSON object.
 pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
-    use sha2::Digest as _;
-    use std::io::{Read as _, Write as _};
-
     let config = Config::resolve(args.serve)?;
     telemetry::init(config.log_format);
     let store = open_store(&config).await?;
@@ -167,23 +164,14 @@ pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
             return Err(admin(error));
         }
     };
-    let mut file = writer.into_inner().map_err(|e| file_io(e.into_error()))?;
-    file.flush().map_err(file_io)?;
-    file.sync_all().map_err(file_io)?;
-    drop(file);
-    let mut hasher = sha2::Sha256::new();
-    let mut reader = std::fs::File::open(&partial).map_err(file_io)?;
-    let (mut buf, mut bytes) = (vec![0u8; 1 << 16], 0u64);
-    loop {
-        let n = reader.read(&mut buf).map_err(file_io)?;
-        if n == 0 {
-            break;
+    let file = writer.into_inner().map_err(|e| file_io(e.into_error()))?;
+    let (sha256, bytes) = match publish(file, &partial, &args.out) {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(file_io(error));
         }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-    }
-    let sha256 = hex::encode(hasher.finalize());
-    std::fs::rename(&partial, &args.out).map_err(file_io)?;
+    };
     let origin = Origin::new(Actor::Cli("export"));
     let event = store::SystemEvent::ExportCompleted {
         ledger: ledger.id.clone(),
@@ -210,4 +198,37 @@ pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
     println!("{out}");
     store.close().await;
     Ok(())
+}
+
+/// Syncs the written `file`, reads it back for its SHA-256 and length, and
+/// links it under `out` (failing if something took that name meanwhile:
+/// an export never replaces a file), then removes the partial name and
+/// syncs the directory so the new name survives a crash.
+fn publish(
+    mut file: std::fs::File,
+    partial: &std::path::Path,
+    out: &std::path::Path,
+) -> std::io::Result<(String, u64)> {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Write as _};
+
+    file.flush()?;
+    file.sync_all()?;
+    drop(file);
+    let mut hasher = sha2::Sha256::new();
+    let mut reader = std::fs::File::open(partial)?;
+    let (mut buf, mut bytes) = (vec![0u8; 1 << 16], 0u64);
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    std::fs::hard_link(partial, out)?;
+    std::fs::remove_file(partial)?;
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok((hex::encode(hasher.finalize()), bytes))
 }
