@@ -162,11 +162,14 @@ pub async fn event_proof(ledger: String, seq: u64) -> Result<ProofBundle, Server
     let (dashboard, user) = auth::require(Role::Auditor)?;
     let store = &dashboard.store;
     let ledger = own_ledger(store, &user, &ledger).await?;
-    let checkpoint = store.checkpoint(&ledger.id, None).await.map_err(store_error)?;
     // The size is read from the checkpoint as signed; the browser checks
     // the signature itself.
-    let body = audit_core::Checkpoint::open(&checkpoint, &[store.verifier_key()])
-        .map_err(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, "The stored checkpoint does not verify."))?;
+    let (checkpoint, body) = store.verified_checkpoint(&ledger.id, None).await.map_err(|error| match error {
+        store::StoreError::Integrity(_) => {
+            fail(StatusCode::INTERNAL_SERVER_ERROR, "The stored checkpoint does not verify.")
+        }
+        other => store_error(other),
+    })?;
     let tree_size = body.size().0;
     let proof = store.inclusion_proof(&ledger, seq, tree_size).await.map_err(store_error)?;
     Ok(ProofBundle { seq, checkpoint, tree_size, proof: proof.iter().map(audit_core::Hash::to_hex).collect() })

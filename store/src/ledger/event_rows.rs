@@ -102,6 +102,19 @@ impl Store {
         }
     }
 
+    /// [`Store::reveal`] of each row, in order.
+    pub(crate) async fn reveal_all(
+        &self,
+        ledger: &LedgerId,
+        rows: Vec<RawEvent>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut revealed = Vec::with_capacity(rows.len());
+        for raw in rows {
+            revealed.push(self.reveal(ledger, raw).await?);
+        }
+        Ok(revealed)
+    }
+
     /// The row's content, checked against every column that can be
     /// checked; `None` for a tombstone (nothing left to check it against).
     async fn verify_row(&self, ledger: &LedgerId, raw: &RawEvent) -> Result<Option<audit_core::Event>, StoreError> {

@@ -254,11 +254,7 @@ impl Store {
             query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(fetch);
             query.build().fetch_all(p).await?.iter().map(raw_event).collect::<Result<Vec<_>, _>>()?
         });
-        let mut revealed = Vec::with_capacity(events.len());
-        for raw in events {
-            revealed.push(self.reveal(ledger, raw).await?);
-        }
-        Ok(revealed)
+        self.reveal_all(ledger, events).await
     }
 
     /// Up to `limit` events of `[start, end)` in seq order, each verified as
@@ -285,11 +281,7 @@ impl Store {
                 .map(raw_event)
                 .collect::<Result<Vec<_>, _>>()?
         });
-        let mut events = Vec::with_capacity(rows.len());
-        for raw in rows {
-            events.push(self.reveal(ledger, raw).await?);
-        }
-        Ok(events)
+        self.reveal_all(ledger, rows).await
     }
 
     /// Leaf and chain hashes of `[start, end)`, in order, for re-verification.

@@ -33,6 +33,22 @@ impl Store {
         note.ok_or(StoreError::NotFound("checkpoint"))
     }
 
+    /// [`Store::checkpoint`] opened with this instance's own key: a stored
+    /// note that does not verify is corruption, never something to hand out
+    /// or to prove against.
+    pub async fn verified_checkpoint(
+        &self,
+        ledger: &LedgerId,
+        tree_size: Option<u64>,
+    ) -> Result<(String, Checkpoint), StoreError> {
+        let note = self.checkpoint(ledger, tree_size).await?;
+        let checkpoint = Checkpoint::open(&note, &[self.verifier_key()]).map_err(|_| {
+            let which = tree_size.map_or_else(|| "latest".to_owned(), |size| format!("size {size}"));
+            StoreError::Integrity(format!("the stored checkpoint ({which}) of ledger {ledger} does not verify"))
+        })?;
+        Ok((note, checkpoint))
+    }
+
     /// The tree sizes of stored checkpoints, ascending, from `from_size` on
     /// (at most `limit`).
     pub async fn checkpoint_sizes(
@@ -100,14 +116,8 @@ impl Store {
                 "event {id:?} is a tombstone: its content was archived, and its evidence is in the archive"
             )));
         };
-        let note = self.checkpoint(&ledger.id, None).await?;
-        // Read with this instance's own key: a stored note that does not verify is
-        // corruption, not something to hand out.
-        let size = Checkpoint::open(&note, &[self.verifier_key()])
-            .map_err(|_| {
-                StoreError::Integrity(format!("the latest checkpoint of ledger {} does not verify", ledger.id))
-            })?
-            .size();
+        let (note, checkpoint) = self.verified_checkpoint(&ledger.id, None).await?;
+        let size = checkpoint.size();
         if stored.seq >= size.get() {
             return Err(StoreError::Corrupt("an event beyond the latest checkpoint"));
         }

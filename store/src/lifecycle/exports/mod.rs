@@ -9,7 +9,7 @@ mod zip_file;
 use std::io::{Seek, Write};
 
 use audit_core::export::{EventsFormat, ExportRow, Manifest, RangeProofMember};
-use audit_core::{genesis, Checkpoint, OccurredAt};
+use audit_core::{genesis, OccurredAt};
 
 pub use self::zip_file::{ExportHead, ExportZip};
 use crate::{Ledger, Store, StoreError};
@@ -48,10 +48,7 @@ impl Store {
                 spec.start
             )));
         }
-        let note = self.checkpoint(&ledger.id, Some(size)).await?;
-        Checkpoint::open(&note, &[self.verifier_key()]).map_err(|_| {
-            StoreError::Integrity(format!("the checkpoint of ledger {} at size {size} does not verify", ledger.id))
-        })?;
+        let (note, _) = self.verified_checkpoint(&ledger.id, Some(size)).await?;
         let chain_hash_before = match spec.start {
             0 => genesis(&ledger.id),
             start => self
