@@ -67,14 +67,18 @@ pub(crate) async fn rotate_kek(args: config::ServeArgs) -> Result<(), ServeError
     Ok(())
 }
 
+/// The `--ledger` argument as a ledger id.
+fn ledger_arg(ledger: &str) -> Result<audit_core::LedgerId, ServeError> {
+    audit_core::LedgerId::new(ledger).map_err(|e| ServeError::Admin(format!("invalid --ledger: {e}")))
+}
+
 /// `auditstore admin rotate-ledger-key --ledger ID`: a new data key for the
 /// ledger's new events. Prints one JSON object.
 pub(crate) async fn rotate_ledger_key(args: config::RotateLedgerKeyArgs) -> Result<(), ServeError> {
     let config = Config::resolve(args.serve)?;
     telemetry::init(config.log_format);
     let store = open_store(&config).await?;
-    let ledger = audit_core::LedgerId::new(args.ledger.clone())
-        .map_err(|e| ServeError::Admin(format!("invalid --ledger: {e}")))?;
+    let ledger = ledger_arg(&args.ledger)?;
     let origin = Origin::new(Actor::Cli("rotate-ledger-key"));
     let version = store.rotate_ledger_key(&ledger, &origin).await.map_err(admin)?;
     println!("{}", serde_json::json!({"ledger": ledger.as_str(), "key_version": version}));
@@ -120,8 +124,7 @@ pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
     let config = Config::resolve(args.serve)?;
     telemetry::init(config.log_format);
     let store = open_store(&config).await?;
-    let id = audit_core::LedgerId::new(args.ledger.clone())
-        .map_err(|e| ServeError::Admin(format!("invalid --ledger: {e}")))?;
+    let id = ledger_arg(&args.ledger)?;
     let account = store.ledger_account(&id).await.map_err(admin)?;
     let ledger = store.ledger(&account, &id).await.map_err(admin)?;
     if args.out.exists() {

@@ -7,7 +7,7 @@ use audit_core::evidence::ledger_of_origin;
 use audit_core::merkle::verify_consistency;
 use audit_core::{Checkpoint, Hash};
 
-use super::{failed, key_name, read_text, say, trusted_key, unusable, Verdict};
+use super::{failed, key_name, read_text, required_key, say, unusable, Verdict};
 use crate::config::VerifyArgs;
 
 /// A consistency proof as read from its file.
@@ -54,11 +54,8 @@ pub(super) fn verify(old: &Path, new: &Path, args: &VerifyArgs, out: &mut dyn st
         (Ok(a), Ok(b)) => (a, b),
         (Err(why), _) | (_, Err(why)) => return unusable(out, why),
     };
-    let key = match trusted_key(args) {
-        Ok(Some(key)) => key,
-        Ok(None) => {
-            return unusable(out, "checkpoints carry no verifier key: give the published one with --key or --key-file")
-        }
+    let key = match required_key(args, "a checkpoint") {
+        Ok(key) => key,
         Err(why) => return unusable(out, why),
     };
     let ProofFile { sizes, hashes: proof } = match read_proof(proof_path) {

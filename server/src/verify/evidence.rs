@@ -6,7 +6,7 @@ use std::path::Path;
 use audit_core::evidence::TLOG_PROOF_HEADER;
 use audit_core::{Evidence, VerifyError};
 
-use super::{failed, key_name, read_text, say, trusted_key, unusable, Verdict};
+use super::{checkpoint_failure, failed, key_name, read_text, required_key, say, unusable, Verdict};
 use crate::config::VerifyArgs;
 
 pub(super) fn verify(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Verdict {
@@ -14,22 +14,9 @@ pub(super) fn verify(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Writ
         Ok(text) => text,
         Err(why) => return unusable(out, why),
     };
-    if !text.starts_with(TLOG_PROOF_HEADER) {
-        return unusable(
-            out,
-            format_args!("{} is not a file this verifier knows (expected {TLOG_PROOF_HEADER})", path.display()),
-        );
-    }
     say(out, format_args!("file: {} (evidence of one event, {TLOG_PROOF_HEADER})", path.display()));
-    let key = match trusted_key(args) {
-        Ok(Some(key)) => key,
-        Ok(None) => {
-            return unusable(
-                out,
-                "an evidence file carries no verifier key: give the published one with --key or --key-file \
-                 (GET /v1/checkpoint-key)",
-            )
-        }
+    let key = match required_key(args, "an evidence file") {
+        Ok(key) => key,
         Err(why) => return unusable(out, why),
     };
     say(out, format_args!("key: {} (given)", key_name(&key)));
@@ -58,16 +45,14 @@ pub(super) fn verify(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Writ
             say(out, format_args!("ok: seq {seq}: the inclusion proof leads to the signed root"));
             Verdict::Verified
         }
-        Err(error) => match error {
-            VerifyError::InvalidSignature { .. } | VerifyError::NoKnownSignature | VerifyError::MalformedNote(_) => {
-                failed(out, format_args!("the checkpoint does not verify with {}: {error}", key_name(&key)))
-            }
-            VerifyError::MalformedEvidence(_) | VerifyError::MalformedCheckpoint(_) => {
-                failed(out, format_args!("the checkpoint: {error}"))
-            }
-            _ => {
-                failed(out, format_args!("seq {seq} (event {id}): the event is not proven in the signed tree: {error}"))
-            }
-        },
+        Err(error) => {
+            let what = checkpoint_failure(&error, &key).unwrap_or_else(|| match error {
+                VerifyError::MalformedEvidence(_) | VerifyError::MalformedCheckpoint(_) => {
+                    format!("the checkpoint: {error}")
+                }
+                _ => format!("seq {seq} (event {id}): the event is not proven in the signed tree: {error}"),
+            });
+            failed(out, what)
+        }
     }
 }

@@ -17,7 +17,7 @@ use audit_core::{Hash, VerifierKey, VerifyError};
 use sha2::{Digest as _, Sha256};
 use zip::ZipArchive;
 
-use super::{failed, key_name, say, trusted_key, unusable, Verdict};
+use super::{checkpoint_failure, failed, key_name, say, trusted_key, unusable, Verdict};
 use crate::config::VerifyArgs;
 
 /// The most bytes a small member (manifest, checkpoint, key, range proof) may hold.
@@ -249,12 +249,7 @@ fn run(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<(
 }
 
 fn describe(error: &VerifyError, key: &VerifierKey) -> Stop {
-    match error {
-        VerifyError::InvalidSignature { .. } | VerifyError::NoKnownSignature | VerifyError::MalformedNote(_) => {
-            fail(format!("the checkpoint does not verify with {}: {error}", key_name(key)))
-        }
-        other => fail(other.to_string()),
-    }
+    fail(checkpoint_failure(error, key).unwrap_or_else(|| error.to_string()))
 }
 
 pub(super) fn verify(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Verdict {

@@ -18,7 +18,7 @@ mod evidence;
 mod export;
 
 use audit_core::evidence::TLOG_PROOF_HEADER;
-use audit_core::VerifierKey;
+use audit_core::{VerifierKey, VerifyError};
 
 use crate::config::VerifyArgs;
 
@@ -104,6 +104,26 @@ pub(super) fn trusted_key(args: &VerifyArgs) -> Result<Option<VerifierKey>, Stri
         (None, None) => return Ok(None),
     };
     VerifierKey::from_str(text.trim()).map(Some).map_err(|e| format!("the verifier key does not parse: {e}"))
+}
+
+/// The trusted key, which `what` needs since it carries none itself.
+pub(super) fn required_key(args: &VerifyArgs, what: &str) -> Result<VerifierKey, String> {
+    trusted_key(args)?.ok_or_else(|| {
+        format!(
+            "{what} carries no verifier key: give the published one with --key or --key-file (GET /v1/checkpoint-key)"
+        )
+    })
+}
+
+/// What to say of a checkpoint that fails its signature check under `key`;
+/// `None` for any other failure.
+pub(super) fn checkpoint_failure(error: &VerifyError, key: &VerifierKey) -> Option<String> {
+    match error {
+        VerifyError::InvalidSignature { .. } | VerifyError::NoKnownSignature | VerifyError::MalformedNote(_) => {
+            Some(format!("the checkpoint does not verify with {}: {error}", key_name(key)))
+        }
+        _ => None,
+    }
 }
 
 pub(super) fn key_name(key: &VerifierKey) -> String {
