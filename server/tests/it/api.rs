@@ -51,6 +51,14 @@ impl Account {
         body["id"].as_str().expect("id").to_owned()
     }
 
+    /// The id of the account's system ledger, as its admin lists it.
+    pub(crate) async fn system_ledger(&self) -> String {
+        let (_, listed) = self.get("/v1/ledgers", &self.admin).await;
+        let ledgers = listed["ledgers"].as_array().expect("ledgers");
+        let system = ledgers.iter().find(|l| l["kind"] == "system").expect("system ledger");
+        system["id"].as_str().expect("id").to_owned()
+    }
+
     /// The server's checkpoint verifier key (public, no key needed).
     pub(crate) async fn checkpoint_key(&self) -> String {
         let response = self.client.get(self.server.url("/v1/checkpoint-key")).send().await.expect("key");
@@ -429,13 +437,7 @@ async fn permissions_and_scopes_are_enforced_and_other_ledgers_do_not_exist() {
     }
 
     // The system ledger is read-only to clients and records key lifecycle.
-    let (_, ledgers) = acct.get("/v1/ledgers", &acct.admin).await;
-    let system =
-        ledgers["ledgers"].as_array().expect("ledgers").iter().find(|l| l["kind"] == "system").expect("system ledger")
-            ["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+    let system = acct.system_ledger().await;
     let write_all = acct.key("write", None).await;
     assert_eq!(acct.post(&format!("/v1/ledgers/{system}/events"), &write_all, event("s", "u")).await.0, 403);
     let (status, revoked) =

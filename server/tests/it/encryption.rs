@@ -267,15 +267,7 @@ async fn data_and_key_encryption_keys_rotate_while_serving_and_everything_stays_
         }
 
         // Each rotation is in the account's system ledger.
-        let system = account.get("/v1/ledgers", &account.admin).await.1["ledgers"]
-            .as_array()
-            .expect("ledgers")
-            .iter()
-            .find(|l| l["kind"] == "system")
-            .expect("system ledger")["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let system = account.system_ledger().await;
         let auditor = account.key("read", None).await;
         let (_, trail) = account.get(&format!("/v1/ledgers/{system}/events?limit=100"), &auditor).await;
         let actions: Vec<&str> =

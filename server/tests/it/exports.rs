@@ -126,13 +126,7 @@ async fn an_export_verifies_offline_and_every_tampered_twin_fails() {
         assert!(refused.is_err() && !beyond.exists());
 
         // The export is in the account's system ledger, with its digest.
-        let (_, listed) = acct.get("/v1/ledgers", &acct.admin).await;
-        let system =
-            listed["ledgers"].as_array().expect("ledgers").iter().find(|l| l["kind"] == "system").expect("system")
-                ["id"]
-                .as_str()
-                .expect("id")
-                .to_owned();
+        let system = acct.system_ledger().await;
         let reader = acct.key("read", None).await;
         let (_, found) =
             acct.get(&format!("/v1/ledgers/{system}/events?action=export.completed&limit=10"), &reader).await;
