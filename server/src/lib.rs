@@ -145,6 +145,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     let cleanup = limits.spawn_cleanup();
     let indexer = store.spawn_indexer();
     let key_rotation = config.key_rotation;
+    let export_expiry = config.export_expiry;
     let reads = api::shedding::ReadGate::new(config.shedding);
     let appends = api::append_budget::AppendBudget::new(config.append_budget);
 
@@ -182,7 +183,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.listener.request_body_timeout));
     let setup_link = first_run_link(&store, &public_url).await?;
     let mut background = vec![cleanup, indexer];
-    background.extend(jobs::spawn(&store, jobs::all(key_rotation)));
+    background.extend(jobs::spawn(&store, jobs::all(key_rotation, export_expiry)));
     let handle = Handle::new();
     let mut tasks = Vec::new();
     let limits = config.listener;

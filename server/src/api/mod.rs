@@ -8,6 +8,7 @@ pub mod document;
 pub mod error;
 pub mod events;
 pub mod evidence;
+pub mod exports;
 pub mod limits;
 pub mod schema;
 pub mod shedding;
@@ -62,6 +63,7 @@ where
     tags(
         (name = "events", description = "Append and read events"),
         (name = "proofs", description = "Checkpoints and Merkle proofs"),
+        (name = "exports", description = "Export files with their proofs, verified offline by `auditstore verify`"),
         (name = "admin", description = "Ledgers and API keys (admin keys)"),
     )
 )]
@@ -88,6 +90,9 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(events::append, events::list))
         .routes(routes!(events::get))
         .routes(routes!(evidence::evidence))
+        .routes(routes!(exports::create, exports::list))
+        .routes(routes!(exports::get))
+        .routes(routes!(exports::download))
         .routes(routes!(events::checkpoint))
         .routes(routes!(events::inclusion))
         .routes(routes!(events::consistency))

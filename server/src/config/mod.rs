@@ -219,6 +219,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub keys: KeyConfig,
     pub key_rotation: KeyRotation,
+    /// How long an export's file is kept after it finished.
+    pub export_expiry: std::time::Duration,
     pub shedding: crate::api::shedding::SheddingConfig,
     /// Body bytes of appends in flight, per process and per account.
     pub append_budget: crate::api::append_budget::AppendBudgetConfig,
@@ -306,6 +308,7 @@ impl Config {
                 after_events: settings.key_rotate_after_events.get(),
                 after_days: settings.key_rotate_after_days.get(),
             },
+            export_expiry: std::time::Duration::from_secs(u64::from(settings.export_expiry_hours.get()) * 3600),
             shedding: crate::api::shedding::SheddingConfig {
                 max_concurrent_reads: settings.max_concurrent_reads,
                 shed_reads_at_backlog: settings.shed_reads_at_backlog,

@@ -185,6 +185,9 @@ settings! {
         /// Rotate a ledger's data key once it is this many days old [default: 90].
         #[arg(long, env = "AUDITSTORE_KEY_ROTATE_AFTER_DAYS", value_name = "DAYS")]
         pub key_rotate_after_days: NonZeroU32 = NonZeroU32::new(90).unwrap_or(NonZeroU32::MIN),
+        /// Delete an export's file this many hours after it finished (its record stays, expired) [default: 168, 7 days].
+        #[arg(long, env = "AUDITSTORE_EXPORT_EXPIRY_HOURS", value_name = "HOURS")]
+        pub export_expiry_hours: NonZeroU32 = NonZeroU32::new(168).unwrap_or(NonZeroU32::MIN),
         /// End a dashboard session after this many seconds without use [default: 1800].
         #[arg(long, env = "AUDITSTORE_SESSION_IDLE_SECS", value_name = "SECONDS")]
         pub session_idle_secs: NonZeroU64 = NonZeroU64::new(1800).unwrap_or(NonZeroU64::MIN),

@@ -4,6 +4,7 @@
 //! as its node lives, and the other nodes keep trying to take it over, so a
 //! job moves to another node within [`LEASE_RETRY`] when its node dies.
 
+mod exports;
 mod key_rotation;
 mod outbox;
 mod sessions;
@@ -46,8 +47,8 @@ impl Job {
 }
 
 /// Every background job of a serving node.
-pub fn all(key_rotation: KeyRotation) -> Vec<Job> {
-    vec![key_rotation::job(key_rotation), sessions::job(), outbox::job()]
+pub fn all(key_rotation: KeyRotation, export_expiry: Duration) -> Vec<Job> {
+    vec![key_rotation::job(key_rotation), sessions::job(), outbox::job(), exports::job(export_expiry)]
 }
 
 /// Starts `jobs`, each in a task of its own that runs it while this node

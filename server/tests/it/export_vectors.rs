@@ -15,7 +15,7 @@ use audit_core::{
 };
 use serde_json::Value;
 use sha2::Digest as _;
-use store::lifecycle::exports::{ExportHead, ExportZip};
+use store::lifecycle::exports::{ExportHead, ExportProof, ExportZip};
 
 fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors")
@@ -55,7 +55,7 @@ fn write(ledger: &LedgerId, rows: &[ExportRow], signed_rows: &[ExportRow], forma
     let origin = format!("audit.example.com/ledgers/{ledger}");
     let checkpoint = Checkpoint::new(origin, TreeSize(size), tree.root()).expect("cp").sign(&name, &key).expect("sign");
     let created_at = OccurredAt::parse("2026-12-02T00:00:00Z").expect("time");
-    let mut zip = ExportZip::new(std::io::Cursor::new(Vec::new()), &created_at, format).expect("zip");
+    let mut zip = ExportZip::new(Vec::new(), &created_at, format, false).expect("zip");
     for row in rows {
         zip.row(row).expect("row");
     }
@@ -64,16 +64,16 @@ fn write(ledger: &LedgerId, rows: &[ExportRow], signed_rows: &[ExportRow], forma
         ledger: ledger.clone(),
         checkpoint,
         verifier_key: VerifierKey::new(name, key.verifying_key()).to_string(),
-        range_proof: RangeProofMember {
+        proof: ExportProof::Range(RangeProofMember {
             kind: "range".into(),
             start: 0,
             end: size,
             tree_size: size,
             chain_hash_before: genesis(ledger),
             hashes: range_proof(&tree, 0, size, TreeSize(size)).expect("proof"),
-        },
+        }),
     };
-    zip.finish(head, &created_at).expect("finish").1.into_inner()
+    zip.finish(head, &created_at).expect("finish").1
 }
 
 /// The rows member (`events.jsonl` or `events.csv`) of an export ZIP.

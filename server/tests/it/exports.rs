@@ -16,7 +16,7 @@ fn s(path: &Path) -> &str {
 }
 
 /// A ZIP's members: name and bytes, in order.
-type Members = Vec<(String, Vec<u8>)>;
+pub(crate) type Members = Vec<(String, Vec<u8>)>;
 
 /// The members of a ZIP, in order.
 fn members(path: &Path) -> Members {
@@ -33,7 +33,7 @@ fn members(path: &Path) -> Members {
 
 /// Writes `members` as a ZIP at `path`; with `fix`, the manifest's digests are recomputed
 /// first, so that only the content checks can catch what was changed.
-fn write_zip(path: &Path, mut members: Members, fix: bool) {
+pub(crate) fn write_zip(path: &Path, mut members: Members, fix: bool) {
     if fix {
         let digests: Vec<(String, Value)> = members
             .iter()
@@ -58,14 +58,14 @@ fn write_zip(path: &Path, mut members: Members, fix: bool) {
 }
 
 /// The export's members with `edit` applied to the named one.
-fn edited(path: &Path, member: &str, edit: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Members {
+pub(crate) fn edited(path: &Path, member: &str, edit: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Members {
     let mut all = members(path);
     let entry = all.iter_mut().find(|(name, _)| name == member).expect("member");
     entry.1 = edit(std::mem::take(&mut entry.1));
     all
 }
 
-fn lines(bytes: Vec<u8>, edit: impl FnOnce(&mut Vec<String>)) -> Vec<u8> {
+pub(crate) fn lines(bytes: Vec<u8>, edit: impl FnOnce(&mut Vec<String>)) -> Vec<u8> {
     let text = String::from_utf8(bytes).expect("utf-8");
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     edit(&mut lines);

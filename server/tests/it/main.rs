@@ -7,6 +7,7 @@ mod config;
 mod dashboard;
 mod encryption;
 mod evidence;
+mod export_jobs;
 mod export_vectors;
 mod exports;
 mod health;

@@ -292,3 +292,78 @@ async fn two_processes_appending_to_one_postgres_ledger_never_fork_the_chain() {
     eprintln!("two processes appended {size} events to one ledger");
     assert_eq!(size, acked.len() as u64, "every event exactly once");
 }
+
+/// An export job killed mid-file: after the restart the export is not done
+/// (its download refused) until the job has written it again from the
+/// beginning, and then the file verifies.
+#[tokio::test]
+async fn an_export_killed_mid_file_is_never_served_as_done_and_is_written_again_after_the_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = bootstrap(dir.path(), None);
+    let first = Process::start(dir.path(), None).await;
+    let (ledger, write, read) = setup(&first, &admin).await;
+    // Enough rows that the job is caught mid-file: 40 windows.
+    for round in 0..40 {
+        let events: Vec<Value> = (0..1000)
+            .map(|i| {
+                json!({"id": format!("r{round}-{i}"), "actor": {"type": "user", "id": format!("u_{}", i % 10)},
+                       "action": "record.created", "resource": {"type": "record", "id": format!("r_{round}_{i}")},
+                       "occurred_at": "2026-11-26T10:00:00Z", "metadata": {"round": round}})
+            })
+            .collect();
+        let response = first.post(&format!("/v1/ledgers/{ledger}/events"), &write, &json!({"events": events})).await;
+        assert_eq!(response.expect("append").status(), 201);
+    }
+    let accepted: Value = first
+        .post(&format!("/v1/ledgers/{ledger}/exports"), &read, &json!({"format": "jsonl"}))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let location = format!("/v1/ledgers/{ledger}/exports/{}", accepted["id"].as_str().expect("id"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = first.get_json(&location, &read).await;
+        assert_ne!(status["status"], "done", "the export finished before it could be interrupted");
+        if status["status"] == "running" && status["events_scanned"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the export did not start: {status}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill_9();
+
+    let second = Process::start(dir.path(), None).await;
+    let status = second.get_json(&location, &read).await;
+    assert!(matches!(status["status"].as_str(), Some("running" | "pending")), "not done after the kill: {status}");
+    let refused =
+        second.client.get(format!("{}{location}/download", second.base)).bearer_auth(&read).send().await.expect("get");
+    assert_eq!(refused.status(), 409, "a half-written file is never served");
+    let done = loop {
+        let status = second.get_json(&location, &read).await;
+        if status["status"] == "done" {
+            break status;
+        }
+        assert_ne!(status["status"], "failed", "{status}");
+        assert!(Instant::now() < deadline + Duration::from_secs(60), "the export did not finish: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["events_written"], 40_000);
+    let bytes = second
+        .client
+        .get(format!("{}{location}/download", second.base))
+        .bearer_auth(&read)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("body");
+    let file = dir.path().join("export.zip");
+    std::fs::write(&file, &bytes).expect("write");
+    let key = second.get_text("/v1/checkpoint-key", &read).await;
+    let (code, out) = crate::common::auditstore_verify(&[file.to_str().expect("path"), "--key", key.trim()]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("40000 rows"), "{out}");
+}

@@ -28,6 +28,8 @@ pub(crate) const SEALED_V1: u8 = 0x01;
 /// First byte of a sealed event record of format 2 (format 1's associated
 /// data and every other column of the row), written since the hardening.
 const SEALED_V2: u8 = 0x02;
+/// First byte of a sealed chunk of an export file.
+const SEALED_CHUNK: u8 = 0x20;
 const NONCE_LEN: usize = 12;
 /// Header of a sealed record: format byte, key version, nonce.
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
@@ -123,6 +125,59 @@ impl Dek {
             .map_err(|_| integrity(ledger, row, what))
     }
 
+    /// Seals chunk `n` of the export file `export` of `ledger` (its last
+    /// when `last`): the file holds decrypted events, so it is kept under
+    /// the ledger's key as the events are. The associated data binds the
+    /// chunk to its ledger, export, place and key version, and marks the
+    /// last one, so chunks cannot be moved, reordered or cut off unseen.
+    pub(crate) fn seal_chunk(
+        &self,
+        ledger: &str,
+        export: &str,
+        n: u64,
+        last: bool,
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let aad = chunk_aad(ledger, export, n, last, self.version);
+        let sealed = self
+            .cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: bytes, aad: &aad })
+            .map_err(|_| StoreError::Keys("sealing an export chunk failed".into()))?;
+        let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
+        out.push(SEALED_CHUNK);
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens what [`Dek::seal_chunk`] sealed for the same place.
+    pub(crate) fn open_chunk(
+        &self,
+        ledger: &str,
+        export: &str,
+        n: u64,
+        last: bool,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let refused = || {
+            StoreError::Integrity(format!(
+                "chunk {n} of export {export} of ledger {ledger} failed authenticated decryption: it was altered, \
+                 moved or cut off"
+            ))
+        };
+        if sealed.first() != Some(&SEALED_CHUNK) {
+            return Err(refused());
+        }
+        let nonce: [u8; NONCE_LEN] = sealed.get(5..HEADER_LEN).and_then(|n| n.try_into().ok()).ok_or_else(refused)?;
+        let aad = chunk_aad(ledger, export, n, last, self.version);
+        self.cipher
+            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed[HEADER_LEN..], aad: &aad })
+            .map_err(|_| refused())
+    }
+
     /// The blind-index term of `field = value` (only meaningful from a
     /// ledger's first DEK; see [`Keyring::index_key`]).
     pub(crate) fn term(&self, field: &str, value: &str) -> [u8; 32] {
@@ -170,11 +225,28 @@ fn aad(format: u8, ledger: &str, row: &RowBinding<'_>, version: u32) -> Result<V
     Ok(aad)
 }
 
+/// Associated data of an export chunk. Ledger and export ids are of
+/// `[A-Za-z0-9._:-]`, so NUL ends them unambiguously.
+fn chunk_aad(ledger: &str, export: &str, n: u64, last: bool, version: u32) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64 + ledger.len() + export.len());
+    aad.extend_from_slice(b"auditstore/v1/export-chunk\0");
+    aad.extend_from_slice(ledger.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(export.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&n.to_be_bytes());
+    aad.push(u8::from(last));
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
 /// The key version a stored record was sealed with; `None` for a record
 /// written before encryption existed (plain JSON, which starts with `{`).
 pub(crate) fn sealed_version(record: &[u8]) -> Option<u32> {
     match record.first() {
-        Some(&SEALED_V1 | &SEALED_V2) => record.get(1..5).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes),
+        Some(&SEALED_V1 | &SEALED_V2 | &SEALED_CHUNK) => {
+            record.get(1..5).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes)
+        }
         _ => None,
     }
 }
@@ -249,6 +321,28 @@ mod tests {
         assert_eq!(key.open("ldg_a", &edited, &sealed).expect("opens"), b"old");
         assert!(key.open("ldg_a", &row(8), &sealed).is_err());
         assert!(dek(1, 2).open("ldg_a", &row(7), &sealed).is_err());
+    }
+
+    #[test]
+    fn an_export_chunk_opens_only_in_its_place() {
+        let key = dek(1, 3);
+        let sealed = key.seal_chunk("ldg_a", "exp_1", 4, false, b"PK\x03\x04 rows").expect("sealed");
+        assert_eq!(sealed_version(&sealed), Some(3));
+        assert_eq!(key.open_chunk("ldg_a", "exp_1", 4, false, &sealed).expect("opens"), b"PK\x03\x04 rows");
+        for (ledger, export, n, last) in [
+            ("ldg_b", "exp_1", 4, false),
+            ("ldg_a", "exp_2", 4, false),
+            ("ldg_a", "exp_1", 5, false),
+            ("ldg_a", "exp_1", 4, true),
+        ] {
+            let error = key.open_chunk(ledger, export, n, last, &sealed).expect_err("moved chunk refused");
+            assert!(matches!(error, StoreError::Integrity(_)), "{error}");
+        }
+        assert!(dek(1, 4).open_chunk("ldg_a", "exp_1", 4, false, &sealed).is_err());
+        // An event record is not a chunk, nor the other way round.
+        let record = key.seal("ldg_a", &row(4), b"content").expect("sealed");
+        assert!(key.open_chunk("ldg_a", "exp_1", 4, false, &record).is_err());
+        assert!(key.open("ldg_a", &row(4), &sealed).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use sqlx::Row as _;
 
 use super::event_rows::{raw_event, RawEvent, StoredEvent, COLUMNS, COLUMNS_E};
 use super::indexer::{terms_of, FIELDS};
+use crate::crypto::records::Dek;
 use crate::db::{on_db, to_hash, to_i64};
 use crate::{Store, StoreError};
 
@@ -32,6 +33,28 @@ pub struct EventFilter {
     pub from_ms: Option<i64>,
     /// `occurred_at < to` (Unix ms).
     pub to_ms: Option<i64>,
+}
+
+impl EventFilter {
+    fn values(&self) -> [&Option<String>; 5] {
+        // The same fields, in the same order, as the indexer writes.
+        [&self.actor_type, &self.actor_id, &self.action, &self.resource_type, &self.resource_id]
+    }
+
+    /// Whether an equality filter is given (the time range is not one).
+    pub fn has_terms(&self) -> bool {
+        self.values().iter().any(|value| value.is_some())
+    }
+}
+
+/// The blind-index terms an event must have to match `filter`'s equality
+/// filters, under the ledger's index key.
+pub(crate) fn filter_terms(filter: &EventFilter, index: &Dek) -> Vec<[u8; 32]> {
+    FIELDS
+        .iter()
+        .zip(filter.values())
+        .filter_map(|((field, _, _), value)| value.as_deref().map(|v| index.term(field, v)))
+        .collect()
 }
 
 /// One page of a listing, newest first.
@@ -88,20 +111,9 @@ impl Store {
     ) -> Result<EventPage, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let before = cursor.map(decode_cursor).transpose()?;
-        // The same fields, in the same order, as the indexer writes.
-        let values = [&filter.actor_type, &filter.actor_id, &filter.action, &filter.resource_type, &filter.resource_id];
-        let wanted: Vec<(&str, &str)> = FIELDS
-            .iter()
-            .zip(values)
-            .filter_map(|((field, _, _), value)| value.as_deref().map(|v| (*field, v)))
-            .collect();
         // Terms are keyed per ledger, so they are computed only when needed.
-        let terms: Vec<[u8; 32]> = if wanted.is_empty() {
-            Vec::new()
-        } else {
-            let index = self.keys.index_key(ledger).await?;
-            wanted.iter().map(|(field, value)| index.term(field, value)).collect()
-        };
+        let terms: Vec<[u8; 32]> =
+            if filter.has_terms() { filter_terms(filter, &*self.keys.index_key(ledger).await?) } else { Vec::new() };
         let fetch = i64::from(limit) + 1;
         let mut events = Vec::new();
         let mut before = before;

@@ -52,6 +52,22 @@ pub enum SystemEvent {
     RoleChanged { user: UserId, email: String, from: Role, to: Role },
     /// `user.removed`
     UserRemoved { user: UserId, email: String, role: Role },
+    /// `export.started`: an export of seqs `[start, end)` (proven at
+    /// `tree_size`, filtered by `filter` if given) was requested; the job
+    /// writes it.
+    ExportStarted {
+        ledger: LedgerId,
+        export: String,
+        format: &'static str,
+        start: u64,
+        end: u64,
+        tree_size: u64,
+        filter: Option<Map<String, Value>>,
+    },
+    /// `export.failed`: an export was given up.
+    ExportFailed { ledger: LedgerId, export: String, reason: String },
+    /// `export.downloaded`: an export file was handed out.
+    ExportDownloaded { ledger: LedgerId, export: String, sha256: String, bytes: u64 },
     /// `export.completed`: an export file of seqs `[start, end)` was written
     /// and its SHA-256 read back.
     ExportCompleted {
@@ -86,6 +102,9 @@ impl SystemEvent {
             SystemEvent::SignedOutEverywhere { .. } => "user.signed_out_everywhere",
             SystemEvent::RoleChanged { .. } => "user.role_changed",
             SystemEvent::UserRemoved { .. } => "user.removed",
+            SystemEvent::ExportStarted { .. } => "export.started",
+            SystemEvent::ExportFailed { .. } => "export.failed",
+            SystemEvent::ExportDownloaded { .. } => "export.downloaded",
             SystemEvent::ExportCompleted { .. } => "export.completed",
         }
     }
@@ -111,7 +130,10 @@ impl SystemEvent {
             | SystemEvent::SignedOutEverywhere { user }
             | SystemEvent::RoleChanged { user, .. }
             | SystemEvent::UserRemoved { user, .. } => ("user", user.as_str().to_owned()),
-            SystemEvent::ExportCompleted { export, .. } => ("export", export.clone()),
+            SystemEvent::ExportStarted { export, .. }
+            | SystemEvent::ExportFailed { export, .. }
+            | SystemEvent::ExportDownloaded { export, .. }
+            | SystemEvent::ExportCompleted { export, .. } => ("export", export.clone()),
         }
     }
 
@@ -160,6 +182,14 @@ impl SystemEvent {
                 json!({"email": email, "from": from.as_str(), "to": to.as_str()})
             }
             SystemEvent::UserRemoved { email, role, .. } => json!({"email": email, "role": role.as_str()}),
+            SystemEvent::ExportStarted { ledger, format, start, end, tree_size, filter, .. } => json!({
+                "ledger": ledger.as_str(), "format": format, "from_seq": start, "to_seq": end.saturating_sub(1),
+                "tree_size": tree_size, "filter": filter,
+            }),
+            SystemEvent::ExportFailed { ledger, reason, .. } => json!({"ledger": ledger.as_str(), "reason": reason}),
+            SystemEvent::ExportDownloaded { ledger, sha256, bytes, .. } => {
+                json!({"ledger": ledger.as_str(), "sha256": sha256, "bytes": bytes})
+            }
             SystemEvent::ExportCompleted { ledger, format, start, end, events, sha256, .. } => json!({
                 "ledger": ledger.as_str(), "format": format, "from_seq": start, "to_seq": end.saturating_sub(1),
                 "events": events, "sha256": sha256,

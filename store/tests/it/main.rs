@@ -3,6 +3,7 @@
 
 mod backends;
 mod encryption;
+mod exports;
 mod immutability;
 mod ingest;
 mod keys;

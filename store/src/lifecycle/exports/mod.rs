@@ -1,24 +1,36 @@
 //! Export files (docs/FORMAT.md §13) written from a ledger: a ZIP holding
-//! the rows of a seq range in JSON Lines, the range proof with the chain
-//! hash before the range, the signed checkpoint, its verifier key, and a
-//! manifest with the digest of every member. The rows stream in windows, so
-//! memory does not grow with the export.
+//! the rows of a seq range (all of them, or those an explorer filter
+//! matches) in JSON Lines or CSV, the proofs (the range proof with the
+//! chain hash before the range, or one inclusion proof per row), the signed
+//! checkpoint, its verifier key, and a manifest with the digest of every
+//! member. The rows stream in windows, so memory does not grow with the
+//! export; the export jobs (`runner.rs`) keep the file in sealed chunks.
 
+mod chunks;
+mod records;
+mod runner;
 mod zip_file;
 
-use std::io::{Seek, Write};
+use std::io::Write;
+use std::sync::Arc;
 
-use audit_core::export::{EventsFormat, ExportRow, Manifest, RangeProofMember};
+use audit_core::export::{EventsFormat, ExportRow, InclusionLine, Manifest, RangeProofMember, SeqRange};
 use audit_core::{genesis, OccurredAt};
 
-pub use self::zip_file::{ExportHead, ExportZip};
-use crate::{Ledger, Store, StoreError};
+pub use self::records::{
+    ExportFilter, ExportRecord, ExportRequest, ExportStatus, MAX_LISTED, MAX_UNFINISHED_PER_ACCOUNT,
+};
+pub use self::zip_file::{ExportHead, ExportProof, ExportZip};
+use crate::crypto::records::Dek;
+use crate::ledger::events::filter_terms;
+use crate::ledger::indexer::terms_of;
+use crate::{EventFilter, Ledger, Store, StoreError, StoredEvent};
 
 /// Rows read and written per round trip.
 const WINDOW: u32 = 1_000;
 
-/// What to export: the seqs `[start, end)`; `end` defaults to the ledger's
-/// size at the start of the export.
+/// What the CLI exports: the seqs `[start, end)`; `end` defaults to the
+/// ledger's size at the start of the export.
 #[derive(Debug, Clone)]
 pub struct ExportSpec {
     /// The export's id, named in its manifest.
@@ -29,70 +41,251 @@ pub struct ExportSpec {
     pub format: EventsFormat,
 }
 
+/// Everything an export file is written from, pinned when it was asked
+/// for: the same plan writes the same rows and proofs.
+#[derive(Debug, Clone)]
+pub struct ExportPlan {
+    pub id: String,
+    /// The seqs `[start, end)` read.
+    pub start: u64,
+    pub end: u64,
+    /// The signed tree size the proofs lead to.
+    pub tree_size: u64,
+    pub format: EventsFormat,
+    /// `None` for a contiguous export.
+    pub filter: Option<ExportFilter>,
+}
+
+impl ExportPlan {
+    /// The plan of a requested export.
+    pub fn of(record: &ExportRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            start: record.start,
+            end: record.end,
+            tree_size: record.tree_size,
+            format: record.format,
+            filter: record.filter.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Writing the rows.
+    Rows,
+    /// A filtered export: reading the range again for the matching rows'
+    /// inclusion proofs, which follow the rows in the archive.
+    Proofs,
+    Done,
+}
+
+/// The filter of a filtered export, ready to match rows.
+struct Matcher {
+    filter: EventFilter,
+    terms: Vec<[u8; 32]>,
+    index: Arc<Dek>,
+}
+
+impl Matcher {
+    fn matches(&self, stored: &StoredEvent) -> bool {
+        // A tombstone has no content left to match.
+        let Some(event) = &stored.event else { return false };
+        let at = event.occurred_at().unix_millis();
+        if self.filter.from_ms.is_some_and(|from| at < from) || self.filter.to_ms.is_some_and(|to| at >= to) {
+            return false;
+        }
+        if self.terms.is_empty() {
+            return true;
+        }
+        let have = terms_of(event, &self.index);
+        self.terms.iter().all(|term| have.contains(term))
+    }
+}
+
+/// An export file being written, one window of rows per [`ExportWriter::step`].
+pub struct ExportWriter<W: Write> {
+    store: Store,
+    ledger: Ledger,
+    plan: ExportPlan,
+    zip: ExportZip<W>,
+    created_at: OccurredAt,
+    checkpoint: String,
+    range_proof: Option<RangeProofMember>,
+    matcher: Option<Matcher>,
+    pass: Pass,
+    next: u64,
+    scanned: u64,
+}
+
+impl<W: Write> std::fmt::Debug for ExportWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportWriter").field("plan", &self.plan).field("next", &self.next).finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> ExportWriter<W> {
+    /// The rows read so far (in the rows' pass) and written.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.scanned, self.zip.rows())
+    }
+
+    /// Writes the next window; false once every row (and, for a filtered
+    /// export, every inclusion proof) is written.
+    pub async fn step(&mut self) -> Result<bool, StoreError> {
+        if self.pass == Pass::Done {
+            return Ok(false);
+        }
+        if self.next >= self.plan.end {
+            self.pass = match self.pass {
+                Pass::Rows if self.matcher.is_some() && self.zip.rows() > 0 => Pass::Proofs,
+                _ => Pass::Done,
+            };
+            self.next = self.plan.start;
+            return Ok(self.pass != Pass::Done);
+        }
+        let window = self.store.events_in_order(&self.ledger.id, self.next, self.plan.end, WINDOW).await?;
+        if window.is_empty() {
+            return Err(StoreError::Corrupt("a seq below the ledger's size has no row"));
+        }
+        for stored in window {
+            if stored.seq != self.next {
+                return Err(StoreError::Corrupt("a seq below the ledger's size has no row"));
+            }
+            self.next = stored.seq + 1;
+            let wanted = self.matcher.as_ref().is_none_or(|m| m.matches(&stored));
+            match self.pass {
+                Pass::Rows => {
+                    self.scanned += 1;
+                    if wanted {
+                        self.zip.row(&ExportRow {
+                            seq: stored.seq,
+                            leaf_hash: stored.leaf_hash,
+                            chain_hash: stored.chain_hash,
+                            event: stored.event,
+                        })?;
+                    }
+                }
+                Pass::Proofs if wanted => {
+                    let hashes = self.store.inclusion_proof(&self.ledger, stored.seq, self.plan.tree_size).await?;
+                    self.zip.inclusion(&InclusionLine { seq: stored.seq, hashes })?;
+                }
+                Pass::Proofs | Pass::Done => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes the proofs, checkpoint, key and manifest, and closes the
+    /// archive; every [`ExportWriter::step`] must have run.
+    pub fn finish(self) -> Result<(Manifest, W), StoreError> {
+        if self.pass != Pass::Done {
+            return Err(StoreError::Export("the export was finished before all its rows were written".into()));
+        }
+        let proof = match (self.range_proof, self.plan.filter) {
+            (Some(range), None) => ExportProof::Range(range),
+            (None, Some(filter)) => ExportProof::Inclusion {
+                range: SeqRange { start: self.plan.start, end: self.plan.end },
+                tree_size: self.plan.tree_size,
+                filter: filter.to_map(),
+            },
+            _ => return Err(StoreError::Export("an export is either contiguous or filtered".into())),
+        };
+        let head = ExportHead {
+            export_id: self.plan.id,
+            ledger: self.ledger.id.clone(),
+            checkpoint: self.checkpoint,
+            verifier_key: self.store.verifier_key().to_string(),
+            proof,
+        };
+        self.zip.finish(head, &self.created_at)
+    }
+}
+
 impl Store {
+    /// Starts writing the export `plan` of `ledger` into `out`. The rows are
+    /// read as every read is (each checked against its row), and are proven
+    /// against the signed checkpoint of `plan.tree_size`.
+    pub async fn export_writer<W: Write>(
+        &self,
+        ledger: &Ledger,
+        plan: ExportPlan,
+        out: W,
+    ) -> Result<ExportWriter<W>, StoreError> {
+        let size = plan.tree_size;
+        if plan.start >= plan.end || plan.end > size || size > ledger.tree_size {
+            return Err(StoreError::Invalid(format!(
+                "the range [{}, {}) is empty or beyond the ledger's {size} events",
+                plan.start, plan.end
+            )));
+        }
+        let (checkpoint, _) = self.verified_checkpoint(&ledger.id, Some(size)).await?;
+        let (range_proof, matcher) = match &plan.filter {
+            None => {
+                let chain_hash_before = match plan.start {
+                    0 => genesis(&ledger.id),
+                    start => self
+                        .chain_links(&ledger.id, start - 1, start)
+                        .await?
+                        .first()
+                        .map(|link| link.chain_hash)
+                        .ok_or(StoreError::Corrupt("a seq below the ledger's size has no row"))?,
+                };
+                let hashes = self.range_proof(ledger, plan.start, plan.end, size).await?;
+                let proof = RangeProofMember {
+                    kind: "range".into(),
+                    start: plan.start,
+                    end: plan.end,
+                    tree_size: size,
+                    chain_hash_before,
+                    hashes,
+                };
+                (Some(proof), None)
+            }
+            Some(filter) => {
+                let filter = filter.event_filter()?;
+                let index = self.keys.index_key(&ledger.id).await?;
+                let terms = filter_terms(&filter, &index);
+                (None, Some(Matcher { filter, terms, index }))
+            }
+        };
+        let created_at =
+            OccurredAt::from_unix_millis(crate::now_ms()).map_err(|e| StoreError::Export(e.to_string()))?;
+        let zip = ExportZip::new(out, &created_at, plan.format, matcher.is_some())?;
+        Ok(ExportWriter {
+            store: self.clone(),
+            ledger: ledger.clone(),
+            next: plan.start,
+            plan,
+            zip,
+            created_at,
+            checkpoint,
+            range_proof,
+            matcher,
+            pass: Pass::Rows,
+            scanned: 0,
+        })
+    }
+
     /// Writes the export of `spec` from `ledger` (docs/FORMAT.md §13) to
-    /// `out` and returns its manifest. The rows are read as every read is
-    /// (each checked against its row), and are proven against the signed
-    /// checkpoint of the ledger's size as `ledger` was read.
-    pub async fn write_export<W: Write + Seek>(
+    /// `out` and returns its manifest: the CLI's export, proven at the
+    /// ledger's size as `ledger` was read.
+    pub async fn write_export<W: Write>(
         &self,
         ledger: &Ledger,
         spec: &ExportSpec,
         out: W,
     ) -> Result<(Manifest, W), StoreError> {
-        let size = ledger.tree_size;
-        let end = spec.end.unwrap_or(size);
-        if spec.start >= end || end > size {
-            return Err(StoreError::Invalid(format!(
-                "the range [{}, {end}) is empty or beyond the ledger's {size} events",
-                spec.start
-            )));
-        }
-        let (note, _) = self.verified_checkpoint(&ledger.id, Some(size)).await?;
-        let chain_hash_before = match spec.start {
-            0 => genesis(&ledger.id),
-            start => self
-                .chain_links(&ledger.id, start - 1, start)
-                .await?
-                .first()
-                .map(|link| link.chain_hash)
-                .ok_or(StoreError::Corrupt("a seq below the ledger's size has no row"))?,
+        let plan = ExportPlan {
+            id: spec.id.clone(),
+            start: spec.start,
+            end: spec.end.unwrap_or(ledger.tree_size),
+            tree_size: ledger.tree_size,
+            format: spec.format,
+            filter: None,
         };
-        let proof = self.range_proof(ledger, spec.start, end, size).await?;
-
-        let created_at =
-            OccurredAt::from_unix_millis(crate::now_ms()).map_err(|e| StoreError::Export(e.to_string()))?;
-        let mut zip = ExportZip::new(out, &created_at, spec.format)?;
-        let mut next = spec.start;
-        while next < end {
-            let window = self.events_in_order(&ledger.id, next, end, WINDOW).await?;
-            if window.first().is_none_or(|first| first.seq != next) {
-                return Err(StoreError::Corrupt("a seq below the ledger's size has no row"));
-            }
-            for stored in window {
-                next = stored.seq + 1;
-                zip.row(&ExportRow {
-                    seq: stored.seq,
-                    leaf_hash: stored.leaf_hash,
-                    chain_hash: stored.chain_hash,
-                    event: stored.event,
-                })?;
-            }
-        }
-        let head = ExportHead {
-            export_id: spec.id.clone(),
-            ledger: ledger.id.clone(),
-            checkpoint: note,
-            verifier_key: self.verifier_key().to_string(),
-            range_proof: RangeProofMember {
-                kind: "range".into(),
-                start: spec.start,
-                end,
-                tree_size: size,
-                chain_hash_before,
-                hashes: proof,
-            },
-        };
-        zip.finish(head, &created_at)
+        let mut writer = self.export_writer(ledger, plan, out).await?;
+        while writer.step().await? {}
+        writer.finish()
     }
 }
