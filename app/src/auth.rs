@@ -297,6 +297,7 @@ const READ_ONLY: &[&str] = &[
     "/api/get_event",
     "/api/event_proof",
     "/api/event_evidence",
+    "/api/list_exports",
     "/api/checkpoint_key",
     "/api/list_keys",
     "/api/list_users",

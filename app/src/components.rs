@@ -209,6 +209,13 @@ pub fn EventExplorer(#[prop(into)] ledger: Signal<String>, #[prop(into)] base: S
             {range_link("30d", "30 days")}
             <a class="chip" href=move || with_query(&base.get(), &[("range", ""), ("from", "")])>"any time"</a>
         </nav>
+        <p class="button-row">
+            <a class="button secondary" data-testid="export-link" href=move || {
+                // Read to follow the filters as they change.
+                query.track();
+                with_query(&format!("/ledgers/{}/exports", ledger.get()), &[])
+            }>"Export these events…"</a>
+        </p>
         {loaded(events, move |list| view! { <EventTable list base=base.get_untracked() /> })}
     }
 }

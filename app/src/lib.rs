@@ -76,6 +76,7 @@ fn Pages() -> impl IntoView {
                 <Route path=path!("/ledgers") ssr=SsrMode::Async view=pages::Ledgers />
                 <Route path=path!("/ledgers/:id") ssr=SsrMode::Async view=pages::LedgerEvents />
                 <Route path=path!("/ledgers/:id/events/:event") ssr=SsrMode::Async view=pages::EventDetail />
+                <Route path=path!("/ledgers/:id/exports") ssr=SsrMode::Async view=pages::LedgerExports />
                 <Route path=path!("/system") ssr=SsrMode::Async view=pages::SystemLog />
                 <Route path=path!("/keys") ssr=SsrMode::Async view=pages::Keys />
                 <Route path=path!("/users") ssr=SsrMode::Async view=pages::Users />

@@ -210,3 +210,34 @@ pub struct Enrolment {
     pub otpauth_url: String,
     pub qr_png_base64: String,
 }
+
+/// One export of the ledger's Exports page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRow {
+    pub id: String,
+    /// `pending`, `running`, `done`, `failed` or `expired`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub format: String,
+    /// The filter as `field = value` pairs; empty for a contiguous export.
+    pub filter: Vec<(String, String)>,
+    pub from_seq: u64,
+    pub to_seq: u64,
+    pub events_total: u64,
+    pub events_scanned: u64,
+    pub events_written: u64,
+    pub bytes: u64,
+    pub sha256: Option<String>,
+    /// Who asked: `user:<email>` for dashboard users, else the actor.
+    pub requested_by: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+impl ExportRow {
+    /// Whether the job has yet to finish it.
+    pub fn unfinished(&self) -> bool {
+        self.status == "pending" || self.status == "running"
+    }
+}

@@ -6,6 +6,7 @@ pub mod api;
 pub mod client_address;
 mod commands;
 pub mod config;
+pub mod downloads;
 pub mod jobs;
 pub mod key_provider;
 pub mod listener;

@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(session_expiry(state.dashboard_config.session_idle)));
     let dashboard_routes = Router::new()
+        .route("/ledgers/{ledger}/exports/{id}/download", get(crate::downloads::export_download))
         .leptos_routes_with_context(&state, routes, context, move || app::shell(options.clone()))
         .fallback(leptos_axum::render_app_async_with_context(fallback_context, move || {
             app::shell(fallback_options.clone())

@@ -73,17 +73,9 @@ pub async fn list_events(
     let store = &dashboard.store;
     let ledger = own_ledger(store, &user, &ledger).await?;
     let some = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    let range_ms = match range.as_str() {
-        "1h" => Some(3_600_000),
-        "24h" => Some(86_400_000),
-        "7d" => Some(7 * 86_400_000),
-        "30d" => Some(30 * 86_400_000),
-        "" => None,
-        _ => return Err(fail(StatusCode::BAD_REQUEST, "range must be 1h, 24h, 7d or 30d")),
-    };
     let from_ms = match parse_time("from", &from)? {
         Some(from) => Some(from),
-        None => range_ms.map(|ms: i64| store::now_ms() - ms),
+        None => quick_range_ms(&range)?.map(|ms| store::now_ms() - ms),
     };
     let filter = store::EventFilter {
         actor_id: some(actor),
@@ -104,8 +96,22 @@ pub async fn list_events(
     })
 }
 
+/// The length of one of the explorer's quick ranges (`1h`, `24h`, `7d`,
+/// `30d`), in ms.
 #[cfg(feature = "ssr")]
-fn parse_time(field: &str, value: &str) -> Result<Option<i64>, ServerFnError> {
+pub(super) fn quick_range_ms(range: &str) -> Result<Option<i64>, ServerFnError> {
+    Ok(match range {
+        "1h" => Some(3_600_000),
+        "24h" => Some(86_400_000),
+        "7d" => Some(7 * 86_400_000),
+        "30d" => Some(30 * 86_400_000),
+        "" => None,
+        _ => return Err(fail(StatusCode::BAD_REQUEST, "range must be 1h, 24h, 7d or 30d")),
+    })
+}
+
+#[cfg(feature = "ssr")]
+pub(super) fn parse_time(field: &str, value: &str) -> Result<Option<i64>, ServerFnError> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);

@@ -7,6 +7,7 @@
 //!
 //! Everything is re-exported here, so callers keep using `crate::api::…`.
 
+mod exports;
 mod keys;
 mod ledgers;
 mod session;
@@ -14,6 +15,7 @@ mod session;
 pub(crate) mod support;
 mod users;
 
+pub use exports::*;
 pub use keys::*;
 pub use ledgers::*;
 pub use session::*;

@@ -1,6 +1,7 @@
 //! One module per area of the dashboard.
 
 mod auth;
+mod exports;
 mod home;
 mod keys;
 mod ledgers;
@@ -8,6 +9,7 @@ mod not_found;
 mod users;
 
 pub use auth::{Enrol, Invite, Login, Setup};
+pub use exports::LedgerExports;
 pub use home::Home;
 pub use keys::Keys;
 pub use ledgers::{EventDetail, LedgerEvents, Ledgers, SystemLog};

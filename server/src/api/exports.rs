@@ -98,6 +98,11 @@ pub struct ExportView {
     download: Option<String>,
 }
 
+/// An export file: a ZIP archive (docs/FORMAT.md §13).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ExportFile(pub Vec<u8>);
+
 /// A ledger's exports, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExportList {
@@ -186,7 +191,7 @@ pub fn parse_request(body: ExportBody) -> Result<ExportRequest, ApiError> {
     ),
     security(("bearer" = []))
 )]
-pub async fn create(
+pub async fn create_export(
     State(state): State<AppState>,
     caller: Caller,
     Path(ledger): Path<String>,
@@ -206,7 +211,7 @@ pub async fn create(
     responses((status = 200, body = ExportList), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = []))
 )]
-pub async fn list(
+pub async fn list_exports(
     State(state): State<AppState>,
     caller: Caller,
     Path(ledger): Path<String>,
@@ -223,7 +228,7 @@ pub async fn list(
     responses((status = 200, body = ExportView), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = []))
 )]
-pub async fn get(
+pub async fn get_export(
     State(state): State<AppState>,
     caller: Caller,
     Path((ledger, id)): Path<(String, String)>,
@@ -239,14 +244,14 @@ pub async fn get(
     get, path = "/ledgers/{ledger}/exports/{id}/download", tag = "exports",
     params(("ledger" = String, Path, description = "ledger id"), ("id" = String, Path, description = "export id")),
     responses(
-        (status = 200, content_type = "application/zip", body = Vec<u8>, description = "the export file"),
+        (status = 200, content_type = "application/zip", body = ExportFile, description = "the export file"),
         (status = 401, body = Problem), (status = 404, body = Problem),
         (status = 409, description = "the export is not done", body = Problem),
         (status = 410, description = "the export expired", body = Problem),
     ),
     security(("bearer" = []))
 )]
-pub async fn download(
+pub async fn download_export(
     State(state): State<AppState>,
     caller: Caller,
     Path((ledger, id)): Path<(String, String)>,

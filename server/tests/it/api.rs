@@ -520,9 +520,16 @@ async fn the_openapi_document_is_valid_generates_a_client_and_documents_every_er
     );
     let tools = api_tool("");
     let path = format!("{}:{}", tools.display(), std::env::var("PATH").unwrap_or_default());
+    // Export files are ZIP archives: binary, as the generator's own
+    // octet-stream (its documented override for such types).
+    let config = dir.path().join("client-config.json");
+    std::fs::write(&config, r#"{"content_type_overrides": {"application/zip": "application/octet-stream"}}"#)
+        .expect("config");
     let generated = std::process::Command::new(api_tool("openapi-python-client"))
         .env("PATH", path)
-        .args(["generate", "--fail-on-warning", "--meta", "none", "--path"])
+        .args(["generate", "--fail-on-warning", "--meta", "none", "--config"])
+        .arg(&config)
+        .arg("--path")
         .arg(&file)
         .arg("--output-path")
         .arg(dir.path().join("client"))
@@ -535,7 +542,7 @@ async fn the_openapi_document_is_valid_generates_a_client_and_documents_every_er
         String::from_utf8_lossy(&generated.stderr)
     );
     let client = dir.path().join("client");
-    for module in ["api/events", "api/proofs", "api/admin", "models/problem.py"] {
+    for module in ["api/events", "api/proofs", "api/admin", "api/exports", "models/problem.py"] {
         assert!(client.join(module).exists(), "the generated client has no {module}");
     }
     let document: Value = serde_json::from_str(&text).expect("json");

@@ -108,6 +108,20 @@ async fn an_interrupted_export_restarts_from_the_beginning_and_only_a_whole_file
         assert!(left.is_empty(), "the expired file's chunks are deleted");
         let listed = store.list_exports(&ledger.id, 10).await.expect("list");
         assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [short.id.as_str(), done.id.as_str()]);
+
+        // An export whose runs keep dying with the server is given up, not
+        // restarted for ever.
+        let doomed = store.request_export(&ledger, &jsonl(EventsFormat::Jsonl), &origin()).await.expect("request");
+        execute_raw(
+            &url,
+            &format!("UPDATE exports SET status = 'running', attempts = 5 WHERE export_id = '{}'", doomed.id),
+        )
+        .await
+        .expect("interrupted five times");
+        assert_eq!(store.run_exports(DAY_MS).await.expect("run"), 0);
+        let failed = store.export_record(&ledger.id, &doomed.id).await.expect("record");
+        assert_eq!(failed.status, ExportStatus::Failed);
+        assert!(failed.reason.as_deref().is_some_and(|r| r.contains("5 times")), "{:?}", failed.reason);
         store.close().await;
     }
 }

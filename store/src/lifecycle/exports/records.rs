@@ -335,10 +335,20 @@ impl Store {
 
     /// The oldest export waiting for the job.
     pub(crate) async fn next_pending_export(&self) -> Result<Option<ExportRecord>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM exports WHERE status = 'pending' ORDER BY created_ms, export_id LIMIT 1");
+        Ok(self.exports_with_status(ExportStatus::Pending).await?.into_iter().next())
+    }
+
+    /// Up to 100 exports of every account in `status`, oldest first.
+    pub(crate) async fn exports_with_status(&self, status: ExportStatus) -> Result<Vec<ExportRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM exports WHERE status = $1 ORDER BY created_ms, export_id LIMIT 100");
         Ok(on_db!(&self.db.pool, |p| {
-            sqlx::query(&sql).fetch_optional(p).await?.map(|row| record_from_row(&row)).transpose()?
+            sqlx::query(&sql)
+                .bind(status.as_str())
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(record_from_row)
+                .collect::<Result<Vec<_>, _>>()?
         }))
     }
 }

@@ -17,6 +17,9 @@ use crate::{now_ms, Store, StoreError};
 /// Runs of one export that end in a retryable error (the key provider or
 /// the database away for a moment) before it is given up as failed.
 const MAX_ATTEMPTS: u64 = 3;
+/// Runs of one export that a crash or a lost lease may interrupt before it
+/// is given up as failed.
+const MAX_INTERRUPTED: u64 = 5;
 
 /// Why a run stopped writing.
 enum Stop {
@@ -48,7 +51,7 @@ impl Store {
     /// exports this run finished.
     pub async fn run_exports(&self, ttl_ms: i64) -> Result<usize, StoreError> {
         self.expire_exports().await?;
-        self.restart_interrupted_exports().await?;
+        self.restart_interrupted_exports(ttl_ms).await?;
         let mut finished = 0;
         while let Some(record) = self.next_pending_export().await? {
             self.run_export(record, ttl_ms).await?;
@@ -59,19 +62,29 @@ impl Store {
 
     /// Every export left `running`: only the job writes exports, and it
     /// runs on one node at a time, so at the start of its run any such
-    /// export belongs to a run that died.
-    async fn restart_interrupted_exports(&self) -> Result<(), StoreError> {
-        let running: i64 = on_db!(&self.db.pool, |p| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM exports WHERE status = 'running'").fetch_one(p).await?
-        });
-        if running == 0 {
-            return Ok(());
+    /// export belongs to a run that died. It starts again, unless runs died
+    /// on it [`MAX_INTERRUPTED`] times (something about it stops the
+    /// server), when it is given up.
+    async fn restart_interrupted_exports(&self, ttl_ms: i64) -> Result<(), StoreError> {
+        let running = self.exports_with_status(ExportStatus::Running).await?;
+        for record in running {
+            if record.attempts >= MAX_INTERRUPTED {
+                let reason = format!(
+                    "the server stopped while writing this export {} times; request it again, or a smaller range",
+                    record.attempts
+                );
+                self.end_export_run(&record, record.attempts, false, &reason, ttl_ms).await?;
+                continue;
+            }
+            tracing::warn!(export = %record.id, attempt = record.attempts, "restarting an export an earlier run left unfinished");
+            write_tx!(&self.db, |tx| {
+                sqlx::query("UPDATE exports SET status = 'pending' WHERE export_id = $1 AND status = 'running'")
+                    .bind(&record.id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            });
         }
-        tracing::warn!(running, "restarting exports that an earlier run left unfinished");
-        write_tx!(&self.db, |tx| {
-            sqlx::query("UPDATE exports SET status = 'pending' WHERE status = 'running'").execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
         Ok(())
     }
 

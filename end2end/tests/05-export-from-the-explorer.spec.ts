@@ -1,0 +1,64 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { expect, test } from '@playwright/test';
+import { loadState, ownerContext, screenshot, waitForHydration, watchForErrors } from './support';
+
+// Journey: a compliance officer filters the explorer, exports what it
+// shows, watches the export finish, downloads the file, reads its SHA-256,
+// and the real `auditstore verify` accepts it offline; the same file with
+// one byte changed is refused.
+test('an export started from the explorer downloads and verifies offline', async ({ browser, request }) => {
+  test.setTimeout(90_000);
+  const state = loadState();
+  const context = await ownerContext(browser);
+  const page = await context.newPage();
+  const problems = watchForErrors(page);
+
+  await page.goto(`/ledgers/${state.ledgerId}?actor=user_42`);
+  await waitForHydration(page);
+  await page.getByTestId('export-link').click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Exports' })).toBeVisible();
+  await expect(page.getByLabel('Actor ID')).toHaveValue('user_42');
+  await waitForHydration(page);
+  await page.getByLabel('Format').selectOption('jsonl');
+  await page.getByRole('button', { name: 'Start the export' }).click();
+  await expect(page.getByRole('status').filter({ hasText: /Export exp_\w+ started/ })).toBeVisible();
+
+  // The list follows the job by itself until the export is done.
+  const row = page.getByTestId('exports').locator('tbody tr').first();
+  await expect(row.getByTestId('export-status')).toHaveText('done', { timeout: 30_000 });
+  await expect(row).toContainText('actor_id = user_42');
+  await expect(row).toContainText('owner@example.com');
+  const sha256 = (await row.getByTestId('export-sha256').innerText()).trim();
+  await screenshot(page, 'exports');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), row.getByTestId('export-download').click()]);
+  expect(download.suggestedFilename()).toMatch(new RegExp(`^${state.ledgerId}-exp_\\w+\\.zip$`));
+  const bytes = fs.readFileSync((await download.path())!);
+  expect(createHash('sha256').update(bytes).digest('hex')).toBe(sha256);
+
+  const key = (await request.get('/v1/checkpoint-key').then((r) => r.text())).trim();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'export-'));
+  const file = path.join(dir, 'export.zip');
+  fs.writeFileSync(file, bytes);
+  const bin = process.env.AUDITSTORE_BIN;
+  expect(bin, 'scripts/test.sh passes the binary').toBeTruthy();
+  const verified = spawnSync(bin!, ['verify', file, '--key', key], { encoding: 'utf8' });
+  expect(verified.status, verified.stdout).toBe(0);
+  expect(verified.stdout).toContain('VERIFIED');
+  expect(verified.stdout).toContain('inclusion');
+
+  const altered = Buffer.from(bytes);
+  altered[Math.floor(altered.length / 3)] ^= 0x01;
+  fs.writeFileSync(file, altered);
+  const refused = spawnSync(bin!, ['verify', file, '--key', key], { encoding: 'utf8' });
+  expect(refused.status, refused.stdout).toBe(1);
+  expect(refused.stdout).toContain('FAILED');
+
+  expect(problems).toEqual([]);
+  await context.close();
+});
