@@ -144,6 +144,7 @@ pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
         format: match args.format {
             config::ExportFormat::Jsonl => audit_core::export::EventsFormat::Jsonl,
             config::ExportFormat::Csv => audit_core::export::EventsFormat::Csv,
+            config::ExportFormat::Parquet => audit_core::export::EventsFormat::Parquet,
         },
     };
     let file_io = |e: std::io::Error| ServeError::Admin(format!("cannot write the export: {e}"));

@@ -45,7 +45,8 @@ pub async fn start_export(
     let format = match format.as_str() {
         "jsonl" => EventsFormat::Jsonl,
         "csv" => EventsFormat::Csv,
-        _ => return Err(fail(StatusCode::BAD_REQUEST, "The format must be JSON Lines or CSV.")),
+        "parquet" => EventsFormat::Parquet,
+        _ => return Err(fail(StatusCode::BAD_REQUEST, "The format must be JSON Lines, CSV or Parquet.")),
     };
     let some = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     let seq = |field: &str, value: String| {

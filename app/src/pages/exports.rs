@@ -73,6 +73,7 @@ pub fn LedgerExports() -> impl IntoView {
                     <select id="x-format" name="format">
                         <option value="jsonl" selected=true>"JSON Lines"</option>
                         <option value="csv">"CSV (spreadsheets)"</option>
+                        <option value="parquet">"Parquet (data tools)"</option>
                     </select>
                 </div>
                 <div class="field">

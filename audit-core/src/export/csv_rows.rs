@@ -145,20 +145,31 @@ impl ExportRow {
 
 /// The normalised event a record's columns hold, read as stored events are.
 fn event_of(seq: u64, record: &csv::StringRecord) -> Result<Event, VerifyError> {
-    let text = |i: usize| unprotect(record.get(i).unwrap_or(""));
+    let mut cells = [""; 10];
+    for (i, cell) in cells.iter_mut().enumerate() {
+        let text = record.get(4 + i).unwrap_or("");
+        // Every text cell was protected; the metadata (JSON) never is.
+        *cell = if i < 9 { unprotect(text) } else { text };
+    }
+    event_from_columns(seq, &cells)
+}
+
+/// The normalised event of the content columns (`id` … `metadata` of [`CSV_HEADER`], names
+/// empty when absent), shared by the CSV and Parquet rows.
+pub(crate) fn event_from_columns(seq: u64, cells: &[&str; 10]) -> Result<Event, VerifyError> {
     let party = |kind: usize| {
         let mut map = Map::new();
-        map.insert("type".into(), json!(text(kind)));
-        map.insert("id".into(), json!(text(kind + 1)));
-        if !text(kind + 2).is_empty() {
-            map.insert("name".into(), json!(text(kind + 2)));
+        map.insert("type".into(), json!(cells[kind]));
+        map.insert("id".into(), json!(cells[kind + 1]));
+        if !cells[kind + 2].is_empty() {
+            map.insert("name".into(), json!(cells[kind + 2]));
         }
         Value::Object(map)
     };
-    let metadata: Value = serde_json::from_str(record.get(13).unwrap_or(""))
-        .map_err(|e| malformed(format!("seq {seq}: the metadata is not JSON: {e}")))?;
+    let metadata: Value =
+        serde_json::from_str(cells[9]).map_err(|e| malformed(format!("seq {seq}: the metadata is not JSON: {e}")))?;
     let event = json!({
-        "id": text(4), "occurred_at": text(5), "actor": party(6), "action": text(9), "resource": party(10),
+        "id": cells[0], "occurred_at": cells[1], "actor": party(2), "action": cells[5], "resource": party(6),
         "metadata": metadata,
     });
     serde_json::from_value(event).map_err(|e| malformed(format!("seq {seq}: the columns are not an event: {e}")))

@@ -27,6 +27,8 @@ pub mod members {
     pub const EVENTS_JSONL: &str = "events.jsonl";
     /// The events in CSV.
     pub const EVENTS_CSV: &str = "events.csv";
+    /// The events in Parquet.
+    pub const EVENTS_PARQUET: &str = "events.parquet";
 }
 
 /// The events' format inside the export.
@@ -37,6 +39,8 @@ pub enum EventsFormat {
     Jsonl,
     /// CSV (RFC 4180) under a header line, formula cells neutralised ([`super::csv_rows`]).
     Csv,
+    /// Parquet, one typed column per CSV column (`parquet_rows`, feature `parquet`).
+    Parquet,
 }
 
 impl EventsFormat {
@@ -45,6 +49,7 @@ impl EventsFormat {
         match self {
             EventsFormat::Jsonl => members::EVENTS_JSONL,
             EventsFormat::Csv => members::EVENTS_CSV,
+            EventsFormat::Parquet => members::EVENTS_PARQUET,
         }
     }
 
@@ -53,6 +58,7 @@ impl EventsFormat {
         match self {
             EventsFormat::Jsonl => "jsonl",
             EventsFormat::Csv => "csv",
+            EventsFormat::Parquet => "parquet",
         }
     }
 }

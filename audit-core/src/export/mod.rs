@@ -8,11 +8,15 @@
 
 pub mod csv_rows;
 pub mod manifest;
+#[cfg(feature = "parquet")]
+pub mod parquet_rows;
 pub mod rows;
 pub mod verifier;
 
 pub use csv_rows::{check_csv_header, csv_header_line, CSV_HEADER};
 pub use manifest::{members, Counts, EventsFormat, Manifest, MemberDigest, SeqRange, EXPORT_FORMAT_V1};
+#[cfg(feature = "parquet")]
+pub use parquet_rows::{parquet_rows, ParquetRowsWriter, PARQUET_SCHEMA, ROW_GROUP_BYTES};
 pub use rows::{ExportRow, InclusionLine, RangeProofMember};
 pub use verifier::{ExportVerifier, VerifiedExport};
 

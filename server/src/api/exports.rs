@@ -147,12 +147,7 @@ pub fn parse_request(body: ExportBody) -> Result<ExportRequest, ApiError> {
     let format = match body.format.as_str() {
         "jsonl" => EventsFormat::Jsonl,
         "csv" => EventsFormat::Csv,
-        "parquet" => {
-            return Err(ApiError::bad(
-                "format",
-                "Parquet exports are not available on this server yet; use jsonl or csv",
-            ))
-        }
+        "parquet" => EventsFormat::Parquet,
         other => return Err(ApiError::bad("format", format!("must be jsonl, csv or parquet, not {other:?}"))),
     };
     let time = |field: &str, value: Option<String>| {

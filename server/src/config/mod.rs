@@ -122,6 +122,8 @@ pub enum ExportFormat {
     Jsonl,
     /// CSV (RFC 4180), formula cells neutralised.
     Csv,
+    /// Parquet, one typed column per field.
+    Parquet,
 }
 
 /// Options of `auditstore admin rotate-ledger-key`.

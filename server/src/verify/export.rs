@@ -61,6 +61,36 @@ impl<R> Hashing<R> {
     }
 }
 
+/// A temporary file readable by its owner only (it holds event content),
+/// removed when dropped.
+struct Spill {
+    path: std::path::PathBuf,
+    file: File,
+}
+
+impl Spill {
+    fn create() -> Result<Self, Stop> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let name =
+            format!("auditstore-verify-{}-{}.parquet", std::process::id(), hex::encode(rand::random::<[u8; 8]>()));
+        let path = std::env::temp_dir().join(name);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Stop::Unusable(format!("cannot create a temporary file in {}: {e}", path.display())))?;
+        Ok(Self { path, file })
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 fn open(path: &Path) -> Result<ZipArchive<BufReader<File>>, Stop> {
     let file = File::open(path).map_err(|e| Stop::Unusable(format!("cannot read {}: {e}", path.display())))?;
     ZipArchive::new(BufReader::new(file)).map_err(|e| fail(format!("the file is not a readable ZIP archive: {e}")))
@@ -200,31 +230,49 @@ fn run(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<(
         ))),
         None => None,
     };
+    let mut proof_line = Vec::new();
+    // The inclusion proof of the row at `seq`, read beside the rows.
+    let mut next_proof = |seq: u64| -> Result<Option<InclusionLine>, Stop> {
+        let Some(reader) = proofs.as_mut() else { return Ok(None) };
+        next_line(reader, &mut proof_line, members::INCLUSION)?
+            .ok_or_else(|| fail(format!("seq {seq}: {} ends before the rows", members::INCLUSION)))?;
+        let proof: InclusionLine = serde_json::from_str(utf8(&proof_line, members::INCLUSION)?)
+            .map_err(|e| fail(format!("a line of {} does not parse: {e}", members::INCLUSION)))?;
+        Ok(Some(proof))
+    };
     let member = zip.by_name(events_member).map_err(|_| fail(format!("the member {events_member} is missing")))?;
-    let mut rows = BufReader::with_capacity(1 << 16, Hashing::new(member));
-    let (mut line, mut proof_line) = (Vec::new(), Vec::new());
-    let csv = manifest.events_format == EventsFormat::Csv;
-    if csv {
-        next_line(&mut rows, &mut line, events_member)?.ok_or_else(|| fail("the CSV member has no header"))?;
-        check_csv_header(crlf(utf8(&line, events_member)?)?).map_err(|e| describe(&e, &key))?;
+    if manifest.events_format == EventsFormat::Parquet {
+        // Parquet is read from its footer: the member is copied to a private
+        // temporary file (hashed on the way), then read a row group at a time.
+        let mut hashing = Hashing::new(member);
+        let spill = Spill::create()?;
+        std::io::copy(&mut hashing, &mut &spill.file)
+            .map_err(|e| fail(format!("the member {events_member} does not read: {e}")))?;
+        check_digest(&manifest, events_member, hashing.digest())?;
+        let file = spill.file.try_clone().map_err(|e| Stop::Unusable(format!("a temporary file: {e}")))?;
+        for row in audit_core::export::parquet_rows(file).map_err(|e| describe(&e, &key))? {
+            let row = row.map_err(|e| describe(&e, &key))?;
+            let inclusion = next_proof(row.seq)?;
+            verifier.row(&row, inclusion.as_ref()).map_err(|e| describe(&e, &key))?;
+        }
+    } else {
+        let mut rows = BufReader::with_capacity(1 << 16, Hashing::new(member));
+        let mut line = Vec::new();
+        let csv = manifest.events_format == EventsFormat::Csv;
+        if csv {
+            next_line(&mut rows, &mut line, events_member)?.ok_or_else(|| fail("the CSV member has no header"))?;
+            check_csv_header(crlf(utf8(&line, events_member)?)?).map_err(|e| describe(&e, &key))?;
+        }
+        while next_line(&mut rows, &mut line, events_member)?.is_some() {
+            let text = utf8(&line, events_member)?;
+            let row = if csv { ExportRow::from_csv(crlf(text)?) } else { ExportRow::from_jsonl(text) }
+                .map_err(|e| describe(&e, &key))?;
+            let inclusion = next_proof(row.seq)?;
+            verifier.row(&row, inclusion.as_ref()).map_err(|e| describe(&e, &key))?;
+        }
+        check_digest(&manifest, events_member, rows.into_inner().digest())?;
     }
-    while next_line(&mut rows, &mut line, events_member)?.is_some() {
-        let text = utf8(&line, events_member)?;
-        let row = if csv { ExportRow::from_csv(crlf(text)?) } else { ExportRow::from_jsonl(text) }
-            .map_err(|e| describe(&e, &key))?;
-        let inclusion = match proofs.as_mut() {
-            Some(reader) => {
-                next_line(reader, &mut proof_line, members::INCLUSION)?
-                    .ok_or_else(|| fail(format!("seq {}: {} ends before the rows", row.seq, members::INCLUSION)))?;
-                let proof: InclusionLine = serde_json::from_str(utf8(&proof_line, members::INCLUSION)?)
-                    .map_err(|e| fail(format!("a line of {} does not parse: {e}", members::INCLUSION)))?;
-                Some(proof)
-            }
-            None => None,
-        };
-        verifier.row(&row, inclusion.as_ref()).map_err(|e| describe(&e, &key))?;
-    }
-    check_digest(&manifest, events_member, rows.into_inner().digest())?;
+    let mut proof_line = Vec::new();
     if let Some(mut reader) = proofs {
         if next_line(&mut reader, &mut proof_line, members::INCLUSION)?.is_some() {
             return Err(fail(format!("{} has more proofs than there are rows", members::INCLUSION)));

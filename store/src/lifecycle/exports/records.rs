@@ -196,6 +196,7 @@ where
         format: match format.as_str() {
             "jsonl" => EventsFormat::Jsonl,
             "csv" => EventsFormat::Csv,
+            "parquet" => EventsFormat::Parquet,
             _ => return Err(StoreError::Corrupt("an export has an unknown format")),
         },
         filter: filter

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use audit_core::export::{
-    csv_header_line, members, Counts, EventsFormat, ExportRow, InclusionLine, Manifest, MemberDigest, RangeProofMember,
-    SeqRange, EXPORT_FORMAT_V1,
+    csv_header_line, members, Counts, EventsFormat, ExportRow, InclusionLine, Manifest, MemberDigest,
+    ParquetRowsWriter, RangeProofMember, SeqRange, EXPORT_FORMAT_V1,
 };
 use audit_core::{Checkpoint, Hash, LedgerId, OccurredAt, SignedNote};
 use sha2::{Digest as _, Sha256};
@@ -60,6 +60,8 @@ pub struct ExportZip<W: Write> {
     rows_digest: Option<MemberDigest>,
     /// Inclusion proofs written, and the seq each must be for.
     proofs: u64,
+    /// The Parquet rows being written, until the rows member closes.
+    parquet: Option<ParquetRowsWriter>,
 }
 
 impl<W: Write> std::fmt::Debug for ExportZip<W> {
@@ -88,7 +90,16 @@ impl<W: Write> ExportZip<W> {
             .unix_permissions(0o644)
             .last_modified_time(zip_time(created_at));
         let mut zip = ZipWriter::new_stream(out);
-        zip.start_file(format.member(), options).map_err(io)?;
+        // Parquet compresses its own pages: stored as it is.
+        let rows_options = match format {
+            EventsFormat::Parquet => options.compression_method(zip::CompressionMethod::Stored),
+            EventsFormat::Jsonl | EventsFormat::Csv => options,
+        };
+        zip.start_file(format.member(), rows_options).map_err(io)?;
+        let parquet = match format {
+            EventsFormat::Parquet => Some(ParquetRowsWriter::new().map_err(io)?),
+            EventsFormat::Jsonl | EventsFormat::Csv => None,
+        };
         let mut this = Self {
             zip,
             format,
@@ -100,6 +111,7 @@ impl<W: Write> ExportZip<W> {
             gaps: filtered,
             rows_digest: None,
             proofs: 0,
+            parquet,
         };
         if format == EventsFormat::Csv {
             let header = csv_header_line().map_err(io)?;
@@ -142,7 +154,23 @@ impl<W: Write> ExportZip<W> {
                 let record = row.to_csv().map_err(io)?;
                 self.write(record.as_bytes())
             }
+            EventsFormat::Parquet => {
+                let parquet = self.parquet.as_mut().ok_or_else(|| StoreError::Export("no Parquet writer".into()))?;
+                parquet.push(row).map_err(io)?;
+                let bytes = parquet.take_bytes();
+                self.write(&bytes)
+            }
         }
+    }
+
+    /// Writes what the rows member still holds back (Parquet's last row
+    /// group and footer).
+    fn close_rows(&mut self) -> Result<(), StoreError> {
+        if let Some(parquet) = self.parquet.take() {
+            let bytes = parquet.finish().map_err(io)?;
+            self.write(&bytes)?;
+        }
+        Ok(())
     }
 
     /// Closes the events member and appends the inclusion proof of the
@@ -153,6 +181,7 @@ impl<W: Write> ExportZip<W> {
             return Err(StoreError::Export("a contiguous export carries a range proof, not inclusion proofs".into()));
         }
         if self.rows_digest.is_none() {
+            self.close_rows()?;
             let rows = std::mem::take(&mut self.hasher);
             self.rows_digest =
                 Some(MemberDigest { sha256: Hash::from_bytes(rows.finalize().into()), bytes: self.bytes });
@@ -181,6 +210,9 @@ impl<W: Write> ExportZip<W> {
 
     /// Writes the other members and the manifest, and closes the archive.
     pub fn finish(mut self, head: ExportHead, created_at: &OccurredAt) -> Result<(Manifest, W), StoreError> {
+        if self.rows_digest.is_none() {
+            self.close_rows()?;
+        }
         let body = SignedNote::parse(&head.checkpoint).map_err(io)?;
         let origin = Checkpoint::parse_body(body.unverified_text()).map_err(io)?.origin().to_owned();
         let mut digests = BTreeMap::new();
