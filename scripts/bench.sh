@@ -11,6 +11,8 @@ cargo bench -p server --bench ingest
 # Sustained ingest as users send it, against the release binary.
 cargo build --release -p server --bin auditstore
 cargo bench -p server --bench sustained
+# Exports of a 1M-event ledger in each format, and auditstore verify of each file.
+cargo bench -p server --bench export
 if [ "${BENCH_CORE:-1}" = 1 ]; then
   cargo bench -p audit-core --bench core -- --warm-up-time 1 --measurement-time 3
 fi

@@ -270,3 +270,18 @@ fn EventTable(list: EventList, base: String) -> impl IntoView {
     }
     .into_any()
 }
+
+/// The steps of a verification, each with what it found; `data-ok` tells tests which failed.
+#[component]
+pub fn StepList(steps: Vec<crate::verify::Step>, #[prop(into)] testid: String) -> impl IntoView {
+    view! {
+        <ol class="steps" data-testid=testid>
+            {steps.into_iter().map(|s| view! {
+                <li class=if s.ok { "step ok" } else { "step bad" } data-ok=if s.ok { "true" } else { "false" }>
+                    <strong>{if s.ok { "✔ " } else { "✖ " }}{s.title}</strong>
+                    <span class="detail">{s.detail}</span>
+                </li>
+            }).collect_view()}
+        </ol>
+    }
+}

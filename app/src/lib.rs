@@ -15,6 +15,7 @@ mod pages;
 #[cfg(feature = "ssr")]
 mod shell;
 pub mod verify;
+pub mod verify_export;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Title};

@@ -1,11 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { expect, test } from '@playwright/test';
 import {
-  codeAt, currentStep, JourneyState, saveOwnerSession, saveState, screenshot, signIn, waitForHydration, watchForErrors,
+  auditstoreVerify, codeAt, currentStep, JourneyState, saveOwnerSession, saveState, screenshot, signIn, waitForHydration, watchForErrors,
 } from './support';
 
 // Journey: the operator opens the first-run link, creates the owner and
@@ -144,13 +143,11 @@ test('first run to a verified event', async ({ page, request }) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evidence-'));
   const file = path.join(dir, 'event.tlog-proof');
   fs.writeFileSync(file, evidence);
-  const bin = process.env.AUDITSTORE_BIN;
-  expect(bin, 'scripts/test.sh passes the binary').toBeTruthy();
-  const verified = spawnSync(bin!, ['verify', file, '--key', key], { encoding: 'utf8' });
+  const verified = auditstoreVerify(file, key);
   expect(verified.status, verified.stdout).toBe(0);
   expect(verified.stdout).toContain('VERIFIED');
   fs.writeFileSync(file, evidence.replace(/\nindex (\d+)\n/, (_, n) => `\nindex ${Number(n) + 1}\n`));
-  const refused = spawnSync(bin!, ['verify', file, '--key', key], { encoding: 'utf8' });
+  const refused = auditstoreVerify(file, key);
   expect(refused.status, refused.stdout).toBe(1);
   expect(refused.stdout).toContain('NOT VERIFIED');
 

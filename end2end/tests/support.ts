@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { expect, Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -99,4 +100,12 @@ export async function signIn(page: Page, email: string, password: string, code: 
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/ledgers$/);
   await expect(page.getByRole('heading', { level: 1, name: 'Ledgers' })).toBeVisible();
+}
+
+/** Runs the real `auditstore verify FILE --key KEY` (the binary scripts/test.sh passes). */
+export function auditstoreVerify(file: string, key: string): { status: number | null; stdout: string } {
+  const bin = process.env.AUDITSTORE_BIN;
+  if (!bin) throw new Error('scripts/test.sh passes the binary in AUDITSTORE_BIN');
+  const run = spawnSync(bin, ['verify', file, '--key', key], { encoding: 'utf8' });
+  return { status: run.status, stdout: run.stdout };
 }

@@ -10,6 +10,13 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::api::StartExport;
 use crate::components::{loaded, CsrfField, ErrorBox};
 use crate::model::ExportRow;
+use crate::verify::Step;
+#[cfg(feature = "hydrate")]
+use crate::verify_export::{ExportCheck, Progress};
+
+/// Rows verified between two repaints.
+#[cfg(feature = "hydrate")]
+const ROWS_PER_SLICE: usize = 5_000;
 
 fn size(bytes: u64) -> String {
     match bytes {
@@ -119,6 +126,137 @@ pub fn LedgerExports() -> impl IntoView {
         <section class="panel">
             <h2>"Past exports"</h2>
             {loaded(exports, move |rows| view! { <ExportTable rows ledger=ledger.get_untracked() /> })}
+        </section>
+        <VerifyDrop />
+    }
+}
+
+/// Runs `check` a slice at a time, yielding to the page between slices so
+/// the progress shows, until it has a verdict.
+#[cfg(feature = "hydrate")]
+fn run_slices(mut check: ExportCheck, progress: RwSignal<Option<(u64, u64)>>, verdict: RwSignal<Option<Vec<Step>>>) {
+    match check.step(ROWS_PER_SLICE) {
+        Progress::Working => {
+            progress.set(Some((check.done, check.total)));
+            set_timeout(move || run_slices(check, progress, verdict), Duration::ZERO);
+        }
+        Progress::Finished(steps) => {
+            progress.set(None);
+            verdict.set(Some(steps));
+        }
+    }
+}
+
+/// Reads a file the user chose or dropped, whole (the browser holds it already).
+#[cfg(feature = "hydrate")]
+async fn file_bytes(file: web_sys::File) -> Result<Vec<u8>, String> {
+    let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|_| "the file could not be read".to_owned())?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// Verifies an export file dropped here (or chosen), in this browser, with
+/// audit-core in WebAssembly, against the key pinned in this browser (else
+/// the one this server presents, said so): nothing is sent anywhere.
+#[component]
+fn VerifyDrop() -> impl IntoView {
+    let server_key = Resource::new(|| (), |_| crate::api::get_checkpoint_key());
+    let progress = RwSignal::new(None::<(u64, u64)>);
+    let verdict = RwSignal::new(None::<Vec<Step>>);
+    let name = RwSignal::new(String::new());
+    let key_note = RwSignal::new(String::new());
+    let dragging = RwSignal::new(false);
+    // The server's key is the fallback of the browser's side only.
+    #[cfg(not(feature = "hydrate"))]
+    let _ = server_key;
+    #[cfg(feature = "hydrate")]
+    let start = move |file: web_sys::File| {
+        name.set(file.name());
+        verdict.set(None);
+        progress.set(Some((0, 0)));
+        leptos::task::spawn_local(async move {
+            let pinned = super::ledgers::stored_pin();
+            let key = match &pinned {
+                Some(key) => {
+                    key_note.set("the key pinned in this browser".into());
+                    key.clone()
+                }
+                None => {
+                    key_note.set("this server's key (pin one of your own on an event page)".into());
+                    server_key.await.map(|k| k.verifier_key).unwrap_or_default()
+                }
+            };
+            match file_bytes(file).await {
+                Err(error) => {
+                    progress.set(None);
+                    verdict.set(Some(vec![Step { title: "Reading the file".into(), ok: false, detail: error }]));
+                }
+                Ok(bytes) => match ExportCheck::open(&bytes, &key) {
+                    Ok(check) => run_slices(check, progress, verdict),
+                    Err(steps) => {
+                        progress.set(None);
+                        verdict.set(Some(steps));
+                    }
+                },
+            }
+        });
+    };
+    let on_change = move |_ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use leptos::wasm_bindgen::JsCast as _;
+            let file = _ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                .and_then(|input| input.files())
+                .and_then(|files| files.get(0));
+            if let Some(file) = file {
+                start(file);
+            }
+        }
+    };
+    let on_drop = move |_ev: leptos::ev::DragEvent| {
+        _ev.prevent_default();
+        dragging.set(false);
+        #[cfg(feature = "hydrate")]
+        if let Some(file) = _ev.data_transfer().and_then(|d| d.files()).and_then(|files| files.get(0)) {
+            start(file);
+        }
+    };
+    view! {
+        <section class="panel" aria-labelledby="verify-drop-title">
+            <h2 id="verify-drop-title">"Verify an export file"</h2>
+            <p class="help">"Drop an export file (JSON Lines or CSV) here to verify it in this browser, in WebAssembly: the members against the manifest's digests, the checkpoint signature against your pinned key, every event's leaf hash from its content, the chain and the range proof (or each inclusion proof). The file never leaves your computer. Parquet exports are verified with " <code>"auditstore verify"</code> "."</p>
+            <div
+                class=move || if dragging.get() { "drop-zone dragging" } else { "drop-zone" }
+                data-testid="drop-zone"
+                on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=on_drop
+            >
+                <label for="verify-file">"Export file to verify"</label>
+                <input id="verify-file" type="file" accept=".zip,application/zip" on:change=on_change />
+            </div>
+            {move || progress.get().map(|(done, total)| view! {
+                <p role="status" aria-live="polite">
+                    {format!("Verifying {}… {done} of {total} events", name.get())}
+                    <br /><progress max=total.to_string() value=done.to_string()></progress>
+                </p>
+            })}
+            {move || verdict.get().map(|steps| {
+                let ok = steps.iter().all(|s| s.ok) && steps.len() == 4;
+                view! {
+                    <div class=if ok { "verdict ok" } else { "verdict bad" } role="alert" data-testid="export-verdict">
+                        {if ok {
+                            format!("✔ Verified: {} is a complete, unaltered export, signed by {}.", name.get(), key_note.get())
+                        } else {
+                            format!("✖ VERIFICATION FAILED: do not trust {}.", name.get())
+                        }}
+                    </div>
+                    <crate::components::StepList steps testid="export-steps" />
+                }
+            })}
         </section>
     }
 }

@@ -211,7 +211,7 @@ fn data_url(text: &str) -> String {
 const PIN_STORAGE_KEY: &str = "auditstore.pinned-checkpoint-key";
 
 /// The key pinned in this browser, if any.
-fn stored_pin() -> Option<String> {
+pub(crate) fn stored_pin() -> Option<String> {
     #[cfg(feature = "hydrate")]
     {
         window().local_storage().ok().flatten()?.get_item(PIN_STORAGE_KEY).ok().flatten()
@@ -328,14 +328,7 @@ fn Verify(event: EventRow, ledger: String) -> impl IntoView {
                         <div class=if ok { "verdict ok" } else { "verdict bad" } role="alert" data-testid="verdict">
                             {if ok { "✔ Verified: this event is in the ledger's signed tree, unaltered." } else { "✖ VERIFICATION FAILED: do not trust this event's content or this server's proofs." }}
                         </div>
-                        <ol class="steps" data-testid="steps">
-                            {steps.into_iter().map(|s| view! {
-                                <li class=if s.ok { "step ok" } else { "step bad" } data-ok=if s.ok { "true" } else { "false" }>
-                                    <strong>{if s.ok { "✔ " } else { "✖ " }}{s.title}</strong>
-                                    <span class="detail">{s.detail}</span>
-                                </li>
-                            }).collect_view()}
-                        </ol>
+                        <crate::components::StepList steps testid="steps" />
                     }.into_any()
                 }
                 Err(error) => view! { <div class="verdict bad" role="alert" data-testid="verdict">"✖ Could not fetch the proof: " {crate::components::error_text(&error)}</div> }.into_any(),

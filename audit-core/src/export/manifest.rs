@@ -1,10 +1,11 @@
 //! The manifest of an export file (docs/FORMAT.md §13): what the file covers and the digest of
 //! every other member.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::VerifyError;
 use crate::hash::Hash;
 
 /// The `format` of every version-1 export manifest.
@@ -119,4 +120,47 @@ pub struct Manifest {
     pub counts: Counts,
     /// Every other member by name.
     pub members: BTreeMap<String, MemberDigest>,
+}
+
+impl Manifest {
+    /// Checks an archive's member names (docs/FORMAT.md §13, step 1): each once, exactly the
+    /// manifest and the members it lists, and exactly those an export of its kind has (its
+    /// rows, the checkpoint and key, and `proof.json` or, when filtered, `inclusion.jsonl`).
+    pub fn check_member_names(&self, names: &[String]) -> Result<(), VerifyError> {
+        let malformed = VerifyError::MalformedExport;
+        let unique: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        if unique.len() != names.len() {
+            return Err(malformed("the archive holds a member name twice".into()));
+        }
+        let listed: BTreeSet<&str> =
+            self.members.keys().map(String::as_str).chain(std::iter::once(members::MANIFEST)).collect();
+        if unique != listed {
+            let extra: Vec<&&str> = unique.difference(&listed).collect();
+            let missing: Vec<&&str> = listed.difference(&unique).collect();
+            return Err(malformed(format!(
+                "the archive's members differ from the manifest's: extra {extra:?}, missing {missing:?}"
+            )));
+        }
+        let proofs = if self.filter.is_some() { members::INCLUSION } else { members::PROOF };
+        let kind: BTreeSet<&str> =
+            [self.events_format.member(), members::CHECKPOINT, members::VERIFIER_KEY, proofs, members::MANIFEST].into();
+        if listed != kind {
+            return Err(malformed(format!(
+                "the manifest lists the members {listed:?}; an export of its kind has {kind:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks a member's SHA-256 and length against the manifest's.
+    pub fn check_digest(&self, name: &str, got: &MemberDigest) -> Result<(), VerifyError> {
+        match self.members.get(name) {
+            Some(want) if want == got => Ok(()),
+            Some(want) => Err(VerifyError::MalformedExport(format!(
+                "the member {name} has SHA-256 {} ({} bytes), the manifest says {} ({} bytes)",
+                got.sha256, got.bytes, want.sha256, want.bytes
+            ))),
+            None => Err(VerifyError::MalformedExport(format!("the manifest lists no digest for {name}"))),
+        }
+    }
 }

@@ -285,8 +285,8 @@ mod tests {
         if let Some(name) = name {
             body["actor"]["name"] = json!(name);
         }
-        let input: EventInput = serde_json::from_value(body).unwrap();
-        let event = input.into_event(|| EventId::new("x").unwrap()).unwrap();
+        let input: EventInput = serde_json::from_value(body).expect("test data");
+        let event = input.into_event(|| EventId::new("x").expect("test data")).expect("test data");
         ExportRow {
             seq,
             leaf_hash: event.leaf_hash(),
@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn rows_round_trip_through_parquet_across_row_groups_and_rebuild_their_leaf_hashes() {
-        let mut writer = ParquetRowsWriter::with_row_groups_of(64 << 10).unwrap();
+        let mut writer = ParquetRowsWriter::with_row_groups_of(64 << 10).expect("test data");
         let mut file = Vec::new();
         // Enough rows for several row groups.
         let rows: Vec<ExportRow> = (0..3_000u64)
@@ -312,13 +312,13 @@ mod tests {
             })
             .collect();
         for r in &rows {
-            writer.push(r).unwrap();
+            writer.push(r).expect("test data");
             file.extend(writer.take_bytes());
         }
-        file.extend(writer.finish().unwrap());
-        let reader = SerializedFileReader::new(bytes::Bytes::from(file.clone())).unwrap();
+        file.extend(writer.finish().expect("test data"));
+        let reader = SerializedFileReader::new(bytes::Bytes::from(file.clone())).expect("test data");
         assert!(reader.metadata().num_row_groups() > 1, "row groups are bounded in bytes");
-        let back = read(file).unwrap();
+        let back = read(file).expect("test data");
         assert_eq!(back.len(), rows.len());
         for (a, b) in rows.iter().zip(&back) {
             assert_eq!((a.seq, a.leaf_hash, a.chain_hash), (b.seq, b.leaf_hash, b.chain_hash));
@@ -332,13 +332,13 @@ mod tests {
 
     #[test]
     fn a_file_of_another_schema_is_refused() {
-        let other = parse_message_type("message x { required int64 seq; }").unwrap();
+        let other = parse_message_type("message x { required int64 seq; }").expect("test data");
         let mut writer =
             SerializedFileWriter::new(Vec::new(), Arc::new(other), Arc::new(WriterProperties::builder().build()))
-                .unwrap();
-        writer.finish().unwrap();
+                .expect("test data");
+        writer.finish().expect("test data");
         let file = std::mem::take(writer.inner_mut());
-        let error = read(file).map(|_| ()).unwrap_err();
+        let error = read(file).map(|_| ()).expect_err("refused");
         assert!(error.to_string().contains("schema"), "{error}");
         assert!(read(b"PAR1 not really".to_vec()).is_err());
     }

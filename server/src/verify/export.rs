@@ -3,7 +3,6 @@
 //! [`ExportVerifier`] (leaf hashes from content, the chain, the range proof
 //! to the signed root), in memory that does not grow with the export.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -113,14 +112,7 @@ fn small(zip: &mut ZipArchive<BufReader<File>>, name: &str, manifest: Option<&Ma
 }
 
 fn check_digest(manifest: &Manifest, name: &str, got: MemberDigest) -> Result<(), Stop> {
-    match manifest.members.get(name) {
-        Some(want) if *want == got => Ok(()),
-        Some(want) => Err(fail(format!(
-            "the member {name} has SHA-256 {} ({} bytes), the manifest says {} ({} bytes)",
-            got.sha256, got.bytes, want.sha256, want.bytes
-        ))),
-        None => Err(fail(format!("the manifest lists no digest for {name}"))),
-    }
+    manifest.check_digest(name, &got).map_err(|e| fail(e.to_string()))
 }
 
 /// Reads one line of at most [`MAX_LINE`] bytes; `None` at the end of the member.
@@ -154,33 +146,13 @@ fn run(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<(
     let manifest: Manifest = serde_json::from_slice(&small(&mut zip, members::MANIFEST, None)?)
         .map_err(|e| fail(format!("the manifest does not parse: {e}")))?;
     say(out, format_args!("file: {} (export {} of ledger {})", path.display(), manifest.export_id, manifest.ledger));
-    // Exactly the members the manifest lists, each once: nothing added, nothing left out.
+    // Exactly the members the manifest lists, each once, and those of its kind.
     let names = zip
         .file_names()
         .map(|name| name.map(|n| n.into_owned()))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| fail(format!("a member name does not read: {e}")))?;
-    let unique: BTreeSet<&str> = names.iter().map(String::as_str).collect();
-    if unique.len() != names.len() {
-        return Err(fail("the archive holds a member name twice"));
-    }
-    let listed: BTreeSet<&str> =
-        manifest.members.keys().map(String::as_str).chain(std::iter::once(members::MANIFEST)).collect();
-    if unique != listed {
-        let extra: Vec<&&str> = unique.difference(&listed).collect();
-        let missing: Vec<&&str> = listed.difference(&unique).collect();
-        return Err(fail(format!(
-            "the archive's members differ from the manifest's: extra {extra:?}, missing {missing:?}"
-        )));
-    }
-    // And exactly the members its kind has: its rows, the checkpoint and key, and the proofs.
-    let proof_member = if manifest.filter.is_some() { members::INCLUSION } else { members::PROOF };
-    let kind: BTreeSet<&str> =
-        [manifest.events_format.member(), members::CHECKPOINT, members::VERIFIER_KEY, proof_member, members::MANIFEST]
-            .into();
-    if listed != kind {
-        return Err(fail(format!("the manifest lists the members {listed:?}; an export of its kind has {kind:?}")));
-    }
+    manifest.check_member_names(&names).map_err(|e| fail(e.to_string()))?;
     let checkpoint = String::from_utf8(small(&mut zip, members::CHECKPOINT, Some(&manifest))?)
         .map_err(|_| fail("the checkpoint is not UTF-8"))?;
     let embedded = String::from_utf8(small(&mut zip, members::VERIFIER_KEY, Some(&manifest))?)

@@ -92,13 +92,16 @@ impl Dek {
         row: &RowBinding<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
+        let aad = aad(format, ledger, row, self.version)?;
+        self.seal_record(format, &aad, plaintext).map_err(|()| StoreError::Keys("sealing an event failed".into()))
+    }
+
+    /// A sealed record: `format`, the key version, a random 96-bit nonce,
+    /// then the ciphertext and tag of `plaintext` under `aad`.
+    fn seal_record(&self, format: u8, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, ()> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let aad = aad(format, ledger, row, self.version)?;
-        let sealed = self
-            .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad })
-            .map_err(|_| StoreError::Keys("sealing an event failed".into()))?;
+        let sealed = self.cipher.encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad }).map_err(|_| ())?;
         let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
         out.push(format);
         out.extend_from_slice(&self.version.to_be_bytes());
@@ -138,19 +141,9 @@ impl Dek {
         last: bool,
         bytes: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rng().fill_bytes(&mut nonce);
         let aad = chunk_aad(ledger, export, n, last, self.version);
-        let sealed = self
-            .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: bytes, aad: &aad })
-            .map_err(|_| StoreError::Keys("sealing an export chunk failed".into()))?;
-        let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
-        out.push(SEALED_CHUNK);
-        out.extend_from_slice(&self.version.to_be_bytes());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(out)
+        self.seal_record(SEALED_CHUNK, &aad, bytes)
+            .map_err(|()| StoreError::Keys("sealing an export chunk failed".into()))
     }
 
     /// Opens what [`Dek::seal_chunk`] sealed for the same place.
