@@ -336,15 +336,20 @@ impl Store {
 
     /// The oldest export waiting for the job.
     pub(crate) async fn next_pending_export(&self) -> Result<Option<ExportRecord>, StoreError> {
-        Ok(self.exports_with_status(ExportStatus::Pending).await?.into_iter().next())
+        Ok(self.exports_with_status(ExportStatus::Pending, 1).await?.into_iter().next())
     }
 
-    /// Up to 100 exports of every account in `status`, oldest first.
-    pub(crate) async fn exports_with_status(&self, status: ExportStatus) -> Result<Vec<ExportRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM exports WHERE status = $1 ORDER BY created_ms, export_id LIMIT 100");
+    /// Up to `limit` exports of every account in `status`, oldest first.
+    pub(crate) async fn exports_with_status(
+        &self,
+        status: ExportStatus,
+        limit: i64,
+    ) -> Result<Vec<ExportRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM exports WHERE status = $1 ORDER BY created_ms, export_id LIMIT $2");
         Ok(on_db!(&self.db.pool, |p| {
             sqlx::query(&sql)
                 .bind(status.as_str())
+                .bind(limit)
                 .fetch_all(p)
                 .await?
                 .iter()

@@ -66,7 +66,7 @@ impl Store {
     /// on it [`MAX_INTERRUPTED`] times (something about it stops the
     /// server), when it is given up.
     async fn restart_interrupted_exports(&self, ttl_ms: i64) -> Result<(), StoreError> {
-        let running = self.exports_with_status(ExportStatus::Running).await?;
+        let running = self.exports_with_status(ExportStatus::Running, 100).await?;
         for record in running {
             if record.attempts >= MAX_INTERRUPTED {
                 let reason = format!(
