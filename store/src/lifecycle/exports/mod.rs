@@ -85,6 +85,15 @@ struct Matcher {
     filter: EventFilter,
     terms: Vec<[u8; 32]>,
     index: Arc<Dek>,
+    /// The filter as the manifest records it.
+    given: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How an export's rows are proven: a contiguous export by its range proof
+/// (computed up front), a filtered one by each matching row's inclusion proof.
+enum Proving {
+    Range(RangeProofMember),
+    Filtered(Matcher),
 }
 
 impl Matcher {
@@ -111,8 +120,7 @@ pub struct ExportWriter<W: Write> {
     zip: ExportZip<W>,
     created_at: OccurredAt,
     checkpoint: String,
-    range_proof: Option<RangeProofMember>,
-    matcher: Option<Matcher>,
+    proving: Proving,
     pass: Pass,
     next: u64,
     scanned: u64,
@@ -125,6 +133,13 @@ impl<W: Write> std::fmt::Debug for ExportWriter<W> {
 }
 
 impl<W: Write> ExportWriter<W> {
+    fn matcher(&self) -> Option<&Matcher> {
+        match &self.proving {
+            Proving::Filtered(matcher) => Some(matcher),
+            Proving::Range(_) => None,
+        }
+    }
+
     /// The rows read so far (in the rows' pass) and written.
     pub fn progress(&self) -> (u64, u64) {
         (self.scanned, self.zip.rows())
@@ -138,7 +153,7 @@ impl<W: Write> ExportWriter<W> {
         }
         if self.next >= self.plan.end {
             self.pass = match self.pass {
-                Pass::Rows if self.matcher.is_some() && self.zip.rows() > 0 => Pass::Proofs,
+                Pass::Rows if self.matcher().is_some() && self.zip.rows() > 0 => Pass::Proofs,
                 _ => Pass::Done,
             };
             self.next = self.plan.start;
@@ -153,7 +168,7 @@ impl<W: Write> ExportWriter<W> {
                 return Err(StoreError::Corrupt("a seq below the ledger's size has no row"));
             }
             self.next = stored.seq + 1;
-            let wanted = self.matcher.as_ref().is_none_or(|m| m.matches(&stored));
+            let wanted = self.matcher().is_none_or(|m| m.matches(&stored));
             match self.pass {
                 Pass::Rows => {
                     self.scanned += 1;
@@ -182,14 +197,13 @@ impl<W: Write> ExportWriter<W> {
         if self.pass != Pass::Done {
             return Err(StoreError::Export("the export was finished before all its rows were written".into()));
         }
-        let proof = match (self.range_proof, self.plan.filter) {
-            (Some(range), None) => ExportProof::Range(range),
-            (None, Some(filter)) => ExportProof::Inclusion {
+        let proof = match self.proving {
+            Proving::Range(range) => ExportProof::Range(range),
+            Proving::Filtered(matcher) => ExportProof::Inclusion {
                 range: SeqRange { start: self.plan.start, end: self.plan.end },
                 tree_size: self.plan.tree_size,
-                filter: filter.to_map(),
+                filter: matcher.given,
             },
-            _ => return Err(StoreError::Export("an export is either contiguous or filtered".into())),
         };
         let head = ExportHead {
             export_id: self.plan.id,
@@ -220,7 +234,7 @@ impl Store {
             )));
         }
         let (checkpoint, _) = self.verified_checkpoint(&ledger.id, Some(size)).await?;
-        let (range_proof, matcher) = match &plan.filter {
+        let proving = match &plan.filter {
             None => {
                 let chain_hash_before = match plan.start {
                     0 => genesis(&ledger.id),
@@ -240,18 +254,19 @@ impl Store {
                     chain_hash_before,
                     hashes,
                 };
-                (Some(proof), None)
+                Proving::Range(proof)
             }
-            Some(filter) => {
-                let filter = filter.event_filter()?;
+            Some(given) => {
+                let filter = given.event_filter()?;
                 let index = self.keys.index_key(&ledger.id).await?;
                 let terms = filter_terms(&filter, &index);
-                (None, Some(Matcher { filter, terms, index }))
+                Proving::Filtered(Matcher { filter, terms, index, given: given.to_map() })
             }
         };
         let created_at =
             OccurredAt::from_unix_millis(crate::now_ms()).map_err(|e| StoreError::Export(e.to_string()))?;
-        let zip = ExportZip::new(out, &created_at, plan.format, matcher.is_some())?;
+        let filtered = matches!(proving, Proving::Filtered(_));
+        let zip = ExportZip::new(out, &created_at, plan.format, filtered)?;
         Ok(ExportWriter {
             store: self.clone(),
             ledger: ledger.clone(),
@@ -260,8 +275,7 @@ impl Store {
             zip,
             created_at,
             checkpoint,
-            range_proof,
-            matcher,
+            proving,
             pass: Pass::Rows,
             scanned: 0,
         })
