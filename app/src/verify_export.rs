@@ -6,15 +6,15 @@
 //! a slice of rows at a time ([`ExportCheck::step`]) so that the page can show progress. The
 //! same code runs natively in the tests below.
 //!
-//! Parquet exports are verified with `auditstore verify` (the browser build leaves Parquet
-//! out to stay small); the page says so rather than skipping anything.
+//! Parquet rows are read from the member's bytes with the same reader as the command line's
+//! (audit-core's `parquet` feature), a row group at a time.
 
 use std::io::{Cursor, Read};
 use std::str::FromStr as _;
 
 use audit_core::export::{
-    check_csv_header, members, EventsFormat, ExportRow, ExportVerifier, InclusionLine, Manifest, MemberDigest,
-    RangeProofMember,
+    check_csv_header, members, CsvRowReader, EventsFormat, ExportVerifier, InclusionLine, Manifest, MemberDigest,
+    RangeProofMember, RowHashes,
 };
 use audit_core::{Hash, VerifierKey, VerifyError};
 
@@ -46,15 +46,48 @@ fn digest(bytes: &[u8]) -> MemberDigest {
     MemberDigest { sha256: Hash::digest(bytes), bytes: bytes.len() as u64 }
 }
 
+/// The rows of an export as they are read.
+enum Rows {
+    /// JSON Lines or CSV: the member's text and how far it was read.
+    Lines { text: String, pos: usize, csv: Option<Box<CsvRowReader>> },
+    /// Parquet, read a row group at a time.
+    Parquet(Box<dyn Iterator<Item = Result<RowHashes, VerifyError>>>),
+}
+
+impl std::fmt::Debug for Rows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rows::Lines { pos, csv, .. } => {
+                f.debug_struct("Lines").field("pos", pos).field("csv", &csv.is_some()).finish()
+            }
+            Rows::Parquet(_) => f.write_str("Parquet"),
+        }
+    }
+}
+
+impl Rows {
+    /// The next row, `None` after the last.
+    fn next(&mut self) -> Option<Result<RowHashes, VerifyError>> {
+        match self {
+            Rows::Lines { text, pos, csv } => {
+                let line = next_line(text, pos)?;
+                Some(match csv.as_mut() {
+                    Some(reader) => reader.row(line.strip_suffix('\r').unwrap_or(line)),
+                    None => RowHashes::from_jsonl(line),
+                })
+            }
+            Rows::Parquet(rows) => rows.next(),
+        }
+    }
+}
+
 /// An export being verified: its rows (and inclusion proofs) unpacked, and the verifier
 /// they go through.
 #[derive(Debug)]
 pub struct ExportCheck {
     /// Taken when the rows are done.
     verifier: Option<ExportVerifier>,
-    rows: String,
-    pos: usize,
-    csv: bool,
+    rows: Rows,
     proofs: Option<String>,
     proof_pos: usize,
     /// Rows verified so far.
@@ -112,11 +145,6 @@ impl ExportCheck {
             .collect::<Result<Vec<String>, _>>()
             .map_err(|e| fail(format!("a member name does not read: {e}")))?;
         manifest.check_member_names(&names).map_err(|e| fail(e.to_string()))?;
-        if manifest.events_format == EventsFormat::Parquet {
-            return Err(fail(
-                "this is a Parquet export: verify it with `auditstore verify FILE --key VKEY` (the browser checks JSON Lines and CSV exports)".into(),
-            ));
-        }
         let mut checked = |name: &str, limit: Option<u64>| -> Result<Vec<u8>, Step> {
             let bytes = member(&mut zip, name, limit).map_err(&fail)?;
             manifest.check_digest(name, &digest(&bytes)).map_err(|e| fail(e.to_string()))?;
@@ -132,8 +160,7 @@ impl ExportCheck {
             ),
             Some(_) => None,
         };
-        let rows = String::from_utf8(checked(manifest.events_format.member(), None)?)
-            .map_err(|_| fail("the rows are not UTF-8".into()))?;
+        let rows = checked(manifest.events_format.member(), None)?;
         let proofs = match manifest.filter {
             Some(_) => Some(
                 String::from_utf8(checked(members::INCLUSION, None)?)
@@ -153,7 +180,6 @@ impl ExportCheck {
         let key = VerifierKey::from_str(pinned_key.trim())
             .map_err(|e| step("Checkpoint signature", false, format!("the pinned key is not a valid key: {e}")))?;
         let total = manifest.counts.events;
-        let csv = manifest.events_format == EventsFormat::Csv;
         let verifier = ExportVerifier::new(manifest.clone(), &checkpoint, std::slice::from_ref(&key), range_proof)
             .map_err(|e| step("Checkpoint signature", false, e.to_string()))?;
         steps.push(step(
@@ -161,22 +187,24 @@ impl ExportCheck {
             true,
             format!("a checkpoint of {} events, signed by the key checked against ({})", manifest.tree_size, key),
         ));
-        let mut check = Self {
-            verifier: Some(verifier),
-            rows,
-            pos: 0,
-            csv,
-            proofs,
-            proof_pos: 0,
-            done: 0,
-            total,
-            steps: Vec::new(),
+        let mut rows = match manifest.events_format {
+            EventsFormat::Parquet => Rows::Parquet(Box::new(
+                audit_core::export::parquet_rows(bytes::Bytes::from(rows))
+                    .map_err(|e| step("Rows", false, e.to_string()))?,
+            )),
+            format => Rows::Lines {
+                text: String::from_utf8(rows).map_err(|_| step("Rows", false, "the rows are not UTF-8"))?,
+                pos: 0,
+                csv: (format == EventsFormat::Csv).then(|| Box::new(CsvRowReader::new())),
+            },
         };
-        if csv {
-            let header = next_line(&check.rows, &mut check.pos).unwrap_or("");
+        if let Rows::Lines { text, pos, csv: Some(_) } = &mut rows {
+            let header = next_line(text, pos).unwrap_or("");
             check_csv_header(header.strip_suffix('\r').unwrap_or(header))
                 .map_err(|e| step("Rows", false, e.to_string()))?;
         }
+        let mut check =
+            Self { verifier: Some(verifier), rows, proofs, proof_pos: 0, done: 0, total, steps: Vec::new() };
         check.steps = std::mem::take(steps);
         Ok(check)
     }
@@ -196,16 +224,12 @@ impl ExportCheck {
 
     fn rows_step(&mut self, rows: usize) -> Result<bool, VerifyError> {
         for _ in 0..rows {
-            let Some(line) = next_line(&self.rows, &mut self.pos) else { return Ok(false) };
-            let row = if self.csv {
-                ExportRow::from_csv(line.strip_suffix('\r').unwrap_or(line))?
-            } else {
-                ExportRow::from_jsonl(line)?
-            };
+            let Some(row) = self.rows.next() else { return Ok(false) };
+            let row = row?;
             let proof = match &self.proofs {
                 Some(proofs) => {
                     let text = next_line(proofs, &mut self.proof_pos).ok_or_else(|| {
-                        VerifyError::MalformedExport(format!("seq {}: inclusion.jsonl ends before the rows", row.seq))
+                        VerifyError::MalformedExport(format!("seq {}: inclusion.jsonl ends before the rows", row.seq()))
                     })?;
                     Some(serde_json::from_str::<InclusionLine>(text).map_err(|e| {
                         VerifyError::MalformedExport(format!("a line of inclusion.jsonl does not parse: {e}"))

@@ -388,6 +388,12 @@ pub struct Event {
 /// (lowercase hex), everything else literally.
 pub(crate) fn write_jcs_string(out: &mut String, s: &str) {
     out.push('"');
+    // Most strings (ids, actions, types, times) need no escape: copied whole.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -409,16 +415,77 @@ pub(crate) fn write_jcs_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// An actor's or resource's `type`, `id` and optional `name`, as [`EntryParts`] borrows them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartyParts<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) id: &'a str,
+    pub(crate) name: Option<&'a str>,
+}
+
+impl<'a> From<&'a Party> for PartyParts<'a> {
+    fn from(p: &'a Party) -> Self {
+        Self { kind: &p.kind, id: &p.id, name: p.name.as_deref() }
+    }
+}
+
+/// What the entry (DESIGN §3) is made of. An export verifier builds it straight from a row's
+/// text; the leaf hash then shows whether that text is exactly what was committed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryParts<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) actor: PartyParts<'a>,
+    pub(crate) action: &'a str,
+    pub(crate) resource: PartyParts<'a>,
+    pub(crate) occurred_at: &'a str,
+    pub(crate) metadata_hash: Hash,
+}
+
+impl EntryParts<'_> {
+    /// `entry = JCS({id, actor, action, resource, occurred_at, metadata_hash})` (DESIGN §3),
+    /// absent names omitted.
+    pub(crate) fn entry(&self) -> String {
+        // Written by hand rather than through a JSON value: every member is a string, the
+        // member order is fixed (RFC 8785 §3.2.3 sorts `action` < `actor` < `id` <
+        // `metadata_hash` < `occurred_at` < `resource`), and this is the ingest hot path.
+        // A test checks it against the general canonicalizer.
+        // Room for the names, the hash and the punctuation (under 256 bytes) and the strings
+        // unescaped, so that most entries are written without growing.
+        let party = |p: &PartyParts<'_>| p.kind.len() + p.id.len() + p.name.map_or(0, str::len);
+        let strings = self.id.len() + self.action.len() + self.occurred_at.len();
+        let mut out = String::with_capacity(256 + strings + party(&self.actor) + party(&self.resource));
+        out.push_str("{\"action\":");
+        write_jcs_string(&mut out, self.action);
+        out.push_str(",\"actor\":");
+        write_party(&mut out, &self.actor);
+        out.push_str(",\"id\":");
+        write_jcs_string(&mut out, self.id);
+        out.push_str(",\"metadata_hash\":\"");
+        self.metadata_hash.push_hex(&mut out);
+        out.push_str("\",\"occurred_at\":");
+        write_jcs_string(&mut out, self.occurred_at);
+        out.push_str(",\"resource\":");
+        write_party(&mut out, &self.resource);
+        out.push('}');
+        out
+    }
+
+    /// `leaf_hash = SHA-256(0x00 || entry)` (RFC 9162 §2.1.1).
+    pub(crate) fn leaf_hash(&self) -> Hash {
+        leaf_hash(self.entry().as_bytes())
+    }
+}
+
 /// Appends `{"id":…,"name":…,"type":…}` with members in RFC 8785 order.
-fn write_party(out: &mut String, p: &Party) {
+fn write_party(out: &mut String, p: &PartyParts<'_>) {
     out.push_str("{\"id\":");
-    write_jcs_string(out, &p.id);
-    if let Some(name) = &p.name {
+    write_jcs_string(out, p.id);
+    if let Some(name) = p.name {
         out.push_str(",\"name\":");
         write_jcs_string(out, name);
     }
     out.push_str(",\"type\":");
-    write_jcs_string(out, &p.kind);
+    write_jcs_string(out, p.kind);
     out.push('}');
 }
 
@@ -495,31 +562,24 @@ impl Event {
     /// `entry = JCS({id, actor, action, resource, occurred_at, metadata_hash})` (DESIGN §3),
     /// absent names omitted.
     pub fn entry(&self) -> String {
-        // Written by hand rather than through a JSON value: every member is a string, the
-        // member order is fixed (RFC 8785 §3.2.3 sorts `action` < `actor` < `id` <
-        // `metadata_hash` < `occurred_at` < `resource`), and this is the ingest hot path.
-        // A test checks it against the general canonicalizer.
-        let mut out = String::with_capacity(256);
-        out.push_str("{\"action\":");
-        write_jcs_string(&mut out, self.action.as_str());
-        out.push_str(",\"actor\":");
-        write_party(&mut out, &self.actor.0);
-        out.push_str(",\"id\":");
-        write_jcs_string(&mut out, self.id.as_str());
-        out.push_str(",\"metadata_hash\":\"");
-        out.push_str(&self.metadata_hash.to_hex());
-        out.push_str("\",\"occurred_at\":");
-        write_jcs_string(&mut out, self.occurred_at.as_str());
-        out.push_str(",\"resource\":");
-        write_party(&mut out, &self.resource.0);
-        out.push('}');
-        out
+        self.parts().entry()
     }
 
     /// `leaf_hash = SHA-256(0x00 || entry)`, the RFC 9162 §2.1.1 leaf hash and the event's
     /// identity in the ledger.
     pub fn leaf_hash(&self) -> Hash {
-        leaf_hash(self.entry().as_bytes())
+        self.parts().leaf_hash()
+    }
+
+    fn parts(&self) -> EntryParts<'_> {
+        EntryParts {
+            id: self.id.as_str(),
+            actor: (&self.actor.0).into(),
+            action: self.action.as_str(),
+            resource: (&self.resource.0).into(),
+            occurred_at: self.occurred_at.as_str(),
+            metadata_hash: self.metadata_hash,
+        }
     }
 
     /// The event as an [`EventInput`] with every field present (e.g. to re-validate it).

@@ -227,7 +227,7 @@ fn VerifyDrop() -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="verify-drop-title">
             <h2 id="verify-drop-title">"Verify an export file"</h2>
-            <p class="help">"Drop an export file (JSON Lines or CSV) here to verify it in this browser, in WebAssembly: the members against the manifest's digests, the checkpoint signature against your pinned key, every event's leaf hash from its content, the chain and the range proof (or each inclusion proof). The file never leaves your computer. Parquet exports are verified with " <code>"auditstore verify"</code> "."</p>
+            <p class="help">"Drop an export file (JSON Lines, CSV or Parquet) here to verify it in this browser, in WebAssembly: the members against the manifest's digests, the checkpoint signature against your pinned key, every event's leaf hash from its content, the chain and the range proof (or each inclusion proof). The file never leaves your computer; it is read into this tab's memory, so files of more than a few hundred MiB are better verified with " <code>"auditstore verify"</code> "."</p>
             <div
                 class=move || if dragging.get() { "drop-zone dragging" } else { "drop-zone" }
                 data-testid="drop-zone"

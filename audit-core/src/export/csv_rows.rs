@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
-use super::rows::ExportRow;
+use super::rows::{ExportRow, RowHashes};
 use crate::error::VerifyError;
 use crate::event::Event;
 use crate::hash::Hash;
@@ -78,6 +78,89 @@ fn one_record(line: &str) -> Result<csv::StringRecord, VerifyError> {
         return Err(malformed(format!("a CSV record has {} cells, not {}", record.len(), CSV_HEADER.len())));
     }
     Ok(record)
+}
+
+/// Reads CSV record lines one after another with the same buffers (a `csv::Reader` made for
+/// each line costs more than the line).
+#[derive(Debug)]
+pub struct CsvRowReader {
+    reader: csv_core::Reader,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Default for CsvRowReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CsvRowReader {
+    /// A reader for the lines of one member.
+    pub fn new() -> Self {
+        // RFC 4180: `,` between cells, `"` quoting, `""` for a quote inside.
+        let reader = csv_core::ReaderBuilder::new().delimiter(b',').quote(b'"').double_quote(true).build();
+        Self { reader, input: Vec::new(), output: Vec::new(), ends: Vec::new() }
+    }
+
+    /// The cells of exactly one record on `line` (without its line ending).
+    fn cells(&mut self, line: &str) -> Result<[&str; CSV_HEADER.len()], VerifyError> {
+        // The line with a terminator, so that one call reads the whole record.
+        self.input.clear();
+        self.input.extend_from_slice(line.as_bytes());
+        self.input.push(b'\n');
+        self.output.resize(self.input.len(), 0);
+        self.ends.resize(CSV_HEADER.len() + 1, 0);
+        self.reader.reset();
+        let (result, read, _, fields) = self.reader.read_record(&self.input, &mut self.output, &mut self.ends);
+        match result {
+            csv_core::ReadRecordResult::Record if read == self.input.len() => {}
+            csv_core::ReadRecordResult::Record => return Err(malformed("a CSV line holds more than one record")),
+            csv_core::ReadRecordResult::OutputEndsFull => {
+                return Err(malformed(format!("a CSV record has more than {} cells", CSV_HEADER.len())))
+            }
+            _ => return Err(malformed("a CSV line does not parse")),
+        }
+        if fields != CSV_HEADER.len() {
+            return Err(malformed(format!("a CSV record has {fields} cells, not {}", CSV_HEADER.len())));
+        }
+        let text = std::str::from_utf8(&self.output).map_err(|_| malformed("a CSV record is not UTF-8"))?;
+        let mut cells = [""; CSV_HEADER.len()];
+        let mut start = 0;
+        for (cell, &end) in cells.iter_mut().zip(&self.ends) {
+            *cell = text.get(start..end).ok_or_else(|| malformed("a CSV cell is not UTF-8"))?;
+            start = end;
+        }
+        Ok(cells)
+    }
+
+    /// Parses one record line (without its line ending) and recomputes the leaf hash of its
+    /// content from its columns.
+    pub fn row(&mut self, line: &str) -> Result<RowHashes, VerifyError> {
+        let cells = self.cells(line)?;
+        let seq: u64 = cells[0].parse().map_err(|_| malformed(format!("the seq {:?} is not a number", cells[0])))?;
+        let hash =
+            |i: usize| Hash::from_hex(cells[i]).map_err(|e| malformed(format!("seq {seq}: {}: {e}", CSV_HEADER[i])));
+        let (leaf_hash, chain_hash) = (hash(1)?, hash(2)?);
+        match cells[3] {
+            "true" => {
+                if cells[4..].iter().any(|c| !c.is_empty()) {
+                    return Err(malformed(format!("seq {seq}: a tombstone has content")));
+                }
+                Ok(RowHashes::new(seq, leaf_hash, chain_hash, None))
+            }
+            "false" => {
+                let mut content = [""; 10];
+                for (i, (cell, text)) in content.iter_mut().zip(&cells[4..]).enumerate() {
+                    // Every text cell was protected; the metadata (JSON) never is.
+                    *cell = if i < 9 { unprotect(text) } else { text };
+                }
+                RowHashes::from_columns(seq, leaf_hash, chain_hash, &content)
+            }
+            other => Err(malformed(format!("seq {seq}: tombstone is {other:?}, not true or false"))),
+        }
+    }
 }
 
 /// Checks the header line (without its line ending).
@@ -207,10 +290,16 @@ mod tests {
             let parsed = ExportRow::from_csv(line.trim_end_matches("\r\n")).unwrap();
             assert_eq!(parsed.event.as_ref().unwrap().leaf_hash(), original.leaf_hash, "{line}");
             assert_eq!((parsed.seq, parsed.leaf_hash, parsed.chain_hash), (7, original.leaf_hash, original.chain_hash));
+            // The reader of a whole member gives the same hashes, its buffers reused.
+            let mut reader = CsvRowReader::new();
+            for _ in 0..2 {
+                assert_eq!(reader.row(line.trim_end_matches("\r\n")).unwrap(), original.hashes(), "{line}");
+            }
         }
         let tombstone = ExportRow { event: None, ..row("u", None, json!({})) };
         let line = tombstone.to_csv().unwrap();
         assert_eq!(ExportRow::from_csv(line.trim_end()).unwrap(), tombstone);
+        assert_eq!(CsvRowReader::new().row(line.trim_end()).unwrap(), tombstone.hashes());
         check_csv_header(csv_header_line().unwrap().trim_end()).unwrap();
     }
 
@@ -224,13 +313,19 @@ mod tests {
             format!("{line},extra"),
             line.replacen("\"{\"\"k\"\":1}\"", "\"{\"\"k\"\":\"", 1),
             line.replacen("7,", "x,", 1),
+            line.replacen(",false,", ",false\n,", 1),
+            line.replacen(",false,", ",\"false,", 1),
+            line.replacen(",evt_1,", ",,", 1),
         ] {
             assert_ne!(bad, line, "each case changes the line");
             assert!(matches!(ExportRow::from_csv(&bad), Err(VerifyError::MalformedExport(_))), "{bad}");
+            assert!(matches!(CsvRowReader::new().row(&bad), Err(VerifyError::MalformedExport(_))), "{bad}");
         }
         assert!(check_csv_header("seq,leaf_hash").is_err());
         // An altered cell still parses; it is the leaf hash that catches it.
         let altered = ExportRow::from_csv(&line.replacen("invoice.updated", "invoice.deleted", 1)).unwrap();
         assert_ne!(altered.event.unwrap().leaf_hash(), altered.leaf_hash);
+        let altered = CsvRowReader::new().row(&line.replacen("invoice.updated", "invoice.deleted", 1)).unwrap();
+        assert_ne!(altered.content_leaf(), Some(altered.leaf_hash()));
     }
 }

@@ -1,6 +1,7 @@
 //! The rows of an export and the proof members (docs/FORMAT.md §13).
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::error::VerifyError;
 use crate::event::Event;
@@ -19,9 +20,41 @@ pub struct ExportRow {
     pub event: Option<Event>,
 }
 
+/// What the verifier checks of a row: its seq, its stored hashes, and the leaf hash its
+/// content hashes to, recomputed by the reader that made this value (none for a tombstone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowHashes {
+    seq: u64,
+    leaf_hash: Hash,
+    chain_hash: Hash,
+    content_leaf: Option<Hash>,
+}
+
+impl RowHashes {
+    pub(crate) fn new(seq: u64, leaf_hash: Hash, chain_hash: Hash, content_leaf: Option<Hash>) -> Self {
+        Self { seq, leaf_hash, chain_hash, content_leaf }
+    }
+    /// The row's seq.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    /// The stored leaf hash.
+    pub fn leaf_hash(&self) -> Hash {
+        self.leaf_hash
+    }
+    /// The stored chain hash.
+    pub fn chain_hash(&self) -> Hash {
+        self.chain_hash
+    }
+    /// The leaf hash of the row's content, `None` for a tombstone.
+    pub fn content_leaf(&self) -> Option<Hash> {
+        self.content_leaf
+    }
+}
+
 /// A row as one JSON Lines line: `{"seq", "leaf_hash", "chain_hash", "event"}`, or with
 /// `"tombstone": true` in place of `event`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JsonlRow {
     seq: u64,
@@ -37,17 +70,62 @@ fn malformed(why: impl Into<String>) -> VerifyError {
     VerifyError::MalformedExport(why.into())
 }
 
+/// A row as it is written: the event with its metadata in canonical form.
+#[derive(Serialize)]
+struct JsonlRowOut<'a> {
+    seq: u64,
+    leaf_hash: Hash,
+    chain_hash: Hash,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<CanonicalEvent<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tombstone: bool,
+}
+
+/// An event's members in the order [`Event`] serialises them, `metadata` as `JCS(metadata)`.
+#[derive(Serialize)]
+struct CanonicalEvent<'a> {
+    id: &'a crate::EventId,
+    actor: &'a crate::Actor,
+    action: &'a crate::Action,
+    resource: &'a crate::Resource,
+    occurred_at: &'a crate::OccurredAt,
+    metadata: Box<RawValue>,
+}
+
 impl ExportRow {
-    /// The row as one JSON Lines line, without its newline.
+    /// The row as one JSON Lines line, without its newline; `metadata` is written as
+    /// `JCS(metadata)` (docs/FORMAT.md §13), so that readers can hash it as it stands.
     pub fn to_jsonl(&self) -> Result<String, VerifyError> {
-        let row = JsonlRow {
+        let encode = |e: &dyn std::fmt::Display| malformed(format!("seq {}: the row does not encode: {e}", self.seq));
+        let event = match &self.event {
+            None => None,
+            Some(event) => {
+                let metadata = event.metadata().canonical_json().map_err(|e| encode(&e))?;
+                let metadata = String::from_utf8(metadata).map_err(|e| encode(&e))?;
+                Some(CanonicalEvent {
+                    id: event.id(),
+                    actor: event.actor(),
+                    action: event.action(),
+                    resource: event.resource(),
+                    occurred_at: event.occurred_at(),
+                    metadata: RawValue::from_string(metadata).map_err(|e| encode(&e))?,
+                })
+            }
+        };
+        let row = JsonlRowOut {
             seq: self.seq,
             leaf_hash: self.leaf_hash,
             chain_hash: self.chain_hash,
-            event: self.event.clone(),
-            tombstone: self.event.is_none(),
+            tombstone: event.is_none(),
+            event,
         };
-        serde_json::to_string(&row).map_err(|e| malformed(format!("seq {}: the row does not encode: {e}", self.seq)))
+        serde_json::to_string(&row).map_err(|e| encode(&e))
+    }
+
+    /// The row's hashes, with the leaf hash of its content recomputed.
+    pub fn hashes(&self) -> RowHashes {
+        RowHashes::new(self.seq, self.leaf_hash, self.chain_hash, self.event.as_ref().map(Event::leaf_hash))
     }
 
     /// Parses one JSON Lines line: exactly one of `event` and `"tombstone": true`.

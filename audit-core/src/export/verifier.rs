@@ -12,7 +12,7 @@ use crate::merkle::{verify_inclusion, StreamingRange};
 use crate::note::VerifierKey;
 
 use super::manifest::{Manifest, SeqRange, EXPORT_FORMAT_V1};
-use super::rows::{ExportRow, InclusionLine, RangeProofMember};
+use super::rows::{InclusionLine, RangeProofMember, RowHashes};
 
 /// What a verified export proves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,15 +124,15 @@ impl ExportVerifier {
     }
 
     /// Verifies the next row; a filtered export gives its inclusion proof with it.
-    pub fn row(&mut self, row: &ExportRow, inclusion: Option<&InclusionLine>) -> Result<(), VerifyError> {
-        let seq = row.seq;
+    pub fn row(&mut self, row: &RowHashes, inclusion: Option<&InclusionLine>) -> Result<(), VerifyError> {
+        let (seq, leaf_hash) = (row.seq(), row.leaf_hash());
         let SeqRange { start, end } = self.manifest.range;
-        if let Some(event) = &row.event {
-            if !event.leaf_hash().ct_eq(&row.leaf_hash) {
+        match row.content_leaf() {
+            Some(content) if !content.ct_eq(&leaf_hash) => {
                 return Err(mismatch(seq, seq + 1, "the content does not hash to its leaf hash (an altered field)"));
             }
-        } else {
-            self.tombstones += 1;
+            Some(_) => {}
+            None => self.tombstones += 1,
         }
         match &mut self.mode {
             Mode::Range { chain, leaves, .. } => {
@@ -144,8 +144,8 @@ impl ExportVerifier {
                         format!("expected seq {}, found seq {seq} (rows missing, added or out of order)", self.next),
                     ));
                 }
-                let link = chain_hash(chain, &row.leaf_hash);
-                if !link.ct_eq(&row.chain_hash) {
+                let link = chain_hash(chain, &leaf_hash);
+                if !link.ct_eq(&row.chain_hash()) {
                     return Err(mismatch(
                         seq,
                         seq + 1,
@@ -154,7 +154,7 @@ impl ExportVerifier {
                 }
                 *chain = link;
                 leaves
-                    .push(row.leaf_hash)
+                    .push(leaf_hash)
                     .map_err(|_| mismatch(seq, seq + 1, format!("a row beyond the range [{start}, {end})")))?;
             }
             Mode::Inclusion { last } => {
@@ -169,7 +169,7 @@ impl ExportVerifier {
                 let proof = inclusion.filter(|p| p.seq == seq).ok_or_else(|| {
                     mismatch(seq, seq + 1, "the inclusion proofs are not one per event in the events' order")
                 })?;
-                verify_inclusion(seq, self.checkpoint.size(), &row.leaf_hash, &proof.hashes, self.checkpoint.root())
+                verify_inclusion(seq, self.checkpoint.size(), &leaf_hash, &proof.hashes, self.checkpoint.root())
                     .map_err(|e| {
                         mismatch(seq, seq + 1, format!("the inclusion proof does not lead to the signed root: {e}"))
                     })?;

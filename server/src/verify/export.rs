@@ -9,8 +9,8 @@ use std::path::Path;
 use std::str::FromStr as _;
 
 use audit_core::export::{
-    check_csv_header, members, EventsFormat, ExportRow, ExportVerifier, InclusionLine, Manifest, MemberDigest,
-    RangeProofMember,
+    check_csv_header, members, CsvRowReader, EventsFormat, ExportVerifier, InclusionLine, Manifest, MemberDigest,
+    RangeProofMember, RowHashes,
 };
 use audit_core::{Hash, VerifierKey, VerifyError};
 use sha2::{Digest as _, Sha256};
@@ -224,22 +224,25 @@ fn run(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Write) -> Result<(
         let file = spill.file.try_clone().map_err(|e| Stop::Unusable(format!("a temporary file: {e}")))?;
         for row in audit_core::export::parquet_rows(file).map_err(|e| describe(&e, &key))? {
             let row = row.map_err(|e| describe(&e, &key))?;
-            let inclusion = next_proof(row.seq)?;
+            let inclusion = next_proof(row.seq())?;
             verifier.row(&row, inclusion.as_ref()).map_err(|e| describe(&e, &key))?;
         }
     } else {
         let mut rows = BufReader::with_capacity(1 << 16, Hashing::new(member));
         let mut line = Vec::new();
-        let csv = manifest.events_format == EventsFormat::Csv;
-        if csv {
+        let mut csv = (manifest.events_format == EventsFormat::Csv).then(CsvRowReader::new);
+        if csv.is_some() {
             next_line(&mut rows, &mut line, events_member)?.ok_or_else(|| fail("the CSV member has no header"))?;
             check_csv_header(crlf(utf8(&line, events_member)?)?).map_err(|e| describe(&e, &key))?;
         }
         while next_line(&mut rows, &mut line, events_member)?.is_some() {
             let text = utf8(&line, events_member)?;
-            let row = if csv { ExportRow::from_csv(crlf(text)?) } else { ExportRow::from_jsonl(text) }
-                .map_err(|e| describe(&e, &key))?;
-            let inclusion = next_proof(row.seq)?;
+            let row = match csv.as_mut() {
+                Some(reader) => reader.row(crlf(text)?),
+                None => RowHashes::from_jsonl(text),
+            }
+            .map_err(|e| describe(&e, &key))?;
+            let inclusion = next_proof(row.seq())?;
             verifier.row(&row, inclusion.as_ref()).map_err(|e| describe(&e, &key))?;
         }
         check_digest(&manifest, events_member, rows.into_inner().digest())?;

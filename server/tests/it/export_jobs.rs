@@ -114,7 +114,8 @@ async fn exports_requested_over_the_api_download_and_verify_offline_in_every_for
         let spilled = dir.path().join("rows.parquet");
         let altered = crate::exports::edited(&parquet, "events.parquet", |bytes| {
             std::fs::write(&spilled, bytes).expect("write");
-            let rows = audit_core::export::parquet_rows(std::fs::File::open(&spilled).expect("open")).expect("parquet");
+            let rows =
+                audit_core::export::parquet_export_rows(std::fs::File::open(&spilled).expect("open")).expect("parquet");
             let mut writer = audit_core::export::ParquetRowsWriter::new().expect("writer");
             let mut out = Vec::new();
             for row in rows {

@@ -76,13 +76,16 @@ fn write(ledger: &LedgerId, rows: &[ExportRow], signed_rows: &[ExportRow], forma
     zip.finish(head, &created_at).expect("finish").1
 }
 
-/// The rows member (`events.jsonl` or `events.csv`) of an export ZIP.
-fn rows_member(zip: &[u8]) -> String {
+/// The rows member (`events.jsonl`, `events.csv` or `events.parquet`) of an export ZIP.
+fn rows_member(zip: &[u8]) -> Vec<u8> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("zip");
-    let name = ["events.jsonl", "events.csv"].into_iter().find(|n| archive.index_for_name(n).is_some()).expect("rows");
-    let mut text = String::new();
-    archive.by_name(name).expect("rows").read_to_string(&mut text).expect("read");
-    text
+    let name = ["events.jsonl", "events.csv", "events.parquet"]
+        .into_iter()
+        .find(|n| archive.index_for_name(n).is_some())
+        .expect("rows");
+    let mut bytes = Vec::new();
+    archive.by_name(name).expect("rows").read_to_end(&mut bytes).expect("read");
+    bytes
 }
 
 #[tokio::test]
@@ -98,6 +101,8 @@ async fn the_published_example_export_gets_its_expected_verdicts() {
         ("acme-prod.zip", write(&ledger, &rows, &rows, EventsFormat::Jsonl)),
         ("acme-prod-altered.zip", write(&ledger, &altered, &rows, EventsFormat::Jsonl)),
         ("acme-prod-csv.zip", write(&ledger, &rows, &rows, EventsFormat::Csv)),
+        ("acme-prod-parquet.zip", write(&ledger, &rows, &rows, EventsFormat::Parquet)),
+        ("acme-prod-parquet-altered.zip", write(&ledger, &altered, &rows, EventsFormat::Parquet)),
     ];
     if std::env::var_os("AUDITSTORE_UPDATE_VECTORS").is_some() {
         std::fs::create_dir_all(&dir).expect("dir");
