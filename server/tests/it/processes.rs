@@ -63,6 +63,10 @@ impl Process {
         child.wait().expect("reaped");
     }
 
+    fn pid(&self) -> u32 {
+        self.child.lock().expect("lock").id()
+    }
+
     async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
         self.client.post(format!("{}{path}", self.base)).bearer_auth(key).json(body).send().await
     }
@@ -366,4 +370,138 @@ async fn an_export_killed_mid_file_is_never_served_as_done_and_is_written_again_
     let (code, out) = crate::common::auditstore_verify(&[file.to_str().expect("path"), "--key", key.trim()]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("40000 rows"), "{out}");
+}
+
+/// A field of `/proc/PID/status` in MiB (`VmRSS`, `VmHWM`); `None` once the process is gone.
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 =
+        status.lines().find_map(|l| l.strip_prefix(field))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// An export of far more event bytes than the bound below, written by a fresh server process
+/// and verified by `auditstore verify`: neither process's peak memory grows with the export.
+/// The events are large (24 KiB), as windows of rows counted alone would hold tens of MiB.
+/// On PostgreSQL, whose page cache lives in its own processes, the server's peak shows the
+/// export's own memory; on SQLite the pool's page caches (up to 8 × 16 MiB) fill in the
+/// server's process whatever the export, and would hide it.
+#[tokio::test]
+async fn an_export_of_large_events_is_written_and_verified_in_memory_that_does_not_grow_with_it() {
+    const EVENTS: usize = 1_800;
+    const BATCH: usize = 75;
+    // What the server's peak may grow by writing the export (measured: about 38 MiB; with
+    // windows of 1,000 rows whatever their size it grew by more than the rows, 75 MiB for 57),
+    // and the verifier's whole peak (the debug binary alone peaks at about 41 MiB verifying
+    // the 15 events of docs/vectors, and at as much verifying these).
+    const SERVER_BOUND_MIB: f64 = 56.0;
+    const VERIFY_BOUND_MIB: f64 = 64.0;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = fresh_postgres_url().await.expect("test database");
+    let admin = bootstrap(dir.path(), Some(&url));
+    let (ledger, read) = {
+        let first = Process::start(dir.path(), Some(&url)).await;
+        let (ledger, write, read) = setup(&first, &admin).await;
+        for round in 0..EVENTS / BATCH {
+            let events: Vec<Value> = (0..BATCH)
+                .map(|i| {
+                    let n = round * BATCH + i;
+                    let blob: String =
+                        (0..3_072u64).map(|k| format!("{:016x}", ((n as u64 + 1) * 0x9e37_79b9) ^ k)).collect();
+                    json!({"id": format!("big-{n}"), "actor": {"type": "user", "id": format!("u_{}", n % 7)},
+                           "action": "document.stored", "resource": {"type": "document", "id": format!("d_{n}")},
+                           "occurred_at": "2026-12-02T10:00:00Z", "metadata": {"n": n, "blob": blob}})
+                })
+                .collect();
+            let response =
+                first.post(&format!("/v1/ledgers/{ledger}/events"), &write, &json!({"events": events})).await;
+            assert_eq!(response.expect("append").status(), 201);
+        }
+        (ledger, read)
+    };
+    // A fresh process, so that memory the ingest left with the allocator cannot hide the
+    // export's.
+    let server = Process::start(dir.path(), Some(&url)).await;
+    let pid = server.pid();
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the peak");
+    let before = status_mib(pid, "VmRSS:").expect("rss");
+    let accepted: Value = server
+        .post(&format!("/v1/ledgers/{ledger}/exports"), &read, &json!({"format": "jsonl"}))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let location = format!("/v1/ledgers/{ledger}/exports/{}", accepted["id"].as_str().expect("id"));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let status = server.get_json(&location, &read).await;
+        if status["status"] == "done" {
+            break;
+        }
+        assert_ne!(status["status"], "failed", "{status}");
+        assert!(Instant::now() < deadline, "the export did not finish: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let grown = status_mib(pid, "VmHWM:").expect("peak") - before;
+
+    // The download streams to a file.
+    let file = dir.path().join("large.zip");
+    let mut response = server
+        .client
+        .get(format!("{}{location}/download", server.base))
+        .bearer_auth(&read)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(response.status(), 200);
+    let mut out = std::fs::File::create(&file).expect("file");
+    while let Some(chunk) = response.chunk().await.expect("chunk") {
+        std::io::Write::write_all(&mut out, &chunk).expect("write");
+    }
+    drop(out);
+    let rows_mib = {
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&file).expect("open")).expect("zip");
+        let bytes = zip.by_name("events.jsonl").expect("rows").size();
+        bytes as f64 / (1024.0 * 1024.0)
+    };
+    eprintln!("rows {rows_mib:.0} MiB; the server's peak grew {grown:.1} MiB writing them");
+    assert!(rows_mib > 1.5 * SERVER_BOUND_MIB && rows_mib > VERIFY_BOUND_MIB, "only {rows_mib:.0} MiB of rows");
+    assert!(
+        grown < SERVER_BOUND_MIB,
+        "writing {rows_mib:.0} MiB of rows grew the server's peak memory by {grown:.0} MiB (bound {SERVER_BOUND_MIB} MiB)"
+    );
+
+    // The verifier's peak, read while it runs (VmHWM only grows; the last reading before it
+    // exits is its peak).
+    let key = server.get_text("/v1/checkpoint-key", &read).await;
+    let mut verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_auditstore"))
+        .arg("verify")
+        .arg(&file)
+        .args(["--key", key.trim()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("verify runs");
+    let verify_pid = verify.id().expect("pid");
+    let mut peak = 0.0f64;
+    let status = loop {
+        if let Some(hwm) = status_mib(verify_pid, "VmHWM:") {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = verify.try_wait().expect("wait") {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let mut report = String::new();
+    if let Some(mut stdout) = verify.stdout.take() {
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut report).await.expect("output");
+    }
+    eprintln!("verifying them peaked at {peak:.1} MiB");
+    assert_eq!(status.code(), Some(0), "{report}");
+    assert!(report.contains(&format!("{EVENTS} rows")), "{report}");
+    assert!(
+        peak > 0.0 && peak < VERIFY_BOUND_MIB,
+        "verifying {rows_mib:.0} MiB of rows peaked at {peak:.0} MiB (bound {VERIFY_BOUND_MIB} MiB)"
+    );
 }

@@ -26,8 +26,21 @@ use crate::ledger::events::filter_terms;
 use crate::ledger::indexer::terms_of;
 use crate::{EventFilter, Ledger, Store, StoreError, StoredEvent};
 
-/// Rows read and written per round trip.
+/// The most rows read and written per round trip.
 const WINDOW: u32 = 1_000;
+/// The fewest, however large the events.
+const MIN_WINDOW: u32 = 16;
+/// About how many bytes of events a window holds: with events of up to 64 KiB, a window of
+/// [`WINDOW`] rows would hold 64 MiB decrypted (and as much again sealed), so the window
+/// shrinks to the events' size as they are read. (4 MiB held 10 MiB more at the peak than 1 MiB
+/// exporting 24 KiB events; typical events of a few hundred bytes still read 1,000 a window.)
+const WINDOW_BYTES: usize = 1 << 20;
+
+/// The rows of the next window, from the size of the rows of the last.
+fn next_window(rows: usize, bytes: usize) -> u32 {
+    let average = bytes.checked_div(rows).unwrap_or(0).max(1);
+    u32::try_from(WINDOW_BYTES / average).unwrap_or(WINDOW).clamp(MIN_WINDOW, WINDOW)
+}
 
 /// What the CLI exports: the seqs `[start, end)`; `end` defaults to the
 /// ledger's size at the start of the export.
@@ -124,6 +137,8 @@ pub struct ExportWriter<W: Write> {
     pass: Pass,
     next: u64,
     scanned: u64,
+    /// The rows the next window reads.
+    window: u32,
 }
 
 impl<W: Write> std::fmt::Debug for ExportWriter<W> {
@@ -159,10 +174,12 @@ impl<W: Write> ExportWriter<W> {
             self.next = self.plan.start;
             return Ok(self.pass != Pass::Done);
         }
-        let window = self.store.events_in_order(&self.ledger.id, self.next, self.plan.end, WINDOW).await?;
+        let window = self.store.events_in_order(&self.ledger.id, self.next, self.plan.end, self.window).await?;
         if window.is_empty() {
             return Err(StoreError::Corrupt("a seq below the ledger's size has no row"));
         }
+        let bytes = window.iter().filter_map(|stored| stored.event.as_ref()).map(|e| e.encoded_len()).sum();
+        self.window = next_window(window.len(), bytes);
         for stored in window {
             if stored.seq != self.next {
                 return Err(StoreError::Corrupt("a seq below the ledger's size has no row"));
@@ -278,6 +295,8 @@ impl Store {
             proving,
             pass: Pass::Rows,
             scanned: 0,
+            // A first window small enough for the largest events; the next ones fit the size.
+            window: MIN_WINDOW * 4,
         })
     }
 
@@ -301,5 +320,23 @@ impl Store {
         let mut writer = self.export_writer(ledger, plan, out).await?;
         while writer.step().await? {}
         writer.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_holds_about_a_mebibyte_of_events_within_its_bounds() {
+        // Typical events of 400 bytes: the most rows a window reads.
+        assert_eq!(next_window(1_000, 400_000), WINDOW);
+        // Large events, 16 KiB: 1 MiB of them; the largest, 64 KiB: the fewest rows.
+        assert_eq!(next_window(64, 64 * 16_384), 64);
+        assert_eq!(next_window(64, 64 * 65_536), MIN_WINDOW);
+        // Never fewer than the least, never more than the most (tombstones have no content).
+        assert_eq!(next_window(10, 10 << 20), MIN_WINDOW);
+        assert_eq!(next_window(500, 0), WINDOW);
+        assert_eq!(next_window(0, 0), WINDOW);
     }
 }
