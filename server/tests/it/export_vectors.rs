@@ -36,7 +36,8 @@ fn rows() -> (LedgerId, Vec<ExportRow>) {
     let mut rows = Vec::new();
     for (seq, vector) in file["events"].as_array().expect("events").iter().enumerate() {
         // Read as stored events are: evt_0005 holds an integer above 2^53 from before such
-        // integers were refused, and exports carry it as stored.
+        // integers were refused; the export writes its metadata canonical, with the double it
+        // is hashed as.
         let event: Event = serde_json::from_value(vector["event"].clone()).expect("event");
         let leaf = event.leaf_hash();
         assert_eq!(leaf.to_hex(), vector["leaf_hash"].as_str().expect("leaf"));

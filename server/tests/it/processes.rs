@@ -63,6 +63,18 @@ impl Process {
         child.wait().expect("reaped");
     }
 
+    /// Requests a JSON Lines export of the whole ledger; returns its location.
+    async fn request_export(&self, ledger: &str, read: &str) -> String {
+        let accepted: Value = self
+            .post(&format!("/v1/ledgers/{ledger}/exports"), read, &json!({"format": "jsonl"}))
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        format!("/v1/ledgers/{ledger}/exports/{}", accepted["id"].as_str().expect("id"))
+    }
+
     fn pid(&self) -> u32 {
         self.child.lock().expect("lock").id()
     }
@@ -318,14 +330,7 @@ async fn an_export_killed_mid_file_is_never_served_as_done_and_is_written_again_
         let response = first.post(&format!("/v1/ledgers/{ledger}/events"), &write, &json!({"events": events})).await;
         assert_eq!(response.expect("append").status(), 201);
     }
-    let accepted: Value = first
-        .post(&format!("/v1/ledgers/{ledger}/exports"), &read, &json!({"format": "jsonl"}))
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    let location = format!("/v1/ledgers/{ledger}/exports/{}", accepted["id"].as_str().expect("id"));
+    let location = first.request_export(&ledger, &read).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let status = first.get_json(&location, &read).await;
@@ -425,14 +430,7 @@ async fn an_export_of_large_events_is_written_and_verified_in_memory_that_does_n
     let pid = server.pid();
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the peak");
     let before = status_mib(pid, "VmRSS:").expect("rss");
-    let accepted: Value = server
-        .post(&format!("/v1/ledgers/{ledger}/exports"), &read, &json!({"format": "jsonl"}))
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    let location = format!("/v1/ledgers/{ledger}/exports/{}", accepted["id"].as_str().expect("id"));
+    let location = server.request_export(&ledger, &read).await;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let status = server.get_json(&location, &read).await;
