@@ -378,9 +378,9 @@ pub struct Event {
     resource: Resource,
     occurred_at: OccurredAt,
     metadata: Metadata,
-    // Derived from `metadata` once at construction: the size check needs JCS(metadata) anyway.
+    // Derived once at construction: the size check needs JCS(metadata) and the entry anyway.
     metadata_hash: Hash,
-    metadata_len: usize,
+    encoded_len: usize,
 }
 
 /// Appends `s` as an RFC 8785 §3.2.2.2 string: `"` and `\\` escaped, U+0008, U+0009,
@@ -500,7 +500,7 @@ impl Event {
         metadata: Metadata,
     ) -> Result<Self, ValidationError> {
         let canonical = metadata.canonical_json()?;
-        let event = Self {
+        let mut event = Self {
             id,
             actor,
             action,
@@ -508,9 +508,12 @@ impl Event {
             occurred_at,
             metadata,
             metadata_hash: Hash::digest(&canonical),
-            metadata_len: canonical.len(),
+            encoded_len: 0,
         };
-        let len = event.encoded_len();
+        // The entry differs from the normalised event only in its `metadata_hash` member
+        // (`"metadata_hash":"<64 hex>"`, 82 bytes), which sorts where `metadata` does.
+        event.encoded_len = event.entry().len() - 82 + "\"metadata\":".len() + canonical.len();
+        let len = event.encoded_len;
         if len > MAX_EVENT_BYTES {
             return Err(ValidationError::new(
                 "event",
@@ -524,9 +527,7 @@ impl Event {
     /// `{"action","actor","id","metadata","occurred_at","resource"}`; at most
     /// [`MAX_EVENT_BYTES`].
     pub fn encoded_len(&self) -> usize {
-        // The entry differs from the normalised event only in its `metadata_hash` member
-        // (`"metadata_hash":"<64 hex>"`, 82 bytes), which sorts where `metadata` does.
-        self.entry().len() - 82 + "\"metadata\":".len() + self.metadata_len
+        self.encoded_len
     }
 
     /// The event id.
