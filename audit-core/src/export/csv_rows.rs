@@ -63,23 +63,6 @@ pub fn csv_header_line() -> Result<String, VerifyError> {
     record_line(&CSV_HEADER)
 }
 
-/// Parses exactly one CSV record from `line` (without its line ending).
-fn one_record(line: &str) -> Result<csv::StringRecord, VerifyError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
-    let mut records = reader.records();
-    let record = records
-        .next()
-        .ok_or_else(|| malformed("an empty CSV line"))?
-        .map_err(|e| malformed(format!("a CSV line does not parse: {e}")))?;
-    if records.next().is_some() {
-        return Err(malformed("a CSV line holds more than one record"));
-    }
-    if record.len() != CSV_HEADER.len() {
-        return Err(malformed(format!("a CSV record has {} cells, not {}", record.len(), CSV_HEADER.len())));
-    }
-    Ok(record)
-}
-
 /// Reads CSV record lines one after another with the same buffers (a `csv::Reader` made for
 /// each line costs more than the line).
 #[derive(Debug)]
@@ -89,6 +72,9 @@ pub struct CsvRowReader {
     output: Vec<u8>,
     ends: Vec<usize>,
 }
+
+/// A record's seq, leaf hash, chain hash and content columns (`None` for a tombstone).
+type Columns<'a> = (u64, Hash, Hash, Option<[&'a str; 10]>);
 
 impl Default for CsvRowReader {
     fn default() -> Self {
@@ -138,6 +124,16 @@ impl CsvRowReader {
     /// Parses one record line (without its line ending) and recomputes the leaf hash of its
     /// content from its columns.
     pub fn row(&mut self, line: &str) -> Result<RowHashes, VerifyError> {
+        let (seq, leaf_hash, chain_hash, content) = self.columns(line)?;
+        match content {
+            Some(content) => RowHashes::from_columns(seq, leaf_hash, chain_hash, &content),
+            None => Ok(RowHashes::new(seq, leaf_hash, chain_hash, None)),
+        }
+    }
+
+    /// The seq, the hashes and the content columns (`id` … `metadata`, the text cells'
+    /// protection removed; `None` for a tombstone) of one record line.
+    fn columns<'a>(&'a mut self, line: &str) -> Result<Columns<'a>, VerifyError> {
         let cells = self.cells(line)?;
         let seq: u64 = cells[0].parse().map_err(|_| malformed(format!("the seq {:?} is not a number", cells[0])))?;
         let hash =
@@ -148,7 +144,7 @@ impl CsvRowReader {
                 if cells[4..].iter().any(|c| !c.is_empty()) {
                     return Err(malformed(format!("seq {seq}: a tombstone has content")));
                 }
-                Ok(RowHashes::new(seq, leaf_hash, chain_hash, None))
+                Ok((seq, leaf_hash, chain_hash, None))
             }
             "false" => {
                 let mut content = [""; 10];
@@ -156,7 +152,7 @@ impl CsvRowReader {
                     // Every text cell was protected; the metadata (JSON) never is.
                     *cell = if i < 9 { unprotect(text) } else { text };
                 }
-                RowHashes::from_columns(seq, leaf_hash, chain_hash, &content)
+                Ok((seq, leaf_hash, chain_hash, Some(content)))
             }
             other => Err(malformed(format!("seq {seq}: tombstone is {other:?}, not true or false"))),
         }
@@ -165,8 +161,7 @@ impl CsvRowReader {
 
 /// Checks the header line (without its line ending).
 pub fn check_csv_header(line: &str) -> Result<(), VerifyError> {
-    let record = one_record(line)?;
-    if record.iter().ne(CSV_HEADER.iter().copied()) {
+    if CsvRowReader::new().cells(line)? != CSV_HEADER {
         return Err(malformed(format!("the CSV header is not {}", CSV_HEADER.join(","))));
     }
     Ok(())
@@ -206,35 +201,11 @@ impl ExportRow {
     /// Parses one CSV record line (without its line ending), rebuilding the normalised event
     /// from its columns.
     pub fn from_csv(line: &str) -> Result<Self, VerifyError> {
-        let record = one_record(line)?;
-        let cell = |i: usize| record.get(i).unwrap_or("");
-        let seq: u64 = cell(0).parse().map_err(|_| malformed(format!("the seq {:?} is not a number", cell(0))))?;
-        let hash =
-            |i: usize| Hash::from_hex(cell(i)).map_err(|e| malformed(format!("seq {seq}: {}: {e}", CSV_HEADER[i])));
-        let (leaf_hash, chain_hash) = (hash(1)?, hash(2)?);
-        let event = match cell(3) {
-            "true" => {
-                if (4..CSV_HEADER.len()).any(|i| !cell(i).is_empty()) {
-                    return Err(malformed(format!("seq {seq}: a tombstone has content")));
-                }
-                None
-            }
-            "false" => Some(event_of(seq, &record)?),
-            other => return Err(malformed(format!("seq {seq}: tombstone is {other:?}, not true or false"))),
-        };
+        let mut reader = CsvRowReader::new();
+        let (seq, leaf_hash, chain_hash, content) = reader.columns(line)?;
+        let event = content.map(|cells| event_from_columns(seq, &cells)).transpose()?;
         Ok(Self { seq, leaf_hash, chain_hash, event })
     }
-}
-
-/// The normalised event a record's columns hold, read as stored events are.
-fn event_of(seq: u64, record: &csv::StringRecord) -> Result<Event, VerifyError> {
-    let mut cells = [""; 10];
-    for (i, cell) in cells.iter_mut().enumerate() {
-        let text = record.get(4 + i).unwrap_or("");
-        // Every text cell was protected; the metadata (JSON) never is.
-        *cell = if i < 9 { unprotect(text) } else { text };
-    }
-    event_from_columns(seq, &cells)
 }
 
 /// The normalised event of the content columns (`id` … `metadata` of [`CSV_HEADER`], names
