@@ -5,6 +5,7 @@
 //! (events/s, one core). Figures are for comparison within one run.
 //!
 //! Run: `cargo bench -p server --bench export` (`make bench` runs it too).
+//! With `BENCH_EXPORT_KEEP=DIR` the export files and the verifier key are kept in DIR.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -126,6 +127,13 @@ fn main() {
             }
             file.flush().expect("flush");
             drop(file);
+            // To profile `auditstore verify` on the same files afterwards.
+            if let Some(keep) = std::env::var_os("BENCH_EXPORT_KEEP") {
+                let keep = std::path::Path::new(&keep);
+                std::fs::create_dir_all(keep).expect("keep dir");
+                std::fs::copy(&path, keep.join(path.file_name().expect("name"))).expect("keep");
+                std::fs::write(keep.join("verifier.key"), &key).expect("keep key");
+            }
             let args = VerifyArgs {
                 file: Some(path.clone()),
                 key: Some(key.clone()),
