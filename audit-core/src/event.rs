@@ -388,8 +388,9 @@ pub struct Event {
 /// (lowercase hex), everything else literally.
 pub(crate) fn write_jcs_string(out: &mut String, s: &str) {
     out.push('"');
-    // Most strings (ids, actions, types, times) need no escape: copied whole.
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // Most strings (ids, actions, types, times) need no escape: copied whole. The check folds
+    // every byte rather than stopping at the first escape, so that it runs as vector code.
+    if !s.bytes().fold(false, |found, b| found | (b < 0x20) | (b == b'"') | (b == b'\\')) {
         out.push_str(s);
         out.push('"');
         return;
@@ -445,6 +446,11 @@ impl EntryParts<'_> {
     /// `entry = JCS({id, actor, action, resource, occurred_at, metadata_hash})` (DESIGN §3),
     /// absent names omitted.
     pub(crate) fn entry(&self) -> String {
+        self.entry_with(write_jcs_string)
+    }
+
+    /// [`EntryParts::entry`] with `string` writing each string member.
+    fn entry_with(&self, string: impl Fn(&mut String, &str) + Copy) -> String {
         // Written by hand rather than through a JSON value: every member is a string, the
         // member order is fixed (RFC 8785 §3.2.3 sorts `action` < `actor` < `id` <
         // `metadata_hash` < `occurred_at` < `resource`), and this is the ingest hot path.
@@ -455,17 +461,17 @@ impl EntryParts<'_> {
         let strings = self.id.len() + self.action.len() + self.occurred_at.len();
         let mut out = String::with_capacity(256 + strings + party(&self.actor) + party(&self.resource));
         out.push_str("{\"action\":");
-        write_jcs_string(&mut out, self.action);
+        string(&mut out, self.action);
         out.push_str(",\"actor\":");
-        write_party(&mut out, &self.actor);
+        write_party(&mut out, &self.actor, string);
         out.push_str(",\"id\":");
-        write_jcs_string(&mut out, self.id);
+        string(&mut out, self.id);
         out.push_str(",\"metadata_hash\":\"");
         self.metadata_hash.push_hex(&mut out);
         out.push_str("\",\"occurred_at\":");
-        write_jcs_string(&mut out, self.occurred_at);
+        string(&mut out, self.occurred_at);
         out.push_str(",\"resource\":");
-        write_party(&mut out, &self.resource);
+        write_party(&mut out, &self.resource, string);
         out.push('}');
         out
     }
@@ -474,18 +480,34 @@ impl EntryParts<'_> {
     pub(crate) fn leaf_hash(&self) -> Hash {
         leaf_hash(self.entry().as_bytes())
     }
+
+    /// [`EntryParts::leaf_hash`] of parts whose strings the caller has read up to their closing
+    /// quote with no escape, quote or control character in them: written without looking for
+    /// one again. Were a string to hold one after all, the entry would not be the canonical
+    /// JSON whose hash was committed, so it would not match (it cannot verify what it should not).
+    pub(crate) fn leaf_hash_unescaped(&self) -> Hash {
+        leaf_hash(self.entry_with(write_unescaped_string).as_bytes())
+    }
+}
+
+/// Writes `"s"` for a string that holds nothing JCS escapes (RFC 8785 §3.2.2.2).
+fn write_unescaped_string(out: &mut String, s: &str) {
+    debug_assert!(!s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'), "{s:?} needs escapes");
+    out.push('"');
+    out.push_str(s);
+    out.push('"');
 }
 
 /// Appends `{"id":…,"name":…,"type":…}` with members in RFC 8785 order.
-fn write_party(out: &mut String, p: &PartyParts<'_>) {
+fn write_party(out: &mut String, p: &PartyParts<'_>, string: impl Fn(&mut String, &str)) {
     out.push_str("{\"id\":");
-    write_jcs_string(out, p.id);
+    string(out, p.id);
     if let Some(name) = p.name {
         out.push_str(",\"name\":");
-        write_jcs_string(out, name);
+        string(out, name);
     }
     out.push_str(",\"type\":");
-    write_jcs_string(out, p.kind);
+    string(out, p.kind);
     out.push('}');
 }
 
