@@ -226,6 +226,8 @@ pub struct ExportRow {
     pub events_total: u64,
     pub events_scanned: u64,
     pub events_written: u64,
+    /// A filtered export's inclusion proofs written so far.
+    pub proofs_written: u64,
     pub bytes: u64,
     pub sha256: Option<String>,
     /// Who asked: `user:<email>` for dashboard users, else the actor.
@@ -239,5 +241,19 @@ impl ExportRow {
     /// Whether the job has yet to finish it.
     pub fn unfinished(&self) -> bool {
         self.status == "pending" || self.status == "running"
+    }
+
+    /// The progress bar's value, its maximum, and its words. A filtered export reads its range
+    /// and writes the rows that match, then reads it again for each written row's inclusion
+    /// proof: once the first pass is through, the bar shows the second.
+    pub fn progress(&self) -> (u64, u64, String) {
+        let read =
+            format!("{} of {} events read, {} written", self.events_scanned, self.events_total, self.events_written);
+        if !self.filter.is_empty() && self.events_scanned == self.events_total && self.events_written > 0 {
+            let proven = format!("{} of {} inclusion proofs written", self.proofs_written, self.events_written);
+            (self.proofs_written, self.events_written, format!("{read}; {proven}"))
+        } else {
+            (self.events_scanned, self.events_total, read)
+        }
     }
 }

@@ -111,6 +111,7 @@ pub async fn list_exports(ledger: String) -> Result<Vec<ExportRow>, ServerFnErro
             events_total: record.events_total(),
             events_scanned: record.events_scanned,
             events_written: record.events_written,
+            proofs_written: record.proofs_written,
             bytes: record.bytes,
             sha256: record.sha256.clone(),
             requested_by,

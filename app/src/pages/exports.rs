@@ -303,10 +303,10 @@ fn ExportLine(row: ExportRow, ledger: String) -> impl IntoView {
         other => view! { <span class="badge neutral" data-testid="export-status">{other.to_owned()}</span> }.into_any(),
     };
     let progress = row.unfinished().then(|| {
-        let label = format!("{} of {} events read, {} written", row.events_scanned, row.events_total, row.events_written);
+        let (value, max, label) = row.progress();
         view! {
             <br />
-            <progress max=row.events_total.to_string() value=row.events_scanned.to_string() aria-label=label.clone()></progress>
+            <progress max=max.to_string() value=value.to_string() aria-label=label.clone()></progress>
             <br /><small>{label}</small>
         }
     });

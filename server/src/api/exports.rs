@@ -79,6 +79,10 @@ pub struct ExportView {
     events_scanned: u64,
     /// Rows in the file so far (fewer than read when filtered).
     events_written: u64,
+    /// Inclusion proofs in the file so far: a filtered export writes its rows, then reads its
+    /// range again for one proof per written row (`events_written` when done); always 0 for
+    /// a contiguous export, which carries one range proof.
+    proofs_written: u64,
     /// Bytes of the file so far.
     bytes: u64,
     /// Hex SHA-256 of the file, once done.
@@ -129,6 +133,7 @@ impl From<&ExportRecord> for ExportView {
             events_total: r.events_total(),
             events_scanned: r.events_scanned,
             events_written: r.events_written,
+            proofs_written: r.proofs_written,
             bytes: r.bytes,
             sha256: r.sha256.clone(),
             requested_by: Requester { kind: r.requested_by.0.clone(), id: r.requested_by.1.clone() },

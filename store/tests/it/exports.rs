@@ -6,7 +6,7 @@ use std::io::Read as _;
 
 use audit_core::export::{EventsFormat, Manifest};
 use sha2::Digest as _;
-use store::lifecycle::exports::{ExportFilter, ExportRecord, ExportRequest, ExportStatus};
+use store::lifecycle::exports::{ExportFilter, ExportPlan, ExportProgress, ExportRecord, ExportRequest, ExportStatus};
 use store::testing::{execute_raw, fetch_blobs, origin};
 use store::{Store, StoreError};
 
@@ -156,6 +156,56 @@ async fn a_request_is_checked_and_bounded_before_anything_is_recorded() {
         }
         let error = store.request_export(&ledger, &jsonl(EventsFormat::Jsonl), &origin()).await.expect_err("bounded");
         assert!(matches!(error, StoreError::Conflict(_)) && error.to_string().contains("wait for one"), "{error}");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_filtered_export_reports_its_proofs_pass_as_progress_of_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, _) in crate::both_backends(dir.path()).await {
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let ledger = store.create_ledger(&account.id, "billing", &origin()).await.expect("ledger");
+        // Every third event is Jane's: 800 of 2,400, more than one window of rows holds.
+        for batch in 0..4u64 {
+            let events = (batch * 600..(batch + 1) * 600)
+                .map(|i| crate::event(None, if i % 3 == 0 { "jane" } else { "john" }, i))
+                .collect();
+            store.append(&ledger, events).await.expect("append");
+        }
+        let ledger = store.ledger(&account.id, &ledger.id).await.expect("ledger");
+        let request = ExportRequest {
+            filter: ExportFilter { actor_id: Some("jane".into()), ..ExportFilter::default() },
+            ..jsonl(EventsFormat::Jsonl)
+        };
+        let requested = store.request_export(&ledger, &request, &origin()).await.expect("request");
+
+        // Step by step, as the job runs it: the rows' pass reads every row and writes Jane's;
+        // only then do the proofs come, one per written row, with the read count at its end.
+        let mut writer = store.export_writer(&ledger, ExportPlan::of(&requested), Vec::new()).await.expect("writer");
+        let mut seen = vec![writer.progress()];
+        while writer.step().await.expect("step") {
+            seen.push(writer.progress());
+        }
+        assert_eq!(seen.first(), Some(&ExportProgress::default()));
+        assert_eq!(seen.last(), Some(&ExportProgress { scanned: 2400, written: 800, proofs: 800 }));
+        for pair in seen.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert!(b.scanned >= a.scanned && b.written >= a.written && b.proofs >= a.proofs, "{seen:?}");
+            assert!(b.proofs == 0 || a.scanned == 2400, "a proof before the rows' pass ended: {seen:?}");
+        }
+        let midway = seen.iter().filter(|p| p.scanned == 2400 && p.proofs > 0 && p.proofs < 800).count();
+        assert!(midway > 0, "the proofs' pass is seen in steps: {seen:?}");
+        writer.finish().expect("finish");
+
+        // The job records the same, and a contiguous export writes no inclusion proof.
+        assert_eq!(store.run_exports(DAY_MS).await.expect("run"), 1);
+        let done = store.export_record(&ledger.id, &requested.id).await.expect("record");
+        assert_eq!((done.events_scanned, done.events_written, done.proofs_written), (2400, 800, 800));
+        let whole = store.request_export(&ledger, &jsonl(EventsFormat::Csv), &origin()).await.expect("request");
+        assert_eq!(store.run_exports(DAY_MS).await.expect("run"), 1);
+        let whole = store.export_record(&ledger.id, &whole.id).await.expect("record");
+        assert_eq!((whole.events_scanned, whole.events_written, whole.proofs_written), (2400, 2400, 0));
         store.close().await;
     }
 }

@@ -83,6 +83,19 @@ impl ExportPlan {
     }
 }
 
+/// How far an export has come: a contiguous export reads its range once and writes the rows
+/// it reads; a filtered one writes the rows that match, then reads the range a second time for
+/// the inclusion proof of each row it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExportProgress {
+    /// Rows read in the rows' pass.
+    pub scanned: u64,
+    /// Rows written.
+    pub written: u64,
+    /// Inclusion proofs written (a filtered export's second pass).
+    pub proofs: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pass {
     /// Writing the rows.
@@ -155,9 +168,9 @@ impl<W: Write> ExportWriter<W> {
         }
     }
 
-    /// The rows read so far (in the rows' pass) and written.
-    pub fn progress(&self) -> (u64, u64) {
-        (self.scanned, self.zip.rows())
+    /// How far the export has come.
+    pub fn progress(&self) -> ExportProgress {
+        ExportProgress { scanned: self.scanned, written: self.zip.rows(), proofs: self.zip.proofs() }
     }
 
     /// Writes the next window; false once every row (and, for a filtered

@@ -148,6 +148,8 @@ pub struct ExportRecord {
     pub reason: Option<String>,
     pub events_scanned: u64,
     pub events_written: u64,
+    /// A filtered export's inclusion proofs written so far (0 for a contiguous export).
+    pub proofs_written: u64,
     pub bytes: u64,
     /// Chunks the file is stored in.
     pub chunks: u64,
@@ -171,7 +173,7 @@ impl ExportRecord {
 
 const COLUMNS: &str = "export_id, ledger_id, format, filter, start_seq, end_seq, tree_size, status, reason, \
                        events_scanned, events_written, bytes, chunks, sha256, requested_by_type, requested_by_id, \
-                       attempts, created_ms, started_ms, finished_ms, expires_ms";
+                       attempts, created_ms, started_ms, finished_ms, expires_ms, proofs_written";
 
 fn record_from_row<R>(row: &R) -> Result<ExportRecord, StoreError>
 where
@@ -219,6 +221,7 @@ where
         started_ms: row.try_get(18)?,
         finished_ms: row.try_get(19)?,
         expires_ms: row.try_get(20)?,
+        proofs_written: from_i64(row.try_get(21)?)?,
     })
 }
 

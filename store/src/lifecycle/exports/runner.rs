@@ -9,7 +9,7 @@
 
 use super::chunks::{self, ChunkSink};
 use super::records::{ExportRecord, ExportStatus};
-use super::ExportPlan;
+use super::{ExportPlan, ExportProgress};
 use crate::db::{on_db, to_i64, write_tx};
 use crate::system::{outbox, Actor, Origin, SystemEvent};
 use crate::{now_ms, Store, StoreError};
@@ -116,7 +116,7 @@ impl Store {
         write_tx!(&self.db, |tx| {
             sqlx::query(
                 "UPDATE exports SET status = 'running', attempts = $2, started_ms = $3, events_scanned = 0, \
-                 events_written = 0, bytes = 0, chunks = 0 WHERE export_id = $1",
+                 events_written = 0, proofs_written = 0, bytes = 0, chunks = 0 WHERE export_id = $1",
             )
             .bind(&record.id)
             .bind(to_i64(attempt)?)
@@ -144,7 +144,12 @@ impl Store {
         let mut rest = rest.into_iter();
         let before_last: Vec<Vec<u8>> = rest.by_ref().take(full).collect();
         let last = rest.next().unwrap_or_default();
-        n = self.store_chunks(record, attempt, n, before_last, (record.events_total(), manifest.counts.events)).await?;
+        let progress = ExportProgress {
+            scanned: record.events_total(),
+            written: manifest.counts.events,
+            proofs: if record.filter.is_some() { manifest.counts.events } else { 0 },
+        };
+        n = self.store_chunks(record, attempt, n, before_last, progress).await?;
         let event = SystemEvent::ExportCompleted {
             ledger: record.ledger.clone(),
             export: record.id.clone(),
@@ -160,18 +165,19 @@ impl Store {
         let done = write_tx!(&self.db, |tx| {
             let claimed = sqlx::query(
                 "UPDATE exports SET status = 'done', reason = NULL, events_scanned = $3, events_written = $4, \
-                 bytes = $5, chunks = $6, sha256 = $7, finished_ms = $8, expires_ms = $9 \
+                 bytes = $5, chunks = $6, sha256 = $7, finished_ms = $8, expires_ms = $9, proofs_written = $10 \
                  WHERE export_id = $1 AND attempts = $2 AND status = 'running'",
             )
             .bind(&record.id)
             .bind(to_i64(attempt)?)
-            .bind(to_i64(record.events_total())?)
-            .bind(to_i64(manifest.counts.events)?)
+            .bind(to_i64(progress.scanned)?)
+            .bind(to_i64(progress.written)?)
             .bind(to_i64(bytes)?)
             .bind(to_i64(n + 1)?)
             .bind(sha256.to_hex())
             .bind(finished)
             .bind(finished.saturating_add(ttl_ms))
+            .bind(to_i64(progress.proofs)?)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -191,14 +197,14 @@ impl Store {
     }
 
     /// Stores the chunks filled since the last call with the writer's
-    /// progress (rows read, rows written); returns the next chunk number.
+    /// progress; returns the next chunk number.
     async fn store_chunks(
         &self,
         record: &ExportRecord,
         attempt: u64,
         mut n: u64,
         full: Vec<Vec<u8>>,
-        (scanned, rows): (u64, u64),
+        progress: ExportProgress,
     ) -> Result<u64, Stop> {
         let dek = self.keys.current(&record.ledger).await?;
         let written: u64 = full.iter().map(|c| c.len() as u64).sum();
@@ -206,15 +212,16 @@ impl Store {
             // The progress row first: its lock orders this write against a
             // run that takes the export over.
             let claimed = sqlx::query(
-                "UPDATE exports SET events_scanned = $3, events_written = $4, bytes = bytes + $5, chunks = chunks + $6 \
-                 WHERE export_id = $1 AND attempts = $2 AND status = 'running'",
+                "UPDATE exports SET events_scanned = $3, events_written = $4, bytes = bytes + $5, chunks = chunks + $6, \
+                 proofs_written = $7 WHERE export_id = $1 AND attempts = $2 AND status = 'running'",
             )
             .bind(&record.id)
             .bind(to_i64(attempt)?)
-            .bind(to_i64(scanned)?)
-            .bind(to_i64(rows)?)
+            .bind(to_i64(progress.scanned)?)
+            .bind(to_i64(progress.written)?)
             .bind(to_i64(written)?)
             .bind(to_i64(full.len() as u64)?)
+            .bind(to_i64(progress.proofs)?)
             .execute(&mut *tx)
             .await?
             .rows_affected();

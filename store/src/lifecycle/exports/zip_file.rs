@@ -202,6 +202,11 @@ impl<W: Write> ExportZip<W> {
         self.counts.events
     }
 
+    /// Inclusion proofs written so far.
+    pub fn proofs(&self) -> u64 {
+        self.proofs
+    }
+
     fn whole(&mut self, name: &str, bytes: &[u8]) -> Result<MemberDigest, StoreError> {
         self.zip.start_file(name, self.options).map_err(io)?;
         self.zip.write_all(bytes).map_err(io)?;
