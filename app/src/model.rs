@@ -257,3 +257,43 @@ impl ExportRow {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ExportRow;
+
+    fn running(filter: Vec<(String, String)>, scanned: u64, written: u64, proofs: u64) -> ExportRow {
+        ExportRow {
+            id: "exp_1".into(),
+            status: "running".into(),
+            reason: None,
+            format: "jsonl".into(),
+            filter,
+            from_seq: 0,
+            to_seq: 999,
+            events_total: 1000,
+            events_scanned: scanned,
+            events_written: written,
+            proofs_written: proofs,
+            bytes: 0,
+            sha256: None,
+            requested_by: "user:ada@example.com".into(),
+            created_at: String::new(),
+            finished_at: None,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_filtered_export_shows_its_proofs_pass_once_its_rows_pass_is_through() {
+        let filter = vec![("actor_id".to_owned(), "jane".to_owned())];
+        let (value, max, words) = running(filter.clone(), 400, 50, 0).progress();
+        assert_eq!((value, max), (400, 1000));
+        assert_eq!(words, "400 of 1000 events read, 50 written");
+        let (value, max, words) = running(filter, 1000, 120, 30).progress();
+        assert_eq!((value, max), (30, 120));
+        assert_eq!(words, "1000 of 1000 events read, 120 written; 30 of 120 inclusion proofs written");
+        // A contiguous export has one pass.
+        assert_eq!(running(Vec::new(), 1000, 1000, 0).progress().0, 1000);
+    }
+}

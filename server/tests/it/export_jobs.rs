@@ -81,6 +81,7 @@ async fn exports_requested_over_the_api_download_and_verify_offline_in_every_for
             (done["events_total"].as_u64(), done["events_written"].as_u64(), done["to_seq"].as_u64()),
             (Some(1234), Some(1234), Some(1233))
         );
+        assert_eq!(done["proofs_written"].as_u64(), Some(0), "one range proof, no inclusion proofs: {done}");
         assert_eq!(done["requested_by"]["type"], "api_key");
         assert!(done["expires_at"].is_string() && done["filter"].is_null(), "{done}");
         let full = dir.path().join("full.zip");
@@ -141,6 +142,7 @@ async fn exports_requested_over_the_api_download_and_verify_offline_in_every_for
         let location = request(&acct, &ledger, &reader, json!({"format": "jsonl", "actor_id": "u3@example.com"})).await;
         let done = finished(&acct, &location, &reader).await;
         assert_eq!((done["events_total"].as_u64(), done["events_written"].as_u64()), (Some(1234), Some(176)));
+        assert_eq!(done["proofs_written"].as_u64(), Some(176), "one inclusion proof per event: {done}");
         assert_eq!(done["filter"], json!({"actor_id": "u3@example.com"}));
         let filtered = dir.path().join("filtered.zip");
         download(&acct, &done, &reader, &filtered).await;
