@@ -329,3 +329,49 @@ pub(super) fn verify(path: &Path, args: &VerifyArgs, out: &mut dyn std::io::Writ
         Err(Stop::Unusable(why)) => unusable(out, why),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufReader;
+
+    use super::{each_line, Stop, MAX_LINE};
+
+    /// The lines `each_line` hands over, reading through a buffer of `capacity` bytes.
+    fn lines(text: &[u8], capacity: usize) -> Result<Vec<Vec<u8>>, String> {
+        let mut reader = BufReader::with_capacity(capacity, text);
+        let mut seen = Vec::new();
+        each_line(&mut reader, "events.jsonl", |line| {
+            seen.push(line.to_vec());
+            Ok(())
+        })
+        .map_err(|stop| match stop {
+            Stop::Failed(what) | Stop::Unusable(what) => what,
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn lines_are_the_same_whatever_the_buffer_splits() {
+        let text = b"first\n\nthe third line, longer than a small buffer\nx\n";
+        let want: Vec<Vec<u8>> = text.split(|&b| b == b'\n').take(4).map(<[u8]>::to_vec).collect();
+        for capacity in [1, 2, 3, 7, 16, 64, 1 << 16] {
+            assert_eq!(lines(text, capacity), Ok(want.clone()), "a buffer of {capacity}");
+        }
+        assert_eq!(lines(b"", 8), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn a_last_line_without_its_newline_or_a_line_too_long_is_refused() {
+        for capacity in [3, 1 << 16] {
+            let cut = lines(b"one\ntwo", capacity).expect_err("cut off");
+            assert!(cut.contains("cut off"), "{cut}");
+        }
+        let long = [vec![b'a'; usize::try_from(MAX_LINE).unwrap_or(usize::MAX) + 1], b"\n".to_vec()].concat();
+        for capacity in [1 << 16, long.len() + 1] {
+            let error = lines(&long, capacity).expect_err("too long");
+            assert!(error.contains("longer than"), "{error}");
+        }
+        let fits = [vec![b'a'; usize::try_from(MAX_LINE).unwrap_or(usize::MAX)], b"\n".to_vec()].concat();
+        assert_eq!(lines(&fits, 1 << 16).map(|l| l.len()), Ok(1));
+    }
+}
