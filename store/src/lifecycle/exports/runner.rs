@@ -138,17 +138,14 @@ impl Store {
         while writer.step().await? {
             n = self.store_chunks(record, attempt, n, sink.take_full(), writer.progress()).await?;
         }
+        // Every row and proof is written: the writer's last progress is the finished export's.
+        let progress = writer.progress();
         let (manifest, _) = writer.finish()?;
         let (rest, sha256, bytes) = sink.take_rest();
         let full = rest.len().saturating_sub(1);
         let mut rest = rest.into_iter();
         let before_last: Vec<Vec<u8>> = rest.by_ref().take(full).collect();
         let last = rest.next().unwrap_or_default();
-        let progress = ExportProgress {
-            scanned: record.events_total(),
-            written: manifest.counts.events,
-            proofs: if record.filter.is_some() { manifest.counts.events } else { 0 },
-        };
         n = self.store_chunks(record, attempt, n, before_last, progress).await?;
         let event = SystemEvent::ExportCompleted {
             ledger: record.ledger.clone(),
