@@ -383,6 +383,12 @@ pub struct Event {
     encoded_len: usize,
 }
 
+/// Whether RFC 8785 §3.2.2.2 escapes this byte of a string: `"`, `\\` and the control
+/// characters below U+0020 (every other byte is written as it is).
+pub(crate) const fn jcs_escapes(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
 /// Appends `s` as an RFC 8785 §3.2.2.2 string: `"` and `\\` escaped, U+0008, U+0009,
 /// U+000A, U+000C and U+000D as two-character escapes, other controls below U+0020 as `\\u00xx`
 /// (lowercase hex), everything else literally.
@@ -390,7 +396,7 @@ pub(crate) fn write_jcs_string(out: &mut String, s: &str) {
     out.push('"');
     // Most strings (ids, actions, types, times) need no escape: copied whole. The check folds
     // every byte rather than stopping at the first escape, so that it runs as vector code.
-    if !s.bytes().fold(false, |found, b| found | (b < 0x20) | (b == b'"') | (b == b'\\')) {
+    if !s.bytes().fold(false, |found, b| found | jcs_escapes(b)) {
         out.push_str(s);
         out.push('"');
         return;
@@ -492,7 +498,7 @@ impl EntryParts<'_> {
 
 /// Writes `"s"` for a string that holds nothing JCS escapes (RFC 8785 §3.2.2.2).
 fn write_unescaped_string(out: &mut String, s: &str) {
-    debug_assert!(!s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'), "{s:?} needs escapes");
+    debug_assert!(!s.bytes().any(jcs_escapes), "{s:?} needs escapes");
     out.push('"');
     out.push_str(s);
     out.push('"');

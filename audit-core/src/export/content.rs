@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use super::csv_rows::event_from_columns;
 use super::rows::{ExportRow, RowHashes};
 use crate::error::VerifyError;
-use crate::event::{EntryParts, PartyParts};
+use crate::event::{jcs_escapes, EntryParts, PartyParts};
 use crate::hash::Hash;
 
 /// A JSON Lines row, borrowed from its line.
@@ -100,7 +100,7 @@ impl<'a> Skeleton<'a> {
     /// A string with no escape in it (one with escapes is left to the JSON parser).
     fn string(&mut self) -> Option<&'a str> {
         let rest = self.rest.strip_prefix('"')?;
-        let end = rest.bytes().position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = rest.bytes().position(jcs_escapes)?;
         if rest.as_bytes()[end] != b'"' {
             return None;
         }
