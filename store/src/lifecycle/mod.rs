@@ -1,4 +1,6 @@
-//! The records lifecycle: exports (and, to come, retention, archival,
-//! legal holds and ledger deletion).
+//! The records lifecycle: exports, retention policies and legal holds
+//! (and, to come, archival and ledger deletion).
 
 pub mod exports;
+pub mod holds;
+pub mod retention;

@@ -79,6 +79,20 @@ pub enum SystemEvent {
         events: u64,
         sha256: String,
     },
+    /// `retention.set`: the ledger keeps events `days` after their
+    /// `occurred_at`; `previous` is the policy it replaces, if any.
+    RetentionSet { ledger: LedgerId, days: u32, locked: bool, previous: Option<(u32, bool)> },
+    /// `retention.removed`: an unlocked policy of `days` was removed; the
+    /// ledger keeps its events forever again.
+    RetentionRemoved { ledger: LedgerId, days: u32 },
+    /// `retention.change_refused`: a change of a locked policy was refused
+    /// (`requested_days` is `None` for a removal).
+    RetentionChangeRefused { ledger: LedgerId, requested_days: Option<u32>, requested_locked: bool, reason: String },
+    /// `legal_hold.placed`: on one ledger, or (`ledger` `None`) on every
+    /// ledger of the account.
+    HoldPlaced { hold: String, ledger: Option<LedgerId>, case: String, reason: String, scope: Map<String, Value> },
+    /// `legal_hold.released`
+    HoldReleased { hold: String, ledger: Option<LedgerId>, case: String, reason: String },
 }
 
 impl SystemEvent {
@@ -106,6 +120,11 @@ impl SystemEvent {
             SystemEvent::ExportFailed { .. } => "export.failed",
             SystemEvent::ExportDownloaded { .. } => "export.downloaded",
             SystemEvent::ExportCompleted { .. } => "export.completed",
+            SystemEvent::RetentionSet { .. } => "retention.set",
+            SystemEvent::RetentionRemoved { .. } => "retention.removed",
+            SystemEvent::RetentionChangeRefused { .. } => "retention.change_refused",
+            SystemEvent::HoldPlaced { .. } => "legal_hold.placed",
+            SystemEvent::HoldReleased { .. } => "legal_hold.released",
         }
     }
 
@@ -134,6 +153,12 @@ impl SystemEvent {
             | SystemEvent::ExportFailed { export, .. }
             | SystemEvent::ExportDownloaded { export, .. }
             | SystemEvent::ExportCompleted { export, .. } => ("export", export.clone()),
+            SystemEvent::RetentionSet { ledger, .. }
+            | SystemEvent::RetentionRemoved { ledger, .. }
+            | SystemEvent::RetentionChangeRefused { ledger, .. } => ("retention_policy", ledger.as_str().to_owned()),
+            SystemEvent::HoldPlaced { hold, .. } | SystemEvent::HoldReleased { hold, .. } => {
+                ("legal_hold", hold.clone())
+            }
         }
     }
 
@@ -194,6 +219,25 @@ impl SystemEvent {
                 "ledger": ledger.as_str(), "format": format, "from_seq": start, "to_seq": end.saturating_sub(1),
                 "events": events, "sha256": sha256,
             }),
+            SystemEvent::RetentionSet { ledger, days, locked, previous } => {
+                let mut metadata = json!({"ledger": ledger.as_str(), "days": days, "locked": locked});
+                if let Some((days, locked)) = previous {
+                    metadata["previous_days"] = json!(days);
+                    metadata["previous_locked"] = json!(locked);
+                }
+                metadata
+            }
+            SystemEvent::RetentionRemoved { ledger, days } => json!({"ledger": ledger.as_str(), "previous_days": days}),
+            SystemEvent::RetentionChangeRefused { ledger, requested_days, requested_locked, reason } => json!({
+                "ledger": ledger.as_str(), "requested_days": requested_days, "requested_locked": requested_locked,
+                "reason": reason,
+            }),
+            SystemEvent::HoldPlaced { ledger, case, reason, scope, .. } => json!({
+                "ledger": ledger.as_ref().map(LedgerId::as_str), "case": case, "reason": reason, "scope": scope,
+            }),
+            SystemEvent::HoldReleased { ledger, case, reason, .. } => {
+                json!({"ledger": ledger.as_ref().map(LedgerId::as_str), "case": case, "reason": reason})
+            }
         }
     }
 

@@ -216,6 +216,12 @@ async fn the_postgres_application_role_runs_everything_but_cannot_rewrite_histor
     let doomed = app.create_ledger(&account.id, "doomed", &store::testing::origin()).await.expect("ledger");
     app.append(&doomed, vec![crate::event(None, "jane", 9)]).await.expect("append");
     app.destroy_ledger_keys(&doomed.id).await.expect("the app role may shred");
+    let days = store::lifecycle::retention::RetentionDays::new(30).expect("days");
+    app.set_retention(&ledger, days, true, &store::testing::origin()).await.expect("the app role sets retention");
+    let scope = store::lifecycle::holds::HoldScope::default();
+    let by = store::testing::origin();
+    let hold = app.place_hold(&account.id, Some(&ledger), "case", "reason", scope, &by).await.expect("places holds");
+    app.release_hold(&account.id, &hold.id, "done", &store::testing::origin()).await.expect("and releases them");
     app.close().await;
 
     // Even with the triggers out of the way, the grants refuse rewriting.
@@ -225,6 +231,8 @@ async fn the_postgres_application_role_runs_everything_but_cannot_rewrite_histor
         "DELETE FROM merkle_nodes",
         "UPDATE checkpoints SET note = ''",
         "TRUNCATE events",
+        "UPDATE legal_holds SET case_name = ''",
+        "DELETE FROM legal_holds",
     ] {
         let error = store::testing::execute_raw(&app_url, sql).await.expect_err(sql);
         assert!(error.to_string().contains("permission denied"), "{sql}: {error}");

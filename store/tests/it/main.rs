@@ -7,6 +7,7 @@ mod exports;
 mod immutability;
 mod ingest;
 mod keys;
+mod lifecycle;
 mod sessions;
 mod system;
 mod users;
