@@ -53,6 +53,13 @@ pub struct Requester {
     id: String,
 }
 
+impl Requester {
+    /// The actor recorded as (`type`, `id`).
+    pub fn new((kind, id): &(String, String)) -> Self {
+        Self { kind: kind.clone(), id: id.clone() }
+    }
+}
+
 /// An export and where it is.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExportView {
@@ -136,7 +143,7 @@ impl From<&ExportRecord> for ExportView {
             proofs_written: r.proofs_written,
             bytes: r.bytes,
             sha256: r.sha256.clone(),
-            requested_by: Requester { kind: r.requested_by.0.clone(), id: r.requested_by.1.clone() },
+            requested_by: Requester::new(&r.requested_by),
             created_at: time(r.created_ms),
             started_at: r.started_ms.map(time),
             finished_at: r.finished_ms.map(time),

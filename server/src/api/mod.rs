@@ -9,7 +9,9 @@ pub mod error;
 pub mod events;
 pub mod evidence;
 pub mod exports;
+pub mod holds;
 pub mod limits;
+pub mod retention;
 pub mod schema;
 pub mod shedding;
 
@@ -64,6 +66,7 @@ where
         (name = "events", description = "Append and read events"),
         (name = "proofs", description = "Checkpoints and Merkle proofs"),
         (name = "exports", description = "Export files with their proofs, verified offline by `auditstore verify`"),
+        (name = "lifecycle", description = "Retention policies and legal holds (admin keys)"),
         (name = "admin", description = "Ledgers and API keys (admin keys)"),
     )
 )]
@@ -93,6 +96,11 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(exports::create_export, exports::list_exports))
         .routes(routes!(exports::get_export))
         .routes(routes!(exports::download_export))
+        .routes(routes!(retention::get_retention, retention::put_retention, retention::delete_retention))
+        .routes(routes!(holds::place_ledger_hold, holds::list_ledger_holds))
+        .routes(routes!(holds::place_account_hold, holds::list_account_holds))
+        .routes(routes!(holds::get_hold))
+        .routes(routes!(holds::release_hold))
         .routes(routes!(events::checkpoint))
         .routes(routes!(events::inclusion))
         .routes(routes!(events::consistency))

@@ -593,6 +593,11 @@ async fn the_openapi_document_describes_every_route_that_answers() {
         "/v1/ledgers/{ledger}/proofs/consistency",
         "/v1/ledgers/{ledger}/proofs/range",
         "/v1/checkpoint-key",
+        "/v1/ledgers/{ledger}/retention",
+        "/v1/ledgers/{ledger}/holds",
+        "/v1/holds",
+        "/v1/holds/{id}",
+        "/v1/holds/{id}/release",
     ] {
         assert!(paths.contains_key(expected), "{expected} is documented");
     }

@@ -12,6 +12,7 @@ mod export_vectors;
 mod exports;
 mod health;
 mod jobs;
+mod lifecycle;
 mod processes;
 mod sessions;
 mod slow_clients;

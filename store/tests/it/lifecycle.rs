@@ -111,7 +111,7 @@ async fn a_legal_hold_stands_until_released_once_with_a_reason() {
         let of_billing = store.legal_holds(&account.id, HoldsOf::Ledger(&billing.id), false).await.expect("list");
         assert_eq!(ids(of_billing), [everything.id.clone(), jane.id.clone()], "newest first");
         let of_other = store.legal_holds(&account.id, HoldsOf::Ledger(&other.id), false).await.expect("list");
-        assert_eq!(ids(of_other), [everything.id.clone()], "only the account-wide hold applies");
+        assert_eq!(ids(of_other), [everything.id.as_str()], "only the account-wide hold applies");
 
         let bad = store.place_hold(&account.id, Some(&billing), " ", "r", HoldScope::default(), &origin()).await;
         assert!(bad.expect_err("no case").to_string().contains("case"));
@@ -140,7 +140,7 @@ async fn a_legal_hold_stands_until_released_once_with_a_reason() {
             .expect_err("a release is for good");
         assert!(error.to_string().contains("legal hold"), "{error}");
         let active = store.legal_holds(&account.id, HoldsOf::Account, true).await.expect("list");
-        assert_eq!(ids(active), [everything.id.clone()]);
+        assert_eq!(ids(active), [everything.id.as_str()]);
         let all = store.legal_holds(&account.id, HoldsOf::Account, false).await.expect("list");
         assert_eq!(ids(all), [everything.id.clone(), jane.id.clone()], "active first");
 
