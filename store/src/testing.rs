@@ -192,6 +192,12 @@ pub fn pause_outbox(store: &crate::Store, paused: bool) {
     store.ingest.outbox_paused.store(paused, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Makes every archival stop right after writing its file (`true`), as if
+/// the process died between the file and the transaction.
+pub fn crash_archival_after_write(store: &crate::Store, crash: bool) {
+    store.ingest.archival_crashes.store(crash, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The origin tests make changes as.
 pub fn origin() -> crate::Origin {
     crate::Origin::new(crate::Actor::Cli("test"))

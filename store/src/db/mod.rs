@@ -144,6 +144,26 @@ impl Db {
     /// table is rewritten.
     pub(crate) async fn reclaim_deleted(&self, table: &'static str) -> Result<(), crate::StoreError> {
         match &self.pool {
+            PerBackend::Sqlite(_) => self.truncate_wal(table).await,
+            PerBackend::Postgres(pool) => {
+                // Without the privilege (a non-owner role) autovacuum
+                // reclaims the space later.
+                if let Err(error) = sqlx::query(&format!("VACUUM FULL {table}")).execute(pool).await {
+                    tracing::warn!(%error, table, "VACUUM FULL after a secure deletion failed (it needs the table owner; run it as the owner)");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// On SQLite, checkpoints the WAL and truncates it, so the old copies of
+    /// pages just overwritten (`secure_delete`) in `table` leave it; nothing
+    /// to do on PostgreSQL, whose dead tuples autovacuum makes reusable
+    /// (rewriting a table as large as `events` for each archival would lock
+    /// it for minutes).
+    pub(crate) async fn truncate_wal(&self, table: &'static str) -> Result<(), crate::StoreError> {
+        match &self.pool {
+            PerBackend::Postgres(_) => Ok(()),
             PerBackend::Sqlite(pool) => {
                 // Readers can keep the checkpoint busy for a moment.
                 for _ in 0..50 {
@@ -155,16 +175,9 @@ impl Db {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
                 tracing::warn!(table, "the WAL could not be truncated after a secure deletion (busy readers); old copies remain until the next checkpoint");
-            }
-            PerBackend::Postgres(pool) => {
-                // Without the privilege (a non-owner role) autovacuum
-                // reclaims the space later.
-                if let Err(error) = sqlx::query(&format!("VACUUM FULL {table}")).execute(pool).await {
-                    tracing::warn!(%error, table, "VACUUM FULL after a secure deletion failed (it needs the table owner; run it as the owner)");
-                }
+                Ok(())
             }
         }
-        Ok(())
     }
 
     pub(crate) async fn close(&self) {

@@ -120,6 +120,10 @@ pub(crate) struct Sequencer {
     /// died between the change's commit and the append of its event.
     #[cfg(feature = "testing")]
     pub(crate) outbox_paused: std::sync::atomic::AtomicBool,
+    /// Tests only: an archival stops right after its file is written, as if
+    /// the process had died before its transaction.
+    #[cfg(feature = "testing")]
+    pub(crate) archival_crashes: std::sync::atomic::AtomicBool,
     /// Woken after every commit: there is something to index.
     pub(crate) indexer: Arc<tokio::sync::Notify>,
 }
@@ -143,6 +147,8 @@ impl Sequencer {
             ),
             #[cfg(feature = "testing")]
             outbox_paused: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(feature = "testing")]
+            archival_crashes: std::sync::atomic::AtomicBool::new(false),
             indexer: Arc::new(tokio::sync::Notify::new()),
         }
     }

@@ -253,7 +253,14 @@ impl Store {
         let staged = self.stage(account, origin, event).await?;
         let (by_type, by_id) = origin.actor().parts();
         let now = now_ms();
-        write_tx!(&self.db, |tx| {
+        write_tx!(&self.db, |tx, sql| {
+            // Orders the hold with any archival of the account in progress
+            // (which re-reads the holds under the same lock before it
+            // tombstones anything).
+            sqlx::query(&format!("SELECT id FROM accounts WHERE id = $1{}", sql.for_update))
+                .bind(account.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
             let active: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM legal_holds WHERE account_id = $1 AND released_ms IS NULL")
                     .bind(account.as_str())

@@ -93,6 +93,24 @@ pub enum SystemEvent {
     HoldPlaced { hold: String, ledger: Option<LedgerId>, case: String, reason: String, scope: Map<String, Value> },
     /// `legal_hold.released`
     HoldReleased { hold: String, ledger: Option<LedgerId>, case: String, reason: String },
+    /// `retention.archived`: the events of `runs` (seqs `[start, end)`
+    /// each), within `[start, end)`, were written to the archive file at
+    /// `location` and turned into tombstones.
+    Archived {
+        ledger: LedgerId,
+        archival: String,
+        start: u64,
+        end: u64,
+        events: u64,
+        runs: Vec<(u64, u64)>,
+        sha256: String,
+        location: String,
+        policy_days: u32,
+        cutoff_ms: i64,
+    },
+    /// `retention.held`: a run left `events` expired events in place
+    /// because the active `holds` cover them.
+    RetentionHeld { ledger: LedgerId, events: u64, holds: Vec<String>, cutoff_ms: i64 },
 }
 
 impl SystemEvent {
@@ -125,6 +143,8 @@ impl SystemEvent {
             SystemEvent::RetentionChangeRefused { .. } => "retention.change_refused",
             SystemEvent::HoldPlaced { .. } => "legal_hold.placed",
             SystemEvent::HoldReleased { .. } => "legal_hold.released",
+            SystemEvent::Archived { .. } => "retention.archived",
+            SystemEvent::RetentionHeld { .. } => "retention.held",
         }
     }
 
@@ -159,6 +179,8 @@ impl SystemEvent {
             SystemEvent::HoldPlaced { hold, .. } | SystemEvent::HoldReleased { hold, .. } => {
                 ("legal_hold", hold.clone())
             }
+            SystemEvent::Archived { archival, .. } => ("archival", archival.clone()),
+            SystemEvent::RetentionHeld { ledger, .. } => ("retention_policy", ledger.as_str().to_owned()),
         }
     }
 
@@ -238,6 +260,31 @@ impl SystemEvent {
             SystemEvent::HoldReleased { ledger, case, reason, .. } => {
                 json!({"ledger": ledger.as_ref().map(LedgerId::as_str), "case": case, "reason": reason})
             }
+            SystemEvent::Archived {
+                ledger,
+                start,
+                end,
+                events,
+                runs,
+                sha256,
+                location,
+                policy_days,
+                cutoff_ms,
+                ..
+            } => {
+                // A batch has at most a few runs unless holds fragment it:
+                // the ranges are listed up to a bound, always counted.
+                let listed: Vec<[u64; 2]> =
+                    runs.iter().take(MAX_LISTED_RUNS).map(|(s, e)| [*s, e.saturating_sub(1)]).collect();
+                json!({
+                    "ledger": ledger.as_str(), "from_seq": start, "to_seq": end.saturating_sub(1), "events": events,
+                    "ranges": listed, "range_count": runs.len(), "sha256": sha256, "location": location,
+                    "policy_days": policy_days, "archived_before": time(*cutoff_ms),
+                })
+            }
+            SystemEvent::RetentionHeld { ledger, events, holds, cutoff_ms } => json!({
+                "ledger": ledger.as_str(), "events": events, "holds": holds, "archived_before": time(*cutoff_ms),
+            }),
         }
     }
 
@@ -261,6 +308,15 @@ impl SystemEvent {
         let at = OccurredAt::from_unix_millis(at_ms).map_err(invalid)?;
         Event::new(id, actor, action, resource, at, metadata).map_err(invalid)
     }
+}
+
+/// The most seq ranges a `retention.archived` event lists (each as
+/// `[first, last]`, both included).
+const MAX_LISTED_RUNS: usize = 100;
+
+/// A time in Unix ms as normalised RFC 3339 (empty if out of range).
+fn time(ms: i64) -> String {
+    OccurredAt::from_unix_millis(ms).map(String::from).unwrap_or_default()
 }
 
 /// What a key's events say of it: name, permission and scope (never the

@@ -222,6 +222,14 @@ async fn the_postgres_application_role_runs_everything_but_cannot_rewrite_histor
     let by = store::testing::origin();
     let hold = app.place_hold(&account.id, Some(&ledger), "case", "reason", scope, &by).await.expect("places holds");
     app.release_hold(&account.id, &hold.id, "done", &store::testing::origin()).await.expect("and releases them");
+    // Archival: the one content change the app role may make.
+    let expiring = app.create_ledger(&account.id, "expiring", &by).await.expect("ledger");
+    app.append(&expiring, (0..4).map(|n| crate::event(None, "jane", n)).collect()).await.expect("append");
+    let one_day = store::lifecycle::retention::RetentionDays::new(1).expect("days");
+    app.set_retention(&expiring, one_day, false, &by).await.expect("policy");
+    let archive = store::lifecycle::archive::ArchiveStore::Directory(tempfile::tempdir().expect("dir").keep());
+    let run = app.run_retention(&expiring.id, &archive, &by, None).await.expect("the app role archives");
+    assert_eq!(run.archived, 4);
     app.close().await;
 
     // Even with the triggers out of the way, the grants refuse rewriting.
@@ -232,9 +240,14 @@ async fn the_postgres_application_role_runs_everything_but_cannot_rewrite_histor
         "UPDATE checkpoints SET note = ''",
         "TRUNCATE events",
         "UPDATE legal_holds SET case_name = ''",
+        "DELETE FROM archivals",
+        "UPDATE archival_ranges SET end_seq = 0",
         "DELETE FROM legal_holds",
     ] {
         let error = store::testing::execute_raw(&app_url, sql).await.expect_err(sql);
         assert!(error.to_string().contains("permission denied"), "{sql}: {error}");
     }
+    // The content grant it holds for archival removes nothing uncovered.
+    let error = store::testing::execute_raw(&app_url, "UPDATE events SET content = NULL").await.expect_err("refused");
+    assert!(error.to_string().contains("no recorded archival"), "{error}");
 }

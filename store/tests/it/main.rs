@@ -1,6 +1,7 @@
 //! Store integration tests, one binary. Every test runs against a real
 //! SQLite file and a real PostgreSQL database of its own.
 
+mod archival;
 mod backends;
 mod encryption;
 mod exports;
