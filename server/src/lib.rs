@@ -179,12 +179,14 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         dashboard,
         dashboard_config: config.dashboard,
         trusted_proxies: config.trusted_proxies.clone(),
+        archive: config.archive.clone(),
     });
     // A body that dribbles in is cut off (its read fails, answered 408).
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.listener.request_body_timeout));
     let setup_link = first_run_link(&store, &public_url).await?;
     let mut background = vec![cleanup, indexer];
-    background.extend(jobs::spawn(&store, jobs::all(key_rotation, export_expiry)));
+    let retention = jobs::Retention { every: config.retention_interval, archive: config.archive.clone() };
+    background.extend(jobs::spawn(&store, jobs::all(key_rotation, export_expiry, retention)));
     let handle = Handle::new();
     let mut tasks = Vec::new();
     let limits = config.listener;

@@ -18,6 +18,8 @@ pub struct AppState {
     pub dashboard_config: crate::config::DashboardConfig,
     /// Proxies whose forwarding headers name the client address.
     pub trusted_proxies: crate::client_address::TrustedProxies,
+    /// Where retention archive files are written.
+    pub archive: store::lifecycle::archive::ArchiveStore,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -7,14 +7,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
+use store::lifecycle::archive::TombstoneInfo;
 use store::{EventFilter, NewEvent, Permission, StoredEvent};
 
 use super::append_budget::AdmittedAppend;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::schema::{
-    AppendBody, AppendResponse, Appended, ConsistencyProof, EventIn, EventOut, EventPage, InclusionProof, Problem,
-    RangeProof,
+    AppendBody, AppendResponse, Appended, ArchiveRef, ConsistencyProof, EventIn, EventOut, EventPage, InclusionProof,
+    Problem, RangeProof,
 };
 use super::JsonBody;
 use crate::state::AppState;
@@ -163,7 +164,16 @@ pub async fn list(
             store::StoreError::Invalid(detail) => ApiError::bad("cursor", detail),
             other => other.into(),
         })?;
-    let events = page.events.into_iter().map(event_out).collect::<Result<_, _>>()?;
+    let tombstones: Vec<u64> = page.events.iter().filter(|e| e.event.is_none()).map(|e| e.seq).collect();
+    let mut archives = state.store.tombstone_infos(&ledger.id, &tombstones).await?.into_iter();
+    let events = page
+        .events
+        .into_iter()
+        .map(|stored| {
+            let archive = if stored.event.is_none() { archives.next().flatten() } else { None };
+            event_out(stored, archive)
+        })
+        .collect::<Result<_, _>>()?;
     Ok(Json(EventPage { events, next_cursor: page.next_cursor }))
 }
 
@@ -181,13 +191,17 @@ pub async fn get(
 ) -> Result<Json<EventOut>, ApiError> {
     let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
     let stored = state.store.event(&ledger.id, &id).await?;
-    Ok(Json(event_out(stored)?))
+    let archive = match stored.event {
+        None => state.store.tombstone_info(&ledger.id, stored.seq).await?,
+        Some(_) => None,
+    };
+    Ok(Json(event_out(stored, archive)?))
 }
 
 /// The event as ingested (normalised) plus where it is in the ledger.
 /// Content that is present but not an event is corruption, reported as an
 /// internal error; only absent content (retention) is a tombstone.
-fn event_out(stored: StoredEvent) -> Result<EventOut, ApiError> {
+fn event_out(stored: StoredEvent, archive: Option<TombstoneInfo>) -> Result<EventOut, ApiError> {
     let received_at = OccurredAt::from_unix_millis(stored.received_ms).map(|t| t.as_str().to_owned()).ok();
     let content = match stored.event {
         None => None,
@@ -210,6 +224,8 @@ fn event_out(stored: StoredEvent) -> Result<EventOut, ApiError> {
         occurred_at,
         metadata,
         tombstoned,
+        archived_at: archive.as_ref().and_then(|a| OccurredAt::from_unix_millis(a.archived_ms).ok()).map(String::from),
+        archive: archive.map(|a| ArchiveRef { id: a.archival, location: a.location, sha256: a.sha256 }),
         seq: stored.seq,
         leaf_hash: stored.leaf_hash.to_hex(),
         chain_hash: stored.chain_hash.to_hex(),

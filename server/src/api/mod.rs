@@ -66,7 +66,7 @@ where
         (name = "events", description = "Append and read events"),
         (name = "proofs", description = "Checkpoints and Merkle proofs"),
         (name = "exports", description = "Export files with their proofs, verified offline by `auditstore verify`"),
-        (name = "lifecycle", description = "Retention policies and legal holds (admin keys)"),
+        (name = "lifecycle", description = "Retention policies, archival into tombstones and legal holds (admin keys)"),
         (name = "admin", description = "Ledgers and API keys (admin keys)"),
     )
 )]
@@ -97,6 +97,9 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(exports::get_export))
         .routes(routes!(exports::download_export))
         .routes(routes!(retention::get_retention, retention::put_retention, retention::delete_retention))
+        .routes(routes!(retention::run_retention))
+        .routes(routes!(retention::list_archives))
+        .routes(routes!(retention::download_archive))
         .routes(routes!(holds::place_ledger_hold, holds::list_ledger_holds))
         .routes(routes!(holds::place_account_hold, holds::list_account_holds))
         .routes(routes!(holds::get_hold))

@@ -88,10 +88,26 @@ pub struct EventOut {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tombstoned: bool,
+    /// A tombstone's archival: when its content was archived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<String>,
+    /// A tombstone's archive file: the archival's id, where the file is and its SHA-256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveRef>,
     pub seq: u64,
     pub leaf_hash: String,
     pub chain_hash: String,
     pub received_at: Option<String>,
+}
+
+/// The archive file that holds a tombstone's content (docs/FORMAT.md §14).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArchiveRef {
+    /// The archival (`GET /v1/ledgers/{ledger}/archives`).
+    pub id: String,
+    /// `file:<ledger>/<archival>.zip` below the server's archive directory.
+    pub location: String,
+    pub sha256: String,
 }
 
 /// A page of events, newest first.

@@ -223,6 +223,10 @@ pub struct Config {
     pub key_rotation: KeyRotation,
     /// How long an export's file is kept after it finished.
     pub export_expiry: std::time::Duration,
+    /// Where retention archive files are written.
+    pub archive: store::lifecycle::archive::ArchiveStore,
+    /// How often the retention job runs.
+    pub retention_interval: std::time::Duration,
     pub shedding: crate::api::shedding::SheddingConfig,
     /// Body bytes of appends in flight, per process and per account.
     pub append_budget: crate::api::append_budget::AppendBudgetConfig,
@@ -311,6 +315,12 @@ impl Config {
                 after_days: settings.key_rotate_after_days.get(),
             },
             export_expiry: std::time::Duration::from_secs(u64::from(settings.export_expiry_hours.get()) * 3600),
+            archive: store::lifecycle::archive::ArchiveStore::Directory(
+                settings.archive_dir.unwrap_or_else(|| data_dir.join("archive")),
+            ),
+            retention_interval: std::time::Duration::from_secs(
+                u64::from(settings.retention_interval_minutes.get()) * 60,
+            ),
             shedding: crate::api::shedding::SheddingConfig {
                 max_concurrent_reads: settings.max_concurrent_reads,
                 shed_reads_at_backlog: settings.shed_reads_at_backlog,

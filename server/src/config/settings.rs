@@ -188,6 +188,12 @@ settings! {
         /// Delete an export's file this many hours after it finished (its record stays, expired) [default: 168, 7 days].
         #[arg(long, env = "AUDITSTORE_EXPORT_EXPIRY_HOURS", value_name = "HOURS")]
         pub export_expiry_hours: NonZeroU32 = NonZeroU32::new(168).unwrap_or(NonZeroU32::MIN),
+        /// Directory of retention archive files [default: archive/ in the data dir].
+        #[arg(long, env = "AUDITSTORE_ARCHIVE_DIR", value_name = "DIR")]
+        pub archive_dir: PathBuf,
+        /// Minutes between retention runs, which archive every ledger's expired events no legal hold covers [default: 60].
+        #[arg(long, env = "AUDITSTORE_RETENTION_INTERVAL_MINUTES", value_name = "MINUTES")]
+        pub retention_interval_minutes: NonZeroU32 = NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
         /// End a dashboard session after this many seconds without use [default: 1800].
         #[arg(long, env = "AUDITSTORE_SESSION_IDLE_SECS", value_name = "SECONDS")]
         pub session_idle_secs: NonZeroU64 = NonZeroU64::new(1800).unwrap_or(NonZeroU64::MIN),

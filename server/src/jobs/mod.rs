@@ -7,6 +7,7 @@
 mod exports;
 mod key_rotation;
 mod outbox;
+mod retention;
 mod sessions;
 
 use std::future::Future;
@@ -46,9 +47,17 @@ impl Job {
     }
 }
 
+pub use retention::Retention;
+
 /// Every background job of a serving node.
-pub fn all(key_rotation: KeyRotation, export_expiry: Duration) -> Vec<Job> {
-    vec![key_rotation::job(key_rotation), sessions::job(), outbox::job(), exports::job(export_expiry)]
+pub fn all(key_rotation: KeyRotation, export_expiry: Duration, retention: Retention) -> Vec<Job> {
+    vec![
+        key_rotation::job(key_rotation),
+        sessions::job(),
+        outbox::job(),
+        exports::job(export_expiry),
+        retention::job(retention),
+    ]
 }
 
 /// Starts `jobs`, each in a task of its own that runs it while this node

@@ -598,6 +598,9 @@ async fn the_openapi_document_describes_every_route_that_answers() {
         "/v1/holds",
         "/v1/holds/{id}",
         "/v1/holds/{id}/release",
+        "/v1/ledgers/{ledger}/retention/run",
+        "/v1/ledgers/{ledger}/archives",
+        "/v1/ledgers/{ledger}/archives/{id}/download",
     ] {
         assert!(paths.contains_key(expected), "{expected} is documented");
     }

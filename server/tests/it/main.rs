@@ -2,6 +2,7 @@
 //! real TLS, against a real SQLite file and a real PostgreSQL.
 
 mod api;
+mod archival;
 mod common;
 mod config;
 mod dashboard;

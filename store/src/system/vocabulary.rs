@@ -108,6 +108,8 @@ pub enum SystemEvent {
         policy_days: u32,
         cutoff_ms: i64,
     },
+    /// `archive.downloaded`: an archive file was handed out.
+    ArchiveDownloaded { ledger: LedgerId, archival: String, sha256: String, bytes: u64 },
     /// `retention.held`: a run left `events` expired events in place
     /// because the active `holds` cover them.
     RetentionHeld { ledger: LedgerId, events: u64, holds: Vec<String>, cutoff_ms: i64 },
@@ -145,6 +147,7 @@ impl SystemEvent {
             SystemEvent::HoldReleased { .. } => "legal_hold.released",
             SystemEvent::Archived { .. } => "retention.archived",
             SystemEvent::RetentionHeld { .. } => "retention.held",
+            SystemEvent::ArchiveDownloaded { .. } => "archive.downloaded",
         }
     }
 
@@ -179,7 +182,9 @@ impl SystemEvent {
             SystemEvent::HoldPlaced { hold, .. } | SystemEvent::HoldReleased { hold, .. } => {
                 ("legal_hold", hold.clone())
             }
-            SystemEvent::Archived { archival, .. } => ("archival", archival.clone()),
+            SystemEvent::Archived { archival, .. } | SystemEvent::ArchiveDownloaded { archival, .. } => {
+                ("archival", archival.clone())
+            }
             SystemEvent::RetentionHeld { ledger, .. } => ("retention_policy", ledger.as_str().to_owned()),
         }
     }
@@ -281,6 +286,9 @@ impl SystemEvent {
                     "ranges": listed, "range_count": runs.len(), "sha256": sha256, "location": location,
                     "policy_days": policy_days, "archived_before": time(*cutoff_ms),
                 })
+            }
+            SystemEvent::ArchiveDownloaded { ledger, sha256, bytes, .. } => {
+                json!({"ledger": ledger.as_str(), "sha256": sha256, "bytes": bytes})
             }
             SystemEvent::RetentionHeld { ledger, events, holds, cutoff_ms } => json!({
                 "ledger": ledger.as_str(), "events": events, "holds": holds, "archived_before": time(*cutoff_ms),

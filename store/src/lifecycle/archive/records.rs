@@ -134,6 +134,35 @@ impl Store {
         ))
     }
 
+    /// [`Store::tombstone_info`] of each of `seqs` (of one page: one query
+    /// for all of them), in the same order.
+    pub async fn tombstone_infos(
+        &self,
+        ledger: &LedgerId,
+        seqs: &[u64],
+    ) -> Result<Vec<Option<TombstoneInfo>>, StoreError> {
+        let (Some(&low), Some(&high)) = (seqs.iter().min(), seqs.iter().max()) else { return Ok(Vec::new()) };
+        // The ranges that can cover any of them: those ending above the
+        // lowest and starting at or below the highest.
+        let sql = "SELECT r.start_seq, r.end_seq, a.archival_id, a.location, a.sha256, a.created_ms \
+                   FROM archival_ranges r JOIN archivals a ON a.archival_id = r.archival_id \
+                   WHERE r.ledger_id = $1 AND r.start_seq <= $2 AND r.end_seq > $3 ORDER BY r.start_seq";
+        let rows: Vec<(i64, i64, String, String, String, i64)> = on_db!(&self.db.pool, |p| {
+            sqlx::query_as(sql).bind(ledger.as_str()).bind(to_i64(high)?).bind(to_i64(low)?).fetch_all(p).await?
+        });
+        let mut ranges = Vec::with_capacity(rows.len());
+        for (start, end, archival, location, sha256, archived_ms) in rows {
+            ranges.push((from_i64(start)?, from_i64(end)?, TombstoneInfo { archival, location, sha256, archived_ms }));
+        }
+        Ok(seqs
+            .iter()
+            .map(|&seq| {
+                let i = ranges.partition_point(|(start, _, _)| *start <= seq);
+                i.checked_sub(1).and_then(|i| ranges.get(i)).filter(|(_, end, _)| seq < *end).map(|r| r.2.clone())
+            })
+            .collect())
+    }
+
     /// Records `new` and tombstones its runs in one transaction, with its
     /// system event. Refused (nothing changed) when a hold other than those
     /// it was chosen under became active, or when any of its events is a

@@ -36,7 +36,10 @@ static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// What holds kept at a ledger's last run in this process: a run records
 /// `retention.held` only when that changed, so a standing hold does not
 /// write the same event every hour.
-static LAST_HELD: Mutex<Option<HashMap<LedgerId, (u64, BTreeSet<String>)>>> = Mutex::new(None);
+static LAST_HELD: Mutex<Option<HashMap<LedgerId, Held>>> = Mutex::new(None);
+
+/// Expired events holds kept at a run, and the holds.
+type Held = (u64, BTreeSet<String>);
 
 /// What a retention run of a ledger did.
 #[derive(Debug, Clone, Default)]
