@@ -229,6 +229,32 @@ impl Store {
                 tx.rollback().await?;
                 true
             } else {
+                // Events archived since their terms were computed keep
+                // none: an archival locks the head row FOR UPDATE, so it
+                // committed before the lock above was granted, or commits
+                // after this and deletes these terms itself. Ranges never
+                // overlap, so the last one starting below `to` is the only
+                // one that can reach into the batch.
+                let last_end: Option<i64> = sqlx::query_scalar(
+                    "SELECT end_seq FROM archival_ranges WHERE ledger_id = $1 AND start_seq < $2 \
+                     ORDER BY start_seq DESC LIMIT 1",
+                )
+                .bind(ledger)
+                .bind(to_i64(to)?)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let first = to_i64(from)?;
+                if last_end.is_some_and(|end| end > first) {
+                    sqlx::query(
+                        "DELETE FROM event_terms WHERE ledger_id = $1 AND seq >= $2 AND seq < $3 AND seq IN \
+                         (SELECT seq FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3 AND content IS NULL)",
+                    )
+                    .bind(ledger)
+                    .bind(to_i64(from)?)
+                    .bind(to_i64(to)?)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 sqlx::query("UPDATE index_progress SET indexed_size = $1 WHERE ledger_id = $2 AND indexed_size < $1")
                     .bind(to_i64(to)?)
                     .bind(ledger)

@@ -210,5 +210,11 @@ async fn a_crash_between_the_archive_file_and_the_tombstones_loses_nothing() {
         assert!(members.contains_key("proof.json"));
         proofs_verify(&store, &ledger, &(0..12).collect::<Vec<_>>()).await;
         assert_eq!(std::fs::read_dir(root.join(ledger.id.as_str())).expect("dir").count(), 2);
+        // Archived before they were indexed: the index learns nothing of them.
+        while store.index_pending().await.expect("index") > 0 {}
+        let joe = EventFilter { actor_id: Some("joe".into()), ..EventFilter::default() };
+        assert!(store.list_events(&ledger.id, &joe, None, 100).await.expect("filtered").events.is_empty());
+        let all = store.list_events(&ledger.id, &EventFilter::default(), None, 100).await.expect("all");
+        assert_eq!(all.events.iter().filter(|e| e.event.is_none()).count(), 12, "listed as tombstones");
     }
 }

@@ -170,6 +170,12 @@ impl Store {
     pub(super) async fn commit_archival(&self, new: NewArchival<'_>) -> Result<(), StoreError> {
         let r = new.record;
         write_tx!(&self.db, |tx, sql| {
+            // Orders the archival with the indexer's batches of the ledger
+            // (see `index_range`), so no term of a tombstone survives.
+            sqlx::query(&format!("SELECT key_version FROM ledger_heads WHERE ledger_id = $1{}", sql.for_update))
+                .bind(r.ledger.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
             // Holds are placed under the same lock (see `place_hold`).
             sqlx::query(&format!("SELECT id FROM accounts WHERE id = $1{}", sql.for_update))
                 .bind(new.account.as_str())
