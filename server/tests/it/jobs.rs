@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use store::testing::fresh_postgres_url;
 
-const JOBS: [&str; 4] = ["key-rotation", "session-sweep", "outbox-drain", "exports"];
+const JOBS: [&str; 5] = ["key-rotation", "session-sweep", "outbox-drain", "exports", "retention"];
 
 /// A server process whose log (JSON lines on stderr) goes to a file.
 struct Node {

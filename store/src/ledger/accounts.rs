@@ -89,6 +89,9 @@ pub struct Ledger {
     pub tree_size: u64,
     /// How many events the filter index covers (it trails `tree_size`).
     pub indexed_size: u64,
+    /// When its scheduled deletion is due (Unix ms): appends are refused
+    /// from the moment it is scheduled.
+    pub delete_at_ms: Option<i64>,
 }
 
 /// The name of every account's system ledger.
@@ -262,6 +265,7 @@ impl Store {
             created_ms,
             tree_size: 0,
             indexed_size: 0,
+            delete_at_ms: None,
         }))
     }
 
@@ -269,7 +273,7 @@ impl Store {
     pub async fn list_ledgers(&self, account: &AccountId) -> Result<Vec<Ledger>, StoreError> {
         let rows = on_db!(&self.db.pool, |p| {
             sqlx::query(
-                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size, p.indexed_size FROM ledgers l \
+                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size, p.indexed_size, l.delete_at_ms FROM ledgers l \
                  JOIN ledger_heads h ON h.ledger_id = l.id JOIN index_progress p ON p.ledger_id = l.id \
                  WHERE l.account_id = $1 ORDER BY l.created_ms, l.id",
             )
@@ -309,7 +313,7 @@ impl Store {
     pub async fn ledger(&self, account: &AccountId, id: &LedgerId) -> Result<Ledger, StoreError> {
         let ledger = on_db!(&self.db.pool, |p| {
             sqlx::query(
-                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size, p.indexed_size FROM ledgers l \
+                "SELECT l.id, l.name, l.kind, l.origin, l.created_ms, h.tree_size, p.indexed_size, l.delete_at_ms FROM ledgers l \
                  JOIN ledger_heads h ON h.ledger_id = l.id JOIN index_progress p ON p.ledger_id = l.id \
                  WHERE l.account_id = $1 AND l.id = $2",
             )
@@ -330,6 +334,7 @@ where
     usize: sqlx::ColumnIndex<R>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let id: String = row.try_get(0)?;
     let kind: String = row.try_get(2)?;
@@ -342,5 +347,6 @@ where
         created_ms: row.try_get(4)?,
         tree_size: crate::db::from_i64(row.try_get(5)?)?,
         indexed_size: crate::db::from_i64(row.try_get(6)?)?,
+        delete_at_ms: row.try_get(7)?,
     })
 }

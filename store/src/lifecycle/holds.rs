@@ -261,6 +261,19 @@ impl Store {
                 .bind(account.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
+            if let Some(ledger) = ledger {
+                let deleting: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM ledger_deletions WHERE ledger_id = $1 AND status = 'deleting'",
+                )
+                .bind(ledger.id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                if deleting > 0 {
+                    return Err(StoreError::Conflict(
+                        "the ledger is being deleted; nothing of it is left to hold".into(),
+                    ));
+                }
+            }
             let active: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM legal_holds WHERE account_id = $1 AND released_ms IS NULL")
                     .bind(account.as_str())

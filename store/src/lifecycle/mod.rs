@@ -1,7 +1,8 @@
 //! The records lifecycle: exports, retention policies with archival into
-//! tombstones, and legal holds (and, to come, ledger deletion).
+//! tombstones, legal holds, and ledger deletion.
 
 pub mod archive;
+pub mod deletion;
 pub mod exports;
 pub mod holds;
 pub mod retention;

@@ -108,6 +108,23 @@ pub enum SystemEvent {
         policy_days: u32,
         cutoff_ms: i64,
     },
+    /// `ledger.deletion_scheduled`: the ledger will be deleted at
+    /// `delete_at_ms` unless cancelled (or held) by then.
+    LedgerDeletionScheduled { ledger: LedgerId, name: String, deletion: String, delete_at_ms: i64 },
+    /// `ledger.deletion_cancelled`
+    LedgerDeletionCancelled { ledger: LedgerId, name: String, deletion: String },
+    /// `ledger.deletion_refused`: active legal holds keep the ledger.
+    LedgerDeletionRefused { ledger: LedgerId, name: String, holds: Vec<String> },
+    /// `ledger.deleted`: the ledger's keys were destroyed and its rows
+    /// deleted; its final checkpoint is kept here.
+    LedgerDeleted {
+        ledger: LedgerId,
+        name: String,
+        deletion: String,
+        final_tree_size: u64,
+        final_root: String,
+        final_checkpoint: String,
+    },
     /// `archive.downloaded`: an archive file was handed out.
     ArchiveDownloaded { ledger: LedgerId, archival: String, sha256: String, bytes: u64 },
     /// `retention.held`: a run left `events` expired events in place
@@ -148,15 +165,22 @@ impl SystemEvent {
             SystemEvent::Archived { .. } => "retention.archived",
             SystemEvent::RetentionHeld { .. } => "retention.held",
             SystemEvent::ArchiveDownloaded { .. } => "archive.downloaded",
+            SystemEvent::LedgerDeletionScheduled { .. } => "ledger.deletion_scheduled",
+            SystemEvent::LedgerDeletionCancelled { .. } => "ledger.deletion_cancelled",
+            SystemEvent::LedgerDeletionRefused { .. } => "ledger.deletion_refused",
+            SystemEvent::LedgerDeleted { .. } => "ledger.deleted",
         }
     }
 
     /// The event's `resource` as (`type`, `id`).
     fn resource(&self) -> (&'static str, String) {
         match self {
-            SystemEvent::LedgerCreated { ledger, .. } | SystemEvent::LedgerKeyRotated { ledger, .. } => {
-                ("ledger", ledger.as_str().to_owned())
-            }
+            SystemEvent::LedgerCreated { ledger, .. }
+            | SystemEvent::LedgerKeyRotated { ledger, .. }
+            | SystemEvent::LedgerDeletionScheduled { ledger, .. }
+            | SystemEvent::LedgerDeletionCancelled { ledger, .. }
+            | SystemEvent::LedgerDeletionRefused { ledger, .. }
+            | SystemEvent::LedgerDeleted { ledger, .. } => ("ledger", ledger.as_str().to_owned()),
             SystemEvent::KekRotated { provider, .. } => ("key_provider", provider.clone()),
             SystemEvent::ApiKeyCreated { key }
             | SystemEvent::ApiKeyRotated { key, .. }
@@ -287,6 +311,15 @@ impl SystemEvent {
                     "policy_days": policy_days, "archived_before": time(*cutoff_ms),
                 })
             }
+            SystemEvent::LedgerDeletionScheduled { name, deletion, delete_at_ms, .. } => {
+                json!({"name": name, "deletion": deletion, "delete_at": time(*delete_at_ms)})
+            }
+            SystemEvent::LedgerDeletionCancelled { name, deletion, .. } => json!({"name": name, "deletion": deletion}),
+            SystemEvent::LedgerDeletionRefused { name, holds, .. } => json!({"name": name, "holds": holds}),
+            SystemEvent::LedgerDeleted { name, deletion, final_tree_size, final_root, final_checkpoint, .. } => json!({
+                "name": name, "deletion": deletion, "final_tree_size": final_tree_size, "final_root": final_root,
+                "final_checkpoint": final_checkpoint,
+            }),
             SystemEvent::ArchiveDownloaded { ledger, sha256, bytes, .. } => {
                 json!({"ledger": ledger.as_str(), "sha256": sha256, "bytes": bytes})
             }

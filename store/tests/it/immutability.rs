@@ -230,22 +230,41 @@ async fn the_postgres_application_role_runs_everything_but_cannot_rewrite_histor
     let archive = store::lifecycle::archive::ArchiveStore::Directory(tempfile::tempdir().expect("dir").keep());
     let run = app.run_retention(&expiring.id, &archive, &by, None).await.expect("the app role archives");
     assert_eq!(run.archived, 4);
+    // Enough events for stored Merkle nodes (level 4: 16 leaves).
+    let wide = app.create_ledger(&account.id, "wide", &by).await.expect("ledger");
+    app.append(&wide, (0..20).map(|n| crate::event(None, "jane", n)).collect()).await.expect("append");
+    // Ledger deletion: the one path that deletes history, for the app role too.
+    // (`doomed`, whose keys were shredded above, is where a deletion often starts.)
+    let doomed = app.ledger(&account.id, &doomed.id).await.expect("ledger");
+    app.schedule_ledger_deletion(&doomed, 0, &by).await.expect("the app role schedules a deletion");
+    assert_eq!(app.run_ledger_deletions(&archive, &by).await.expect("and carries it out"), 1);
     app.close().await;
 
     // Even with the triggers out of the way, the grants refuse rewriting.
     for sql in [
         "UPDATE events SET leaf_hash = chain_hash",
-        "DELETE FROM events",
-        "DELETE FROM merkle_nodes",
         "UPDATE checkpoints SET note = ''",
         "TRUNCATE events",
         "UPDATE legal_holds SET case_name = ''",
-        "DELETE FROM archivals",
         "UPDATE archival_ranges SET end_seq = 0",
-        "DELETE FROM legal_holds",
     ] {
         let error = store::testing::execute_raw(&app_url, sql).await.expect_err(sql);
         assert!(error.to_string().contains("permission denied"), "{sql}: {error}");
+    }
+    // Deleting is granted for ledger deletion only, which the triggers
+    // confine to a deletion under way.
+    for sql in [
+        "DELETE FROM events",
+        "DELETE FROM merkle_nodes",
+        "DELETE FROM checkpoints",
+        "DELETE FROM archivals",
+        "DELETE FROM legal_holds",
+        "DELETE FROM ledgers",
+        "DELETE FROM ledger_heads",
+    ] {
+        let error = store::testing::execute_raw(&app_url, sql).await.expect_err(sql);
+        let text = error.to_string();
+        assert!(["immutable", "deleted only with", "append-only"].iter().any(|w| text.contains(w)), "{sql}: {text}");
     }
     // The content grant it holds for archival removes nothing uncovered.
     let error = store::testing::execute_raw(&app_url, "UPDATE events SET content = NULL").await.expect_err("refused");

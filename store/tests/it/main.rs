@@ -3,6 +3,7 @@
 
 mod archival;
 mod backends;
+mod deletion;
 mod encryption;
 mod exports;
 mod immutability;

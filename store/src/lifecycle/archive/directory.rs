@@ -102,6 +102,18 @@ pub(super) async fn read(root: &Path, location: &str) -> Result<Vec<u8>, StoreEr
         .map_err(|e| StoreError::Export(format!("archive store: the reader stopped: {e}")))?
 }
 
+/// Removes the directory of `ledger`'s files, if there is one.
+pub(super) async fn remove_ledger(root: &Path, ledger: &LedgerId) -> Result<(), StoreError> {
+    let dir = root.join(ledger.as_str());
+    tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(io("cannot remove", &dir, error)),
+    })
+    .await
+    .map_err(|e| StoreError::Export(format!("archive store: the remover stopped: {e}")))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

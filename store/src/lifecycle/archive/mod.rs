@@ -46,6 +46,14 @@ impl ArchiveStore {
         }
     }
 
+    /// Removes every archive file of `ledger` (its deletion: the files hold
+    /// its events' content).
+    pub(crate) async fn remove_ledger(&self, ledger: &audit_core::LedgerId) -> Result<(), crate::StoreError> {
+        match self {
+            ArchiveStore::Directory(root) => directory::remove_ledger(root, ledger).await,
+        }
+    }
+
     /// The bytes of the archive file at `location`, as this store wrote it.
     pub async fn read(&self, location: &str) -> Result<Vec<u8>, crate::StoreError> {
         match self {
