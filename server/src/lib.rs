@@ -180,6 +180,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         dashboard_config: config.dashboard,
         trusted_proxies: config.trusted_proxies.clone(),
         archive: config.archive.clone(),
+        deletion_grace: config.deletion_grace,
     });
     // A body that dribbles in is cut off (its read fails, answered 408).
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.listener.request_body_timeout));

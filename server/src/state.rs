@@ -20,6 +20,8 @@ pub struct AppState {
     pub trusted_proxies: crate::client_address::TrustedProxies,
     /// Where retention archive files are written.
     pub archive: store::lifecycle::archive::ArchiveStore,
+    /// How long a scheduled ledger deletion waits.
+    pub deletion_grace: std::time::Duration,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -114,6 +114,7 @@ fn ledger_out(ledger: &store::Ledger) -> LedgerOut {
         tree_size: ledger.tree_size,
         indexed_size: ledger.indexed_size,
         created_at: millis(ledger.created_ms),
+        delete_at: ledger.delete_at_ms.and_then(millis),
     }
 }
 

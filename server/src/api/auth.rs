@@ -99,6 +99,13 @@ impl Caller {
         if permission == Permission::Write && ledger.kind == LedgerKind::System {
             return Err(ApiError::Forbidden("the system ledger is written only by AuditStore".into()));
         }
+        if let (Permission::Write, Some(at)) = (permission, ledger.delete_at_ms) {
+            let at = audit_core::OccurredAt::from_unix_millis(at).map(String::from).unwrap_or_default();
+            return Err(ApiError::Conflict(format!(
+                "the ledger is scheduled for deletion at {at}: appends are refused (POST /v1/ledgers/{}/restore cancels it)",
+                ledger.id
+            )));
+        }
         // Only permitted requests count, and reads and writes have separate
         // budgets, so readers can never starve ingestion.
         state.limits.check_ledger(ledger.id.as_str(), permission)?;

@@ -4,6 +4,7 @@ pub mod address_budget;
 pub mod admin;
 pub mod append_budget;
 pub mod auth;
+pub mod deletion;
 pub mod document;
 pub mod error;
 pub mod events;
@@ -97,6 +98,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(exports::get_export))
         .routes(routes!(exports::download_export))
         .routes(routes!(retention::get_retention, retention::put_retention, retention::delete_retention))
+        .routes(routes!(deletion::delete_ledger))
+        .routes(routes!(deletion::restore_ledger))
         .routes(routes!(retention::run_retention))
         .routes(routes!(retention::list_archives))
         .routes(routes!(retention::download_archive))

@@ -160,6 +160,10 @@ pub struct LedgerOut {
     /// short delay. Listings are exact either way.
     pub indexed_size: u64,
     pub created_at: Option<String>,
+    /// When its scheduled deletion is due; absent unless one is scheduled
+    /// (appends are refused meanwhile; `POST …/restore` cancels it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_at: Option<String>,
 }
 
 /// One data key version of a ledger (never key material).

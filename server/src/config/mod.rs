@@ -227,6 +227,8 @@ pub struct Config {
     pub archive: store::lifecycle::archive::ArchiveStore,
     /// How often the retention job runs.
     pub retention_interval: std::time::Duration,
+    /// How long a scheduled ledger deletion waits.
+    pub deletion_grace: std::time::Duration,
     pub shedding: crate::api::shedding::SheddingConfig,
     /// Body bytes of appends in flight, per process and per account.
     pub append_budget: crate::api::append_budget::AppendBudgetConfig,
@@ -321,6 +323,7 @@ impl Config {
             retention_interval: std::time::Duration::from_secs(
                 u64::from(settings.retention_interval_minutes.get()) * 60,
             ),
+            deletion_grace: std::time::Duration::from_secs(u64::from(settings.ledger_deletion_grace_hours) * 3600),
             shedding: crate::api::shedding::SheddingConfig {
                 max_concurrent_reads: settings.max_concurrent_reads,
                 shed_reads_at_backlog: settings.shed_reads_at_backlog,

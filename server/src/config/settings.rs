@@ -194,6 +194,9 @@ settings! {
         /// Minutes between retention runs, which archive every ledger's expired events no legal hold covers [default: 60].
         #[arg(long, env = "AUDITSTORE_RETENTION_INTERVAL_MINUTES", value_name = "MINUTES")]
         pub retention_interval_minutes: NonZeroU32 = NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
+        /// Hours a scheduled ledger deletion waits, during which it can be cancelled; 0 deletes at the deletion job's next run [default: 168].
+        #[arg(long, env = "AUDITSTORE_LEDGER_DELETION_GRACE_HOURS", value_name = "HOURS")]
+        pub ledger_deletion_grace_hours: u32 = 168,
         /// End a dashboard session after this many seconds without use [default: 1800].
         #[arg(long, env = "AUDITSTORE_SESSION_IDLE_SECS", value_name = "SECONDS")]
         pub session_idle_secs: NonZeroU64 = NonZeroU64::new(1800).unwrap_or(NonZeroU64::MIN),

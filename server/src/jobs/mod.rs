@@ -4,6 +4,7 @@
 //! as its node lives, and the other nodes keep trying to take it over, so a
 //! job moves to another node within [`LEASE_RETRY`] when its node dies.
 
+mod deletions;
 mod exports;
 mod key_rotation;
 mod outbox;
@@ -56,6 +57,7 @@ pub fn all(key_rotation: KeyRotation, export_expiry: Duration, retention: Retent
         sessions::job(),
         outbox::job(),
         exports::job(export_expiry),
+        deletions::job(retention.archive.clone()),
         retention::job(retention),
     ]
 }

@@ -601,6 +601,8 @@ async fn the_openapi_document_describes_every_route_that_answers() {
         "/v1/ledgers/{ledger}/retention/run",
         "/v1/ledgers/{ledger}/archives",
         "/v1/ledgers/{ledger}/archives/{id}/download",
+        "/v1/ledgers/{ledger}",
+        "/v1/ledgers/{ledger}/restore",
     ] {
         assert!(paths.contains_key(expected), "{expected} is documented");
     }

@@ -6,6 +6,7 @@ mod archival;
 mod common;
 mod config;
 mod dashboard;
+mod deletion;
 mod encryption;
 mod evidence;
 mod export_jobs;
