@@ -11,6 +11,8 @@ cargo bench -p server --bench ingest
 # Sustained ingest as users send it, against the release binary.
 cargo build --release -p server --bin auditstore
 cargo bench -p server --bench sustained
+# Retention archival of 1M expired events, alone and under ingest on the same ledger.
+cargo bench -p server --bench archival
 # Exports of a 1M-event ledger in each format, and auditstore verify of each file.
 cargo bench -p server --bench export
 if [ "${BENCH_CORE:-1}" = 1 ]; then

@@ -181,12 +181,15 @@ BEGIN
 END;
 $$;
 
--- A hold, even released, is deleted only with its ledger (an account-wide
--- one only with its account).
+-- A hold, even released, is deleted only with its ledger, or with its
+-- account once the account has no ledger left.
 CREATE OR REPLACE FUNCTION auditstore_hold_only_released() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        IF OLD.released_ms IS NULL OR OLD.ledger_id IS NULL OR NOT auditstore_deleting(OLD.ledger_id) THEN
+        IF OLD.released_ms IS NULL OR NOT (
+            (OLD.ledger_id IS NOT NULL AND auditstore_deleting(OLD.ledger_id))
+            OR NOT EXISTS (SELECT 1 FROM ledgers WHERE account_id = OLD.account_id)
+        ) THEN
             RAISE EXCEPTION 'a legal hold is deleted only with its ledger, and never while it is active'
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
@@ -213,6 +216,9 @@ BEGIN
         GRANT SELECT, INSERT, UPDATE ON ledger_deletions TO auditstore_app;
         GRANT DELETE ON events, merkle_nodes, checkpoints, ledgers, ledger_heads, index_progress, api_key_ledgers,
             integrity_findings, archivals, archival_ranges, legal_holds TO auditstore_app;
+        -- Account termination (the CLI): an account goes only once its
+        -- ledgers have (their foreign keys refuse it before).
+        GRANT DELETE ON accounts, users, user_links, api_keys TO auditstore_app;
     END IF;
 END
 $$;

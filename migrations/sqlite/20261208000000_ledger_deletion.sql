@@ -127,12 +127,14 @@ WHEN NOT EXISTS (SELECT 1 FROM ledger_deletions WHERE ledger_id = OLD.ledger_id 
 BEGIN
     SELECT RAISE(ABORT, 'archival records are immutable');
 END;
--- A hold, even released, is deleted only with its ledger (an account-wide
--- one only with its account).
+-- A hold, even released, is deleted only with its ledger, or with its
+-- account once the account has no ledger left.
 DROP TRIGGER legal_holds_refuse_delete;
 CREATE TRIGGER legal_holds_refuse_delete BEFORE DELETE ON legal_holds
-WHEN OLD.released_ms IS NULL
-  OR NOT EXISTS (SELECT 1 FROM ledger_deletions WHERE ledger_id = OLD.ledger_id AND status = 'deleting')
+WHEN OLD.released_ms IS NULL OR NOT (
+    EXISTS (SELECT 1 FROM ledger_deletions WHERE ledger_id = OLD.ledger_id AND status = 'deleting')
+    OR NOT EXISTS (SELECT 1 FROM ledgers WHERE account_id = OLD.account_id)
+)
 BEGIN
     SELECT RAISE(ABORT, 'a legal hold is deleted only with its ledger, and never while it is active');
 END;

@@ -22,14 +22,15 @@
 //! `auditstore` (a baseline) instead of `target/release/auditstore`. Figures are ratios within one run, not
 //! promises.
 
-use std::process::{Child, Command, Stdio};
+mod harness;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const CLIENTS: usize = 32;
+use harness::{own_cpu, start, usage, CLIENTS};
 
 /// Events per request (`BENCH_BATCH`, default 100).
 fn batch() -> usize {
@@ -55,123 +56,6 @@ fn event(client: usize, n: usize, with_id: bool) -> Value {
     event
 }
 
-/// The server process's CPU time (user + system) and peak RSS.
-fn usage(pid: u32) -> (Duration, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the parenthesised command name start at the 3rd of
-    // the line; utime and stime are the 14th and 15th, in clock ticks (100
-    // per second).
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    let ticks = tick(14 - 3) + tick(15 - 3);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    (Duration::from_millis(ticks * 10), peak_kib * 1024)
-}
-
-fn own_cpu() -> Duration {
-    usage(std::process::id()).0
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-    admin: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The binary under test: `BENCH_BINARY`, or the workspace's release build.
-fn binary() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("BENCH_BINARY") {
-        return path.into();
-    }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    std::path::Path::new(&target).join("release").join("auditstore")
-}
-
-async fn start(database_url: Option<&str>) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let database = |command: &mut Command| {
-        command.arg("--data-dir").arg(dir.path());
-        if let Some(url) = database_url {
-            command.args(["--database-url", url]);
-        }
-    };
-    let mut boot = Command::new(binary());
-    boot.args(["admin", "bootstrap", "--account", "bench", "--log-format", "json"]);
-    database(&mut boot);
-    let output = boot.output().expect("the release binary runs (cargo build --release -p server first)");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let admin = serde_json::from_slice::<Value>(&output.stdout).expect("json")["admin_key"]
-        .as_str()
-        .expect("admin key")
-        .to_owned();
-    let mut serve = Command::new(binary());
-    serve.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--site-root", "/nonexistent"]);
-    serve.args(["--rate-limit-per-key", "1000000", "--rate-limit-per-ledger", "1000000", "--log-format", "json"]);
-    database(&mut serve);
-    let mut child = serve.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("serve");
-    let base = format!("https://localhost:{port}");
-    for _ in 0..300 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // The server's own self-signed certificate, written at its start.
-        let Ok(pem) = std::fs::read(dir.path().join("tls/cert.pem")) else { continue };
-        let mut builder = reqwest::Client::builder();
-        // `BENCH_HTTP1=1`: 32 HTTP/1.1 connections (as wrk sends) instead
-        // of one multiplexed HTTP/2 connection.
-        if std::env::var("BENCH_HTTP1").is_ok_and(|v| v == "1") {
-            builder = builder.http1_only();
-        }
-        let client = builder
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
-            .resolve("localhost", ([127, 0, 0, 1], port).into())
-            .pool_max_idle_per_host(CLIENTS)
-            .build()
-            .expect("client");
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            return Server { child, base, client, admin, _dir: dir };
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not start");
-}
-
-impl Server {
-    async fn post(&self, path: &str, key: &str, body: Value) -> Value {
-        let response =
-            self.client.post(format!("{}{path}", self.base)).bearer_auth(key).json(&body).send().await.expect("post");
-        assert!(response.status().is_success(), "{path}: {}", response.status());
-        response.json().await.expect("json")
-    }
-
-    /// `(tree_size, indexed_size)` summed over these ledgers.
-    async fn sizes(&self, ledgers: &[String]) -> (u64, u64) {
-        let response =
-            self.client.get(format!("{}/v1/ledgers", self.base)).bearer_auth(&self.admin).send().await.expect("list");
-        let list: Value = response.json().await.expect("json");
-        let all = list["ledgers"].as_array().cloned().unwrap_or_default();
-        let ours = all.iter().filter(|l| ledgers.iter().any(|id| l["id"] == id.as_str()));
-        ours.fold((0, 0), |(tree, indexed), l| {
-            (tree + l["tree_size"].as_u64().unwrap_or(0), indexed + l["indexed_size"].as_u64().unwrap_or(0))
-        })
-    }
-}
-
 struct Run {
     name: String,
     committed: u64,
@@ -186,7 +70,7 @@ struct Run {
 }
 
 async fn run(name: &str, database_url: Option<&str>, with_ids: bool, secs: u64) -> Run {
-    let server = Arc::new(start(database_url).await);
+    let server = Arc::new(start(database_url, &[]).await);
     let mut ledgers = Vec::new();
     for n in 0..ledger_count() {
         let created = server.post("/v1/ledgers", &server.admin, json!({"name": format!("sustained-{n}")})).await;
@@ -197,7 +81,7 @@ async fn run(name: &str, database_url: Option<&str>, with_ids: bool, secs: u64) 
         .as_str()
         .expect("secret")
         .to_owned();
-    let pid = server.child.id();
+    let pid = server.pid();
     let (cpu_before, _) = usage(pid);
     let client_cpu = own_cpu();
     let committed = Arc::new(AtomicU64::new(0));

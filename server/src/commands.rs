@@ -10,7 +10,7 @@ use crate::{key_provider, open_store, prepare_data_dir, telemetry, ServeError};
 
 /// A store failure of a CLI command, with its cause: the operator at the
 /// terminal may see what a remote client may not.
-fn admin(error: store::StoreError) -> ServeError {
+pub(crate) fn admin(error: store::StoreError) -> ServeError {
     ServeError::Admin(error.to_string())
 }
 
@@ -68,7 +68,7 @@ pub(crate) async fn rotate_kek(args: config::ServeArgs) -> Result<(), ServeError
 }
 
 /// The `--ledger` argument as a ledger id.
-fn ledger_arg(ledger: &str) -> Result<audit_core::LedgerId, ServeError> {
+pub(crate) fn ledger_arg(ledger: &str) -> Result<audit_core::LedgerId, ServeError> {
     audit_core::LedgerId::new(ledger).map_err(|e| ServeError::Admin(format!("invalid --ledger: {e}")))
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod downloads;
 pub mod jobs;
 pub mod key_provider;
+mod lifecycle_commands;
 pub mod listener;
 pub mod plaintext;
 pub mod signing;
@@ -73,6 +74,11 @@ pub async fn run(cli: Cli) -> Result<(), ServeError> {
         Some(Command::Admin(AdminCommand::RotateKek(args))) => return commands::rotate_kek(args).await,
         Some(Command::Admin(AdminCommand::RotateLedgerKey(args))) => return commands::rotate_ledger_key(args).await,
         Some(Command::Admin(AdminCommand::Export(args))) => return commands::export(args).await,
+        Some(Command::Admin(AdminCommand::Retention(args))) => return lifecycle_commands::retention(args).await,
+        Some(Command::Admin(AdminCommand::RunRetention(args))) => return lifecycle_commands::run_retention(args).await,
+        Some(Command::Admin(AdminCommand::DeleteAccount(args))) => {
+            return lifecycle_commands::delete_account(args).await
+        }
         Some(Command::Verify(args)) => {
             return match verify::run(&args) {
                 verify::Verdict::Verified => Ok(()),

@@ -91,6 +91,46 @@ pub enum AdminCommand {
     /// file that `auditstore verify` checks offline (docs/FORMAT.md §13);
     /// prints one JSON object with the file's SHA-256.
     Export(ExportArgs),
+    /// Show a ledger's retention policy, or set it (--days, --lock) or remove
+    /// an unlocked one (--remove); a locked policy only lengthens. Prints one
+    /// JSON object.
+    Retention(RetentionArgs),
+    /// Archive now everything past a ledger's retention that no legal hold
+    /// covers (as the retention job does); prints one JSON object.
+    RunRetention(RotateLedgerKeyArgs),
+    /// Delete an account: every ledger of it (keys shredded, final
+    /// checkpoints kept in the deletion records), then the account, refused
+    /// while any legal hold of it is active. Prints one JSON object.
+    DeleteAccount(DeleteAccountArgs),
+}
+
+/// Options of `auditstore admin retention`.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The ledger's id.
+    #[arg(long)]
+    pub ledger: String,
+    /// Keep events this many days after their occurred_at (1 to 36500).
+    #[arg(long, value_name = "DAYS", conflicts_with = "remove")]
+    pub days: Option<u64>,
+    /// Lock the policy: from then on it can only be lengthened.
+    #[arg(long, requires = "days")]
+    pub lock: bool,
+    /// Remove the (unlocked) policy: events are kept forever again.
+    #[arg(long)]
+    pub remove: bool,
+}
+
+/// Options of `auditstore admin delete-account`.
+#[derive(Debug, Clone, Args)]
+pub struct DeleteAccountArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The account's name (as given to `admin bootstrap`).
+    #[arg(long)]
+    pub account: String,
 }
 
 /// Options of `auditstore admin export`.

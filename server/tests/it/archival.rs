@@ -194,3 +194,37 @@ async fn a_retention_run_archives_what_no_hold_keeps_and_the_archive_verifies_of
         }
     }
 }
+
+#[tokio::test]
+async fn retention_is_set_locked_and_run_from_the_command_line() {
+    for server in servers().await {
+        let account = account(server).await;
+        let ledger = account.ledger("cli").await;
+        let writer = account.key("write", Some(vec![&ledger])).await;
+        append(&account, &ledger, &writer, &[(0, "jane", "2025-05-01T00:00:00Z"), (1, "joe", "2025-05-02T00:00:00Z")])
+            .await;
+        let cli = &account.server;
+        let shown = cli.admin(&["retention", "--ledger", &ledger]).await.expect("show");
+        assert_eq!(shown["policy"], Value::Null);
+        let set = cli.admin(&["retention", "--ledger", &ledger, "--days", "30", "--lock"]).await.expect("set");
+        assert_eq!(
+            (set["days"].as_u64(), set["locked"].as_bool(), set["set_by"]["type"].as_str()),
+            (Some(30), Some(true), Some("cli"))
+        );
+        let refused =
+            cli.admin(&["retention", "--ledger", &ledger, "--days", "10", "--lock"]).await.expect_err("shorter");
+        assert!(refused.contains("locked at 30 days"), "{refused}");
+        let refused = cli.admin(&["retention", "--ledger", &ledger, "--remove"]).await.expect_err("removal");
+        assert!(refused.contains("never be removed"), "{refused}");
+        let bad = cli.admin(&["retention", "--ledger", &ledger, "--days", "0"]).await.expect_err("bad days");
+        assert!(bad.contains("--days"), "{bad}");
+        let run = cli.admin(&["run-retention", "--ledger", &ledger]).await.expect("run");
+        assert_eq!(run["archived"].as_u64(), Some(2), "{run}");
+        let sha = run["archivals"][0]["sha256"].as_str().expect("sha").to_owned();
+        // The server sees what the command did.
+        let reader = account.key("read", Some(vec![&ledger])).await;
+        let (_, archives) = account.get(&format!("/v1/ledgers/{ledger}/archives"), &reader).await;
+        assert_eq!(archives["archivals"][0]["sha256"], sha.as_str());
+        assert_eq!(archives["archivals"][0]["archived_by"]["type"], "cli");
+    }
+}

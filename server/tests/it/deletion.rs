@@ -122,3 +122,37 @@ async fn a_deletion_is_confirmed_refused_while_held_cancellable_and_then_carried
         assert_eq!(system_events(&account, "ledger.deletion_refused").await.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn an_account_is_deleted_from_the_command_line_unless_something_of_it_is_held() {
+    let server = TestServer::start().await;
+    let leaving = server.bootstrap("leaving").await;
+    let admin = leaving["admin_key"].as_str().expect("admin key").to_owned();
+    let client = server.client();
+    let post = |path: &str, body: Value| client.post(server.url(path)).bearer_auth(&admin).json(&body).send();
+    let created: Value =
+        post("/v1/ledgers", json!({"name": "billing"})).await.expect("ledger").json().await.expect("json");
+    let ledger = created["id"].as_str().expect("id").to_owned();
+    let hold: Value = post("/v1/holds", json!({"case": "Exit audit", "reason": "before termination"}))
+        .await
+        .expect("hold")
+        .json()
+        .await
+        .expect("json");
+    let refused = server.admin(&["delete-account", "--account", "leaving"]).await.expect_err("held");
+    assert!(refused.contains(hold["id"].as_str().expect("id")), "{refused}");
+    let release = format!("/v1/holds/{}/release", hold["id"].as_str().expect("id"));
+    assert!(post(&release, json!({"reason": "audit done"})).await.expect("release").status().is_success());
+
+    let out = server.admin(&["delete-account", "--account", "leaving"]).await.expect("deleted");
+    let deleted = out["deleted"].as_array().expect("deleted");
+    assert_eq!(deleted.len(), 2, "the ledger and the system ledger: {out}");
+    assert_eq!(deleted[0]["ledger"], ledger.as_str());
+    assert_eq!(deleted[0]["final_tree_size"], 0, "an empty ledger: {out}");
+    assert_eq!(deleted[0]["final_checkpoint"], Value::Null, "never signed: {out}");
+    assert!(deleted[1]["final_checkpoint"].as_str().is_some_and(|n| n.contains("/ledgers/")), "{out}");
+    let gone = client.get(server.url("/v1/ledgers")).bearer_auth(&admin).send().await.expect("list");
+    assert_eq!(gone.status(), 401, "its keys are gone with it");
+    let again = server.admin(&["delete-account", "--account", "leaving"]).await.expect_err("no such account");
+    assert!(again.contains("no account"), "{again}");
+}

@@ -9,7 +9,9 @@ use audit_core::{Action, Event, EventId, Metadata, OccurredAt, Resource};
 use serde_json::{json, Map, Value};
 
 use super::Origin;
-use crate::{ApiKey, ApiKeyId, KeyScope, Role, RotationReason, SecondFactor, SignInFailure, StoreError, UserId};
+use crate::{
+    AccountId, ApiKey, ApiKeyId, KeyScope, Role, RotationReason, SecondFactor, SignInFailure, StoreError, UserId,
+};
 use audit_core::LedgerId;
 
 /// A change AuditStore records in an account's system ledger.
@@ -125,6 +127,8 @@ pub enum SystemEvent {
         final_root: String,
         final_checkpoint: String,
     },
+    /// `account.deletion_refused`: active legal holds keep the account.
+    AccountDeletionRefused { account: AccountId, holds: Vec<String> },
     /// `archive.downloaded`: an archive file was handed out.
     ArchiveDownloaded { ledger: LedgerId, archival: String, sha256: String, bytes: u64 },
     /// `retention.held`: a run left `events` expired events in place
@@ -169,6 +173,7 @@ impl SystemEvent {
             SystemEvent::LedgerDeletionCancelled { .. } => "ledger.deletion_cancelled",
             SystemEvent::LedgerDeletionRefused { .. } => "ledger.deletion_refused",
             SystemEvent::LedgerDeleted { .. } => "ledger.deleted",
+            SystemEvent::AccountDeletionRefused { .. } => "account.deletion_refused",
         }
     }
 
@@ -182,6 +187,7 @@ impl SystemEvent {
             | SystemEvent::LedgerDeletionRefused { ledger, .. }
             | SystemEvent::LedgerDeleted { ledger, .. } => ("ledger", ledger.as_str().to_owned()),
             SystemEvent::KekRotated { provider, .. } => ("key_provider", provider.clone()),
+            SystemEvent::AccountDeletionRefused { account, .. } => ("account", account.as_str().to_owned()),
             SystemEvent::ApiKeyCreated { key }
             | SystemEvent::ApiKeyRotated { key, .. }
             | SystemEvent::ApiKeyRevoked { key } => ("api_key", key.id.as_str().to_owned()),
@@ -316,6 +322,7 @@ impl SystemEvent {
             }
             SystemEvent::LedgerDeletionCancelled { name, deletion, .. } => json!({"name": name, "deletion": deletion}),
             SystemEvent::LedgerDeletionRefused { name, holds, .. } => json!({"name": name, "holds": holds}),
+            SystemEvent::AccountDeletionRefused { holds, .. } => json!({"holds": holds}),
             SystemEvent::LedgerDeleted { name, deletion, final_tree_size, final_root, final_checkpoint, .. } => json!({
                 "name": name, "deletion": deletion, "final_tree_size": final_tree_size, "final_root": final_root,
                 "final_checkpoint": final_checkpoint,

@@ -159,3 +159,55 @@ async fn a_ledger_is_deleted_only_unheld_after_its_grace_and_leaves_its_final_ch
         );
     }
 }
+
+#[tokio::test]
+async fn an_account_is_deleted_with_every_ledger_only_while_nothing_of_it_is_held() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (n, (store, url)) in both_backends(dir.path()).await.into_iter().enumerate() {
+        let archive = ArchiveStore::Directory(dir.path().join(format!("archive-{n}")));
+        let (account, _) = store.ensure_account("leaving").await.expect("account");
+        let (neighbour, _) = store.ensure_account("staying").await.expect("account");
+        let mut ledgers = Vec::new();
+        for name in ["billing", "auth"] {
+            let ledger = store.create_ledger(&account.id, name, &origin()).await.expect("ledger");
+            store.append(&ledger, (0..7).map(|i| event(None, "jane", i)).collect()).await.expect("append");
+            ledgers.push(ledger);
+        }
+        let theirs = store.create_ledger(&neighbour.id, "billing", &origin()).await.expect("ledger");
+        store.append(&theirs, vec![event(None, "joe", 1)]).await.expect("append");
+        let new = store::NewApiKey {
+            name: "w".into(),
+            permission: store::Permission::Write,
+            scope: store::KeyScope::AccountWide,
+            created_by: None,
+        };
+        let (_, secret) = store.create_api_key(&account.id, new, &origin()).await.expect("key");
+
+        let hold = store
+            .place_hold(&account.id, Some(&ledgers[1]), "Case", "kept", HoldScope::default(), &origin())
+            .await
+            .expect("hold");
+        let error = store.delete_account(&account.id, &archive, &origin()).await.expect_err("held");
+        assert!(error.to_string().contains(&hold.id), "{error}");
+        assert_eq!(system_metadata(&store, &account.id, "account.deletion_refused").await.len(), 1);
+        assert!(store.account_by_name("leaving").await.expect("lookup").is_some(), "nothing was deleted");
+        store.release_hold(&account.id, &hold.id, "closed", &origin()).await.expect("release");
+
+        let deletions = store.delete_account(&account.id, &archive, &origin()).await.expect("deleted");
+        assert_eq!(deletions.len(), 3, "two ledgers and the system ledger");
+        assert!(deletions.iter().all(|d| d.status == DeletionStatus::Deleted && d.final_checkpoint.is_some()));
+        assert_eq!(deletions[2].ledger, account.system_ledger, "the system ledger last");
+        assert!(deletions[2].with_account);
+        assert_eq!(deletions[0].final_tree_size, Some(7));
+        assert!(store.account_by_name("leaving").await.expect("lookup").is_none());
+        assert!(store.authenticate(secret.expose()).await.expect("auth").is_none(), "its keys are gone");
+        for d in &deletions {
+            assert!(rows_left(&url, d.ledger.as_str()).await.iter().all(|(_, n)| *n == 0));
+        }
+        // The deletion records outlive the account; the neighbour is untouched.
+        assert_eq!(store.ledger_deletions(&account.id).await.expect("records").len(), 3);
+        let kept = store.list_events(&theirs.id, &EventFilter::default(), None, 10).await.expect("theirs");
+        assert_eq!(kept.events.len(), 1);
+        assert!(store.ledger(&neighbour.id, &neighbour.system_ledger).await.is_ok());
+    }
+}

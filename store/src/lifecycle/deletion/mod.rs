@@ -7,6 +7,7 @@
 //! Afterwards the ledger is "not found" to every key. The system ledger is
 //! deleted only with its account.
 
+mod account;
 mod records;
 mod run;
 

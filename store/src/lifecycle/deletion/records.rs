@@ -65,12 +65,15 @@ pub struct LedgerDeletion {
     pub deleted_ms: Option<i64>,
     /// The holds that refused it at its time, last.
     pub refused_by: Option<Vec<String>>,
+    /// The account's system ledger, deleted with its account (no system
+    /// ledger is left to record it in: its final checkpoint stays here).
+    pub with_account: bool,
 }
 
 pub(super) const COLUMNS: &str = "deletion_id, ledger_id, account_id, name, status, requested_by_type, \
                                   requested_by_id, requested_ms, delete_at_ms, cancelled_by_type, cancelled_by_id, \
                                   cancelled_ms, final_checkpoint, final_tree_size, final_root, started_ms, deleted_ms, \
-                                  refused_by";
+                                  refused_by, with_account";
 
 pub(super) fn deletion_from_row<R>(row: &R) -> Result<LedgerDeletion, StoreError>
 where
@@ -108,6 +111,7 @@ where
             .map(|text| serde_json::from_str(&text))
             .transpose()
             .map_err(|_| StoreError::Corrupt("a ledger deletion's refusing holds do not parse"))?,
+        with_account: row.try_get::<i64, _>(18)? == 1,
     })
 }
 

@@ -59,7 +59,7 @@ impl Store {
     }
 
     /// One deletion; false when active holds refused it.
-    async fn carry_out(
+    pub(super) async fn carry_out(
         &self,
         deletion: &LedgerDeletion,
         archive: &ArchiveStore,
@@ -133,19 +133,25 @@ impl Store {
         Ok(true)
     }
 
-    /// Records the ledger's last signed checkpoint in its deletion.
+    /// Records the ledger's last signed checkpoint in its deletion (none for
+    /// a ledger that never had an event: size 0, the empty tree's root).
     async fn record_final_checkpoint(&self, deletion: &LedgerDeletion) -> Result<(), StoreError> {
-        let (note, checkpoint) = self.verified_checkpoint(&deletion.ledger, None).await?;
-        let size = checkpoint.size().get();
+        let ledger = self.ledger(&deletion.account, &deletion.ledger).await?;
+        let (note, size, root) = if ledger.tree_size == 0 {
+            (None, 0, audit_core::hash::empty_root())
+        } else {
+            let (note, checkpoint) = self.verified_checkpoint(&deletion.ledger, None).await?;
+            (Some(note), checkpoint.size().get(), *checkpoint.root())
+        };
         write_tx!(&self.db, |tx| {
             sqlx::query(
                 "UPDATE ledger_deletions SET final_checkpoint = $2, final_tree_size = $3, final_root = $4 \
                  WHERE deletion_id = $1 AND status = 'deleting'",
             )
             .bind(&deletion.id)
-            .bind(&note)
+            .bind(note.as_deref())
             .bind(to_i64(size)?)
-            .bind(checkpoint.root().to_string())
+            .bind(root.to_string())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -176,10 +182,12 @@ impl Store {
         Ok(())
     }
 
-    /// The last step: the ledger's remaining rows and the ledger itself go,
-    /// the deletion is `deleted`, and `ledger.deleted` records the final
-    /// checkpoint, all in one transaction.
-    async fn finish_deletion(&self, deletion: &LedgerDeletion, origin: &Origin) -> Result<(), StoreError> {
+    /// `ledger.deleted` for `deletion`, with its final checkpoint.
+    async fn stage_deleted(
+        &self,
+        deletion: &LedgerDeletion,
+        origin: &Origin,
+    ) -> Result<crate::system::Staged, StoreError> {
         let event = SystemEvent::LedgerDeleted {
             ledger: deletion.ledger.clone(),
             name: deletion.name.clone(),
@@ -188,7 +196,16 @@ impl Store {
             final_root: deletion.final_root.clone().unwrap_or_default(),
             final_checkpoint: deletion.final_checkpoint.clone().unwrap_or_default(),
         };
-        let staged = self.stage(&deletion.account, origin, event).await?;
+        self.stage(&deletion.account, origin, event).await
+    }
+
+    /// The last step: the ledger's remaining rows and the ledger itself go,
+    /// the deletion is `deleted`, and `ledger.deleted` records the final
+    /// checkpoint, all in one transaction.
+    async fn finish_deletion(&self, deletion: &LedgerDeletion, origin: &Origin) -> Result<(), StoreError> {
+        // The system ledger's own deletion has no system ledger left to be
+        // recorded in; its record (and the operator's output) keeps it.
+        let staged = if deletion.with_account { None } else { Some(self.stage_deleted(deletion, origin).await?) };
         let id = deletion.ledger.as_str();
         write_tx!(&self.db, |tx| {
             for sql in [
@@ -219,10 +236,14 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
-            outbox::insert((&mut *tx).into(), &staged).await?;
+            if let Some(staged) = &staged {
+                outbox::insert((&mut *tx).into(), staged).await?;
+            }
             tx.commit().await?;
         });
-        self.drain_outbox(&deletion.account).await;
+        if staged.is_some() {
+            self.drain_outbox(&deletion.account).await;
+        }
         // The ciphertext left is unreadable without the destroyed keys; on
         // SQLite its overwritten pages also leave the WAL.
         if let Err(error) = self.db.truncate_wal("events").await {
