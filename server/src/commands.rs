@@ -72,6 +72,22 @@ pub(crate) fn ledger_arg(ledger: &str) -> Result<audit_core::LedgerId, ServeErro
     audit_core::LedgerId::new(ledger).map_err(|e| ServeError::Admin(format!("invalid --ledger: {e}")))
 }
 
+/// Resolves the configuration, opens the store and reads the ledger named
+/// by `--ledger` (in whichever account holds it): the start of every
+/// command about one ledger.
+pub(crate) async fn open_ledger(
+    serve: config::ServeArgs,
+    ledger: &str,
+) -> Result<(store::Store, store::Ledger), ServeError> {
+    let config = Config::resolve(serve)?;
+    telemetry::init(config.log_format);
+    let store = open_store(&config).await?;
+    let id = ledger_arg(ledger)?;
+    let account = store.ledger_account(&id).await.map_err(admin)?;
+    let ledger = store.ledger(&account, &id).await.map_err(admin)?;
+    Ok((store, ledger))
+}
+
 /// `auditstore admin rotate-ledger-key --ledger ID`: a new data key for the
 /// ledger's new events. Prints one JSON object.
 pub(crate) async fn rotate_ledger_key(args: config::RotateLedgerKeyArgs) -> Result<(), ServeError> {
@@ -121,12 +137,7 @@ pub(crate) async fn bootstrap(args: BootstrapArgs) -> Result<(), ServeError> {
 /// half-written file under its name. Recorded as `export.completed` in the account's system
 /// ledger; prints one JSON object.
 pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
-    let config = Config::resolve(args.serve)?;
-    telemetry::init(config.log_format);
-    let store = open_store(&config).await?;
-    let id = ledger_arg(&args.ledger)?;
-    let account = store.ledger_account(&id).await.map_err(admin)?;
-    let ledger = store.ledger(&account, &id).await.map_err(admin)?;
+    let (store, ledger) = open_ledger(args.serve, &args.ledger).await?;
     if args.out.exists() {
         return Err(ServeError::Admin(format!(
             "{} exists already; exports never overwrite a file",
@@ -186,7 +197,7 @@ pub(crate) async fn export(args: config::ExportArgs) -> Result<(), ServeError> {
         events: manifest.counts.events,
         sha256: sha256.clone(),
     };
-    store.record_system_event(&account, &origin, event).await.map_err(admin)?;
+    store.record_system_event(&ledger.account_id, &origin, event).await.map_err(admin)?;
     let out = serde_json::json!({
         "export_id": manifest.export_id,
         "ledger": ledger.id.as_str(),

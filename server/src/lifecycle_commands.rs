@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use store::lifecycle::retention::RetentionDays;
 use store::{Actor, Origin};
 
-use crate::commands::{admin, ledger_arg};
+use crate::commands::{admin, ledger_arg, open_ledger};
 use crate::config::{self, Config};
 use crate::{open_store, telemetry, ServeError};
 
@@ -18,12 +18,7 @@ fn time(ms: i64) -> Value {
 
 /// `auditstore admin retention --ledger ID [--days N [--lock] | --remove]`.
 pub(crate) async fn retention(args: config::RetentionArgs) -> Result<(), ServeError> {
-    let config = Config::resolve(args.serve)?;
-    telemetry::init(config.log_format);
-    let store = open_store(&config).await?;
-    let id = ledger_arg(&args.ledger)?;
-    let account = store.ledger_account(&id).await.map_err(admin)?;
-    let ledger = store.ledger(&account, &id).await.map_err(admin)?;
+    let (store, ledger) = open_ledger(args.serve, &args.ledger).await?;
     let origin = Origin::new(Actor::Cli("retention"));
     if args.remove {
         store.remove_retention(&ledger, &origin).await.map_err(admin)?;

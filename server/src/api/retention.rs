@@ -213,7 +213,7 @@ pub struct ArchivalList {
 /// Archive now what is past the ledger's retention and not held (admin
 /// key): each batch is written to the archive store as a verifiable export
 /// file, read back, and only then are its events turned into tombstones.
-/// At most 20 archivals (200,000 events) per request: `more` says to ask again.
+/// At most 20 archivals (100,000 events) per request: `more` says to ask again.
 #[utoipa::path(
     post, path = "/ledgers/{ledger}/retention/run", tag = "lifecycle",
     params(("ledger" = String, Path, description = "ledger id")),

@@ -9,19 +9,9 @@ use store::lifecycle::deletion::DeletionStatus;
 use store::lifecycle::holds::HoldScope;
 use store::lifecycle::retention::RetentionDays;
 use store::testing::{execute_raw, fetch_blobs, origin};
-use store::{AccountId, EventFilter, Store, StoreError};
+use store::{EventFilter, StoreError};
 
-use crate::{both_backends, event};
-
-async fn system_metadata(store: &Store, account: &AccountId, action: &str) -> Vec<serde_json::Value> {
-    let system = store.system_ledger(account).await.expect("system ledger");
-    let filter = EventFilter { action: Some(action.into()), ..EventFilter::default() };
-    let page = store.list_events(&system, &filter, None, 100).await.expect("listing");
-    page.events
-        .iter()
-        .map(|e| serde_json::to_value(e.event.as_ref().expect("content")).expect("json")["metadata"].clone())
-        .collect()
-}
+use crate::{both_backends, event, system_metadata};
 
 /// How many rows of `ledger` each history table still holds.
 async fn rows_left(url: &str, ledger: &str) -> Vec<(&'static str, usize)> {

@@ -5,19 +5,9 @@
 use store::lifecycle::holds::{HoldScope, HoldsOf};
 use store::lifecycle::retention::RetentionDays;
 use store::testing::{execute_raw, origin};
-use store::{AccountId, EventFilter, Store, StoreError};
+use store::StoreError;
 
-use crate::both_backends;
-
-async fn system_actions(store: &Store, account: &AccountId, action: &str) -> Vec<serde_json::Value> {
-    let system = store.system_ledger(account).await.expect("system ledger");
-    let filter = EventFilter { action: Some(action.into()), ..EventFilter::default() };
-    let page = store.list_events(&system, &filter, None, 100).await.expect("listing");
-    page.events
-        .iter()
-        .map(|e| serde_json::to_value(e.event.as_ref().expect("content")).expect("json")["metadata"].clone())
-        .collect()
-}
+use crate::{both_backends, system_metadata};
 
 fn days(n: u64) -> RetentionDays {
     RetentionDays::new(n).expect("days")
@@ -74,13 +64,13 @@ async fn a_locked_retention_policy_only_lengthens_on_every_path() {
         let kept = store.retention_policy(&ledger.id).await.expect("read").expect("policy");
         assert_eq!((kept.days.get(), kept.locked), (60, true));
 
-        let set = system_actions(&store, &account.id, "retention.set").await;
+        let set = system_metadata(&store, &account.id, "retention.set").await;
         let recorded: Vec<_> = set.iter().map(|m| (m["days"].clone(), m["locked"].clone())).collect();
         assert_eq!(recorded.len(), 4, "{set:?}");
         assert_eq!(recorded[0], (60.into(), true.into()), "newest first");
         assert_eq!((set[0]["previous_days"].clone(), set[0]["previous_locked"].clone()), (30.into(), true.into()));
-        assert_eq!(system_actions(&store, &account.id, "retention.removed").await.len(), 1);
-        let refused = system_actions(&store, &account.id, "retention.change_refused").await;
+        assert_eq!(system_metadata(&store, &account.id, "retention.removed").await.len(), 1);
+        let refused = system_metadata(&store, &account.id, "retention.change_refused").await;
         assert_eq!(refused.len(), 4, "three changes and a removal: {refused:?}");
         assert!(refused
             .iter()
@@ -149,12 +139,12 @@ async fn a_legal_hold_stands_until_released_once_with_a_reason() {
         assert!(store.legal_hold(&stranger.id, &jane.id).await.is_err());
         assert!(store.release_hold(&stranger.id, &everything.id, "x", &origin()).await.is_err());
 
-        let placed = system_actions(&store, &account.id, "legal_hold.placed").await;
+        let placed = system_metadata(&store, &account.id, "legal_hold.placed").await;
         assert_eq!(placed.len(), 2);
         assert_eq!(placed[1]["case"], "SEC-2026-17");
         assert_eq!(placed[1]["scope"], serde_json::json!({"from": "2025-01-01T00:00:00.000Z", "actor_id": "jane"}));
         assert_eq!(placed[0]["ledger"], serde_json::Value::Null, "account-wide");
-        let released = system_actions(&store, &account.id, "legal_hold.released").await;
+        let released = system_metadata(&store, &account.id, "legal_hold.released").await;
         assert_eq!(released.len(), 1);
         assert_eq!(
             (released[0]["reason"].as_str(), released[0]["case"].as_str()),

@@ -16,7 +16,7 @@ mod users;
 mod verified_reads;
 
 use store::testing::{fresh_postgres_url, options, sqlite_url_in};
-use store::{NewEvent, Store};
+use store::{AccountId, EventFilter, NewEvent, Store};
 
 /// Opens one store per backend: a SQLite file in `dir` and a fresh
 /// PostgreSQL database. Returns each with its URL.
@@ -49,4 +49,16 @@ pub fn event(id: Option<&str>, actor: &str, n: u64) -> NewEvent {
         .into_event(|| audit_core::EventId::new(uuid::Uuid::now_v7().to_string()).expect("uuid id"))
         .expect("valid event");
     NewEvent::new(event, id.is_some()).expect("new event")
+}
+
+/// The metadata of the events with `action` in `account`'s system ledger,
+/// newest first.
+pub async fn system_metadata(store: &Store, account: &AccountId, action: &str) -> Vec<serde_json::Value> {
+    let system = store.system_ledger(account).await.expect("system ledger");
+    let filter = EventFilter { action: Some(action.into()), ..EventFilter::default() };
+    let page = store.list_events(&system, &filter, None, 100).await.expect("listing");
+    page.events
+        .iter()
+        .map(|e| serde_json::to_value(e.event.as_ref().expect("content")).expect("json")["metadata"].clone())
+        .collect()
 }

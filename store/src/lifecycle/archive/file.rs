@@ -6,7 +6,7 @@
 //! event, with the selection described in the manifest's `filter`.
 
 use audit_core::export::{EventsFormat, ExportRow, InclusionLine, Manifest, RangeProofMember, SeqRange};
-use audit_core::{genesis, OccurredAt};
+use audit_core::OccurredAt;
 
 use crate::lifecycle::exports::{ExportHead, ExportProof, ExportZip};
 use crate::{Ledger, Store, StoreError, StoredEvent};
@@ -61,15 +61,7 @@ impl Store {
             })?;
         }
         let proof = if contiguous {
-            let chain_hash_before = match start {
-                0 => genesis(&ledger.id),
-                start => self
-                    .chain_links(&ledger.id, start - 1, start)
-                    .await?
-                    .first()
-                    .map(|link| link.chain_hash)
-                    .ok_or(StoreError::Corrupt("a seq below the ledger's size has no row"))?,
-            };
+            let chain_hash_before = self.chain_hash_before(&ledger.id, start).await?;
             let hashes = self.range_proof(ledger, start, end, tree_size).await?;
             ExportProof::Range(RangeProofMember {
                 kind: "range".into(),

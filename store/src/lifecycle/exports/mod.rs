@@ -266,15 +266,7 @@ impl Store {
         let (checkpoint, _) = self.verified_checkpoint(&ledger.id, Some(size)).await?;
         let proving = match &plan.filter {
             None => {
-                let chain_hash_before = match plan.start {
-                    0 => genesis(&ledger.id),
-                    start => self
-                        .chain_links(&ledger.id, start - 1, start)
-                        .await?
-                        .first()
-                        .map(|link| link.chain_hash)
-                        .ok_or(StoreError::Corrupt("a seq below the ledger's size has no row"))?,
-                };
+                let chain_hash_before = self.chain_hash_before(&ledger.id, plan.start).await?;
                 let hashes = self.range_proof(ledger, plan.start, plan.end, size).await?;
                 let proof = RangeProofMember {
                     kind: "range".into(),
@@ -311,6 +303,24 @@ impl Store {
             // A first window small enough for the largest events; the next ones fit the size.
             window: MIN_WINDOW * 4,
         })
+    }
+
+    /// `chain_hash[start - 1]`, or the ledger's genesis hash when `start`
+    /// is 0 (DESIGN §5): where a re-walk of the chain from `start` begins.
+    pub(crate) async fn chain_hash_before(
+        &self,
+        ledger: &audit_core::LedgerId,
+        start: u64,
+    ) -> Result<audit_core::Hash, StoreError> {
+        match start {
+            0 => Ok(genesis(ledger)),
+            start => self
+                .chain_links(ledger, start - 1, start)
+                .await?
+                .first()
+                .map(|link| link.chain_hash)
+                .ok_or(StoreError::Corrupt("a seq below the ledger's size has no row")),
+        }
     }
 
     /// Writes the export of `spec` from `ledger` (docs/FORMAT.md §13) to
