@@ -4,7 +4,6 @@
 //! deletes it, recording its final checkpoint in the system ledger;
 //! afterwards the ledger is "not found" to every key.
 
-use audit_core::OccurredAt;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -19,7 +18,7 @@ use utoipa::ToSchema;
 use super::auth::AdminCaller;
 use super::error::ApiError;
 use super::exports::Requester;
-use super::schema::Problem;
+use super::schema::{time, Problem};
 use crate::state::AppState;
 
 /// The confirmation a deletion needs: the ledger's id again, in the query
@@ -46,10 +45,6 @@ pub struct DeletionView {
     delete_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     cancelled_at: Option<String>,
-}
-
-fn time(ms: i64) -> String {
-    OccurredAt::from_unix_millis(ms).map(String::from).unwrap_or_default()
 }
 
 impl From<&LedgerDeletion> for DeletionView {

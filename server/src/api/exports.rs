@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::schema::Problem;
+use super::schema::{time, Problem};
 use super::JsonBody;
 use crate::state::AppState;
 
@@ -118,10 +118,6 @@ pub struct ExportFile(pub Vec<u8>);
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExportList {
     exports: Vec<ExportView>,
-}
-
-fn time(ms: i64) -> String {
-    OccurredAt::from_unix_millis(ms).map(String::from).unwrap_or_default()
 }
 
 impl From<&ExportRecord> for ExportView {

@@ -4,7 +4,6 @@
 //! any active hold covers is never deleted. Placing and releasing are
 //! recorded in the account's system ledger.
 
-use audit_core::OccurredAt;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -18,7 +17,7 @@ use utoipa::ToSchema;
 use super::auth::AdminCaller;
 use super::error::ApiError;
 use super::exports::Requester;
-use super::schema::Problem;
+use super::schema::{time, Problem};
 use super::JsonBody;
 use crate::state::AppState;
 
@@ -96,10 +95,6 @@ pub struct HoldList {
     holds: Vec<HoldView>,
 }
 
-fn time(ms: i64) -> String {
-    OccurredAt::from_unix_millis(ms).map(String::from).unwrap_or_default()
-}
-
 impl From<&LegalHold> for HoldView {
     fn from(h: &LegalHold) -> Self {
         Self {
@@ -120,11 +115,7 @@ impl From<&LegalHold> for HoldView {
 
 fn parse_scope(scope: Option<ScopeBody>) -> Result<HoldScope, ApiError> {
     let scope = scope.unwrap_or_default();
-    HoldScope::new(scope.from.as_deref(), scope.to.as_deref(), scope.actor_id, scope.resource_id).map_err(|e| {
-        let detail = e.to_string();
-        let field = detail.split(':').next().unwrap_or("scope").to_owned();
-        ApiError::bad(field, detail)
-    })
+    HoldScope::new(scope.from.as_deref(), scope.to.as_deref(), scope.actor_id, scope.resource_id).map_err(text_error)
 }
 
 fn created(hold: &LegalHold) -> Response {

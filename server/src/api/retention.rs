@@ -3,7 +3,6 @@
 //! locked policy can only be lengthened; every change and every refused
 //! change is recorded in the account's system ledger.
 
-use audit_core::OccurredAt;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +18,7 @@ use utoipa::ToSchema;
 use super::auth::{AdminCaller, Caller};
 use super::error::ApiError;
 use super::exports::{ExportFile, Requester};
-use super::schema::Problem;
+use super::schema::{time, Problem};
 use super::JsonBody;
 use crate::state::AppState;
 
@@ -49,10 +48,6 @@ pub struct RetentionView {
     /// When the policy was locked.
     #[serde(skip_serializing_if = "Option::is_none")]
     locked_at: Option<String>,
-}
-
-fn time(ms: i64) -> String {
-    OccurredAt::from_unix_millis(ms).map(String::from).unwrap_or_default()
 }
 
 impl From<&RetentionPolicy> for RetentionView {

@@ -255,3 +255,8 @@ pub struct Problem {
     pub detail: String,
     pub field: Option<String>,
 }
+
+/// A Unix-ms time as the API writes times: normalised RFC 3339 (empty if out of range).
+pub fn time(ms: i64) -> String {
+    audit_core::OccurredAt::from_unix_millis(ms).map(String::from).unwrap_or_default()
+}

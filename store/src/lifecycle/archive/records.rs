@@ -123,15 +123,7 @@ impl Store {
     /// The archival whose range covers `seq` of `ledger`, if any: what a
     /// tombstone reads back with.
     pub async fn tombstone_info(&self, ledger: &LedgerId, seq: u64) -> Result<Option<TombstoneInfo>, StoreError> {
-        let sql = "SELECT a.archival_id, a.location, a.sha256, a.created_ms, r.end_seq FROM archival_ranges r \
-                   JOIN archivals a ON a.archival_id = r.archival_id \
-                   WHERE r.ledger_id = $1 AND r.start_seq <= $2 ORDER BY r.start_seq DESC LIMIT 1";
-        let row: Option<(String, String, String, i64, i64)> = on_db!(&self.db.pool, |p| {
-            sqlx::query_as(sql).bind(ledger.as_str()).bind(to_i64(seq)?).fetch_optional(p).await?
-        });
-        Ok(row.filter(|r| from_i64(r.4).is_ok_and(|end| end > seq)).map(
-            |(archival, location, sha256, archived_ms, _)| TombstoneInfo { archival, location, sha256, archived_ms },
-        ))
+        Ok(self.tombstone_infos(ledger, &[seq]).await?.pop().flatten())
     }
 
     /// [`Store::tombstone_info`] of each of `seqs` (of one page: one query
@@ -142,11 +134,15 @@ impl Store {
         seqs: &[u64],
     ) -> Result<Vec<Option<TombstoneInfo>>, StoreError> {
         let (Some(&low), Some(&high)) = (seqs.iter().min(), seqs.iter().max()) else { return Ok(Vec::new()) };
-        // The ranges that can cover any of them: those ending above the
-        // lowest and starting at or below the highest.
+        // The ranges that can cover any of them: ranges never overlap, so
+        // those are the last one starting at or below the lowest and those
+        // starting up to the highest, an index range either way (never a
+        // walk over the ledger's earlier ranges).
         let sql = "SELECT r.start_seq, r.end_seq, a.archival_id, a.location, a.sha256, a.created_ms \
                    FROM archival_ranges r JOIN archivals a ON a.archival_id = r.archival_id \
-                   WHERE r.ledger_id = $1 AND r.start_seq <= $2 AND r.end_seq > $3 ORDER BY r.start_seq";
+                   WHERE r.ledger_id = $1 AND r.start_seq <= $2 AND r.end_seq > $3 AND r.start_seq >= COALESCE( \
+                   (SELECT MAX(x.start_seq) FROM archival_ranges x WHERE x.ledger_id = $1 AND x.start_seq <= $3), $3) \
+                   ORDER BY r.start_seq";
         let rows: Vec<(i64, i64, String, String, String, i64)> = on_db!(&self.db.pool, |p| {
             sqlx::query_as(sql).bind(ledger.as_str()).bind(to_i64(high)?).bind(to_i64(low)?).fetch_all(p).await?
         });
