@@ -4,5 +4,6 @@
 pub mod archive;
 pub mod deletion;
 pub mod exports;
+pub mod hold_coverage;
 pub mod holds;
 pub mod retention;

@@ -92,9 +92,12 @@ async fn expired_events_become_tombstones_with_their_archive_and_a_hold_keeps_ex
         let scope = HoldScope::new(None, None, Some("jane".into()), None).expect("scope");
         let hold =
             store.place_hold(&account.id, Some(&ledger), "C-1", "litigation", scope, &origin()).await.expect("hold");
+        let covered = store.hold_coverage(&hold).await.expect("coverage");
+        assert_eq!((covered.events, covered.uncounted), (10, 0), "jane's ten events");
         store.set_retention(&ledger, days(30), false, &origin()).await.expect("policy");
         let run = store.run_retention(&ledger.id, &archive, &origin(), None).await.expect("run");
         assert_eq!(run.archived, 10, "joe's ten old events");
+        assert_eq!(store.hold_coverage(&hold).await.expect("coverage").events, 10, "the hold kept them");
         assert_eq!((run.held, run.held_by.iter().cloned().collect::<Vec<_>>()), (10, vec![hold.id.clone()]));
         assert_eq!(run.archivals.len(), 1);
         let record = &run.archivals[0];
@@ -138,7 +141,8 @@ async fn expired_events_become_tombstones_with_their_archive_and_a_hold_keeps_ex
         }
 
         // Releasing the hold lets the next run archive jane's old events.
-        store.release_hold(&account.id, &hold.id, "settled", &origin()).await.expect("release");
+        let released = store.release_hold(&account.id, &hold.id, "settled", &origin()).await.expect("release");
+        assert_eq!(store.hold_coverage(&released).await.expect("coverage").events, 0, "a released hold keeps nothing");
         let run = store.run_retention(&ledger.id, &archive, &origin(), None).await.expect("run");
         assert_eq!((run.archived, run.held), (10, 0));
         let remaining = store.events_in_order(&ledger.id, 0, 30, 100).await.expect("read");
@@ -216,5 +220,61 @@ async fn a_crash_between_the_archive_file_and_the_tombstones_loses_nothing() {
         assert!(store.list_events(&ledger.id, &joe, None, 100).await.expect("filtered").events.is_empty());
         let all = store.list_events(&ledger.id, &EventFilter::default(), None, 100).await.expect("all");
         assert_eq!(all.events.iter().filter(|e| e.event.is_none()).count(), 12, "listed as tombstones");
+    }
+}
+
+#[tokio::test]
+async fn a_hold_counts_the_events_it_covers_in_the_index_and_in_the_unindexed_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (n, (store, _url)) in both_backends(dir.path()).await.into_iter().enumerate() {
+        let archive = ArchiveStore::Directory(dir.path().join(format!("archive-{n}")));
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let billing = store.create_ledger(&account.id, "billing", &origin()).await.expect("ledger");
+        let crm = store.create_ledger(&account.id, "crm", &origin()).await.expect("ledger");
+        // billing: jane on the 1st, 3rd, 5th; joe on the 2nd, 4th, 6th of January 2025, indexed.
+        let events = (0..6)
+            .map(|i| event_at(i, if i % 2 == 0 { "jane" } else { "joe" }, &format!("2025-01-{:02}T10:00:00Z", i + 1)))
+            .collect();
+        store.append(&billing, events).await.expect("append");
+        store.append(&crm, vec![event_at(50, "jane", "2025-01-02T10:00:00Z")]).await.expect("append");
+        while store.index_pending().await.expect("index") > 0 {}
+        // Two more of jane's, not indexed yet: counted from the tail.
+        let tail = (6..8).map(|i| event_at(i, "jane", "2025-02-01T10:00:00Z")).collect();
+        store.append(&billing, tail).await.expect("append");
+        let billing = store.ledger(&account.id, &billing.id).await.expect("ledger");
+        assert!(billing.indexed_size < billing.tree_size, "the tail is unindexed");
+
+        let jane = HoldScope::new(None, None, Some("jane".into()), None).expect("scope");
+        let hold = store.place_hold(&account.id, Some(&billing), "C-1", "r", jane, &origin()).await.expect("hold");
+        let covered = store.hold_coverage(&hold).await.expect("coverage");
+        assert_eq!((covered.events, covered.uncounted), (5, 0), "3 indexed and 2 in the tail, not crm's");
+
+        // Account-wide, by time only: [2 Jan, 4 Jan) is billing's seqs 1, 2 and crm's one.
+        let days_2_3 =
+            HoldScope::new(Some("2025-01-02T00:00:00Z"), Some("2025-01-04T00:00:00Z"), None, None).expect("scope");
+        let wide = store.place_hold(&account.id, None, "C-2", "r", days_2_3, &origin()).await.expect("hold");
+        assert_eq!(store.hold_coverage(&wide).await.expect("coverage").events, 3);
+        // Both scopes at once: jane on those days is billing's seq 2 and crm's one.
+        let both =
+            HoldScope::new(Some("2025-01-02T00:00:00Z"), Some("2025-01-04T00:00:00Z"), Some("jane".into()), None)
+                .expect("scope");
+        let narrow = store.place_hold(&account.id, None, "C-3", "r", both, &origin()).await.expect("hold");
+        assert_eq!(store.hold_coverage(&narrow).await.expect("coverage").events, 2);
+
+        // Tombstones are kept by nothing: once joe's events are archived, a
+        // whole-ledger hold counts what still has content.
+        for id in [&hold.id, &wide.id, &narrow.id] {
+            store.release_hold(&account.id, id, "done", &origin()).await.expect("release");
+        }
+        store.set_retention(&billing, days(30), false, &origin()).await.expect("policy");
+        let jane = HoldScope::new(None, None, Some("jane".into()), None).expect("scope");
+        store.place_hold(&account.id, Some(&billing), "C-4", "r", jane, &origin()).await.expect("hold");
+        let run = store.run_retention(&billing.id, &archive, &origin(), None).await.expect("run");
+        assert_eq!(run.archived, 3, "joe's three");
+        let everything = store
+            .place_hold(&account.id, Some(&billing), "C-5", "r", HoldScope::default(), &origin())
+            .await
+            .expect("hold");
+        assert_eq!(store.hold_coverage(&everything).await.expect("coverage").events, 5, "8 events, 3 tombstones");
     }
 }
