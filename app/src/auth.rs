@@ -37,6 +37,9 @@ pub struct DashboardSettings {
     pub invite_ttl: Duration,
     /// The dashboard's public base URL (`https://host:port`), for links.
     pub public_url: String,
+    /// How long after it is asked for a ledger's deletion happens
+    /// (`--ledger-deletion-grace-hours`).
+    pub deletion_grace: Duration,
 }
 
 /// Per-address throttling of sign-ins and of anonymous dashboard traffic
@@ -64,6 +67,8 @@ pub struct Dashboard {
     pub store: Store,
     pub settings: Arc<DashboardSettings>,
     pub throttle: Arc<dyn LoginThrottle>,
+    /// Where retention archive files are written (the server's `--archive-dir`).
+    pub archive: store::lifecycle::archive::ArchiveStore,
 }
 
 /// The session's key in tower-sessions' record.
@@ -298,6 +303,8 @@ const READ_ONLY: &[&str] = &[
     "/api/event_proof",
     "/api/event_evidence",
     "/api/list_exports",
+    "/api/list_holds",
+    "/api/ledger_lifecycle",
     "/api/checkpoint_key",
     "/api/list_keys",
     "/api/list_users",

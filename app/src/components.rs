@@ -32,6 +32,20 @@ pub fn ErrorBox(error: ServerFnError) -> impl IntoView {
     view! { <p class="error" role="alert">{error_text(&error)}</p> }
 }
 
+/// What an action that answers with a sentence said: the sentence as a
+/// status, or its error, once it has run.
+pub fn outcome<S>(action: ServerAction<S>) -> impl IntoView
+where
+    S: leptos::server_fn::ServerFn<Output = String, Error = ServerFnError> + Clone + Send + Sync + 'static,
+{
+    move || {
+        action.value().get().map(|result| match result {
+            Ok(said) => view! { <p class="success" role="status">{said}</p> }.into_any(),
+            Err(error) => view! { <ErrorBox error /> }.into_any(),
+        })
+    }
+}
+
 /// Shown while something slow loads.
 #[component]
 pub fn Loading() -> impl IntoView {
@@ -249,6 +263,20 @@ fn EventTable(list: EventList, base: String) -> impl IntoView {
                         .into_iter()
                         .map(|e| {
                             let href = format!("/ledgers/{}/events/{}", ledger, e.id);
+                            if e.is_tombstone() {
+                                // Greyed: only the seq and hashes stay; the archive has the rest.
+                                let archive = e.archive.as_ref().map_or_else(
+                                    || "no archival record: a tamper finding".to_owned(),
+                                    |a| format!("content archived in {} on {}", a.id, a.archived_at),
+                                );
+                                return view! {
+                                    <tr class="tombstone" data-testid="tombstone">
+                                        <td><a href=href>{e.seq}</a></td>
+                                        <td colspan="4"><span class="badge neutral">"tombstone"</span> " " {archive}</td>
+                                    </tr>
+                                }
+                                .into_any();
+                            }
                             view! {
                                 <tr>
                                     <td><a href=href>{e.seq}</a></td>
@@ -258,6 +286,7 @@ fn EventTable(list: EventList, base: String) -> impl IntoView {
                                     <td>{format!("{}:{}", e.resource_type, e.resource_id)}</td>
                                 </tr>
                             }
+                            .into_any()
                         })
                         .collect_view()}
                 </tbody>

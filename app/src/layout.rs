@@ -26,6 +26,7 @@ pub fn Layout(children: Children) -> impl IntoView {
     let nav = match viewer {
         Some(viewer) => view! {
             <A href="/ledgers">"Ledgers"</A>
+            <A href="/holds">"Legal holds"</A>
             <A href="/system">"System log"</A>
             <A href="/keys">"API keys"</A>
             {viewer.is_owner().then(|| view! { <A href="/users">"Users"</A> })}

@@ -78,6 +78,9 @@ fn Pages() -> impl IntoView {
                 <Route path=path!("/ledgers/:id") ssr=SsrMode::Async view=pages::LedgerEvents />
                 <Route path=path!("/ledgers/:id/events/:event") ssr=SsrMode::Async view=pages::EventDetail />
                 <Route path=path!("/ledgers/:id/exports") ssr=SsrMode::Async view=pages::LedgerExports />
+                <Route path=path!("/ledgers/:id/holds") ssr=SsrMode::Async view=pages::LedgerHolds />
+                <Route path=path!("/ledgers/:id/retention") ssr=SsrMode::Async view=pages::LedgerRetention />
+                <Route path=path!("/holds") ssr=SsrMode::Async view=pages::AccountHolds />
                 <Route path=path!("/system") ssr=SsrMode::Async view=pages::SystemLog />
                 <Route path=path!("/keys") ssr=SsrMode::Async view=pages::Keys />
                 <Route path=path!("/users") ssr=SsrMode::Async view=pages::Users />

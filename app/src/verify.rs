@@ -11,6 +11,11 @@
 //!    §2.1.1, leaf = SHA-256(0x00 || entry));
 //! 4. the inclusion proof leads from that leaf to the checkpoint's root
 //!    (RFC 9162 §2.1.3.2).
+//!
+//! A tombstone (content archived by retention) has no content to hash:
+//! step 3 checks instead that an archival accounts for the removal (a
+//! tombstone no archival names is a tamper finding), and step 4 proves the
+//! stored leaf hash. Its content is verified with the archive file.
 
 use std::str::FromStr as _;
 
@@ -126,6 +131,30 @@ fn run(
     push(steps, "Checkpoint signature", checked)?;
     let Ok(checkpoint) = checkpoint else { return Err(()) };
 
+    if shown.is_tombstone() {
+        let leaf = Hash::from_hex(leaf_hash_hex.trim());
+        let archived = match (&leaf, &shown.archive) {
+            (Err(e), _) => Err(format!("the stored leaf hash is not a hash: {e}")),
+            (Ok(_), None) => Err("the content is gone, but no archival accounts for its removal: the event was \
+                                  tampered with (only retention archival removes content)"
+                .to_owned()),
+            (Ok(leaf), Some(archive)) => Ok(format!(
+                "retention archived the content on {} into {} (SHA-256 {}); what stays is its leaf hash {}, \
+                 proven below. Verify the archive file for the content itself.",
+                archive.archived_at,
+                archive.id,
+                archive.sha256,
+                leaf.to_hex()
+            )),
+        };
+        push(steps, "Content archived by retention", archived)?;
+        let Ok(leaf) = leaf else { return Err(()) };
+        return push(
+            steps,
+            "Inclusion proof leads to the checkpoint root",
+            proven_at(bundle, shown, &checkpoint, &leaf),
+        );
+    }
     let event = parse_event(content_json);
     let leaf = event.as_ref().map(Event::leaf_hash).map_err(Clone::clone);
     let differs = event.as_ref().ok().and_then(|event| shown_differs(shown, event));
@@ -145,16 +174,17 @@ fn run(
     push(steps, "Leaf hash recomputed from the content shown", compared)?;
     let Ok(leaf) = leaf else { return Err(()) };
 
-    let size = checkpoint.size();
-    // The proof must be for the position the page shows: a page that shows
-    // another seq than the one proven would state a place the event is not.
-    let included = if bundle.seq == shown.seq {
-        inclusion(bundle, size, &leaf, checkpoint.root())
+    push(steps, "Inclusion proof leads to the checkpoint root", proven_at(bundle, shown, &checkpoint, &leaf))
+}
+
+/// Whether `bundle` proves `leaf` at the seq the page shows: a page that
+/// shows another seq than the one proven would state a place the event is not.
+fn proven_at(bundle: &ProofBundle, shown: &EventRow, checkpoint: &Checkpoint, leaf: &Hash) -> Result<String, String> {
+    if bundle.seq == shown.seq {
+        inclusion(bundle, checkpoint.size(), leaf, checkpoint.root())
     } else {
         Err(format!("the proof is for seq {}, but the page shows seq {}", bundle.seq, shown.seq))
-    };
-    push(steps, "Inclusion proof leads to the checkpoint root", included)?;
-    Ok(())
+    }
 }
 
 fn parse_event(content_json: &str) -> Result<Event, String> {
@@ -339,6 +369,37 @@ mod tests {
         let mut f = fixture(2);
         f.bundle.tree_size = 6;
         assert!(!all_ok(&verify(&f, 2)));
+    }
+
+    /// The row the page shows for the tombstone of `seq`, archived or not.
+    fn tombstone(leaf: &Hash, seq: u64, archived: bool) -> EventRow {
+        let mut row = EventRow::new(format!("evt-{seq}"), seq, String::new(), leaf.to_hex(), String::new());
+        row.archive = archived.then(|| crate::model::ArchiveRef {
+            id: "arc_1".into(),
+            sha256: "ab".repeat(32),
+            archived_at: "2026-12-01T00:00:00Z".into(),
+        });
+        row
+    }
+
+    #[test]
+    fn a_tombstone_proves_its_leaf_hash_and_names_its_archive() {
+        let f = fixture(3);
+        let steps = verify_event(LEDGER, &tombstone(&f.leaves[3], 3, true), &f.bundle, &f.key);
+        assert!(all_ok(&steps), "{steps:#?}");
+        assert!(steps[2].detail.contains("arc_1"), "{steps:#?}");
+    }
+
+    #[test]
+    fn a_tombstone_without_its_archival_or_with_another_leaf_hash_fails() {
+        let f = fixture(3);
+        let steps = verify_event(LEDGER, &tombstone(&f.leaves[3], 3, false), &f.bundle, &f.key);
+        assert_eq!((steps.len(), steps[2].ok), (3, false), "{steps:#?}");
+        assert!(steps[2].detail.contains("tampered"), "{steps:#?}");
+        let steps = verify_event(LEDGER, &tombstone(&f.leaves[4], 3, true), &f.bundle, &f.key);
+        assert_eq!((steps.len(), steps[3].ok), (4, false), "{steps:#?}");
+        let steps = verify_event(LEDGER, &tombstone(&f.leaves[3], 5, true), &f.bundle, &f.key);
+        assert!(steps[3].detail.contains("the page shows seq 5"), "{steps:#?}");
     }
 
     #[test]

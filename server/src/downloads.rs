@@ -1,4 +1,4 @@
-//! Files the dashboard hands to signed-in users: export downloads. A plain
+//! Files the dashboard hands to signed-in users: export and archive downloads. A plain
 //! GET route behind the dashboard's session middleware rather than a
 //! server function, so the browser streams the file straight to disk. The
 //! same rules as the Exports page: auditors and up, own account only
@@ -48,4 +48,32 @@ async fn serve(state: &AppState, ledger: &str, id: &str, request: &Parts) -> Res
     };
     state.store.record_system_event(&ledger.account_id, &origin, event).await?;
     Ok(response)
+}
+
+/// `GET /ledgers/{ledger}/archives/{id}/download` on the dashboard: a
+/// retention archive file, checked against its recorded SHA-256 before it
+/// is sent (as `GET /v1/ledgers/{ledger}/archives/{id}/download`).
+pub async fn archive_download(
+    State(state): State<AppState>,
+    Path((ledger, id)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    match serve_archive(&state, &ledger, &id, &parts).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn serve_archive(state: &AppState, ledger: &str, id: &str, request: &Parts) -> Result<Response, ApiError> {
+    let auth = request.extensions.get::<app::auth::RequestAuth>();
+    let user = auth.and_then(|a| a.user.clone()).ok_or(ApiError::Unauthorized)?;
+    if !user.role.includes(Role::Auditor) {
+        return Err(ApiError::Forbidden("downloading archives needs the auditor role".into()));
+    }
+    let ledger = LedgerId::new(ledger).map_err(|_| ApiError::NotFound("ledger"))?;
+    let ledger = state.store.ledger(&user.account_id, &ledger).await?;
+    let ip = request.extensions.get::<ClientAddress>().map(|address| address.0);
+    let origin = Origin::new(Actor::User(user.id.clone())).from_address(ip);
+    crate::api::retention::archive_response(state, &ledger, id, &origin).await
 }

@@ -173,8 +173,10 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
             },
             invite_ttl: Duration::from_secs(7 * 86_400),
             public_url: public_url.clone(),
+            deletion_grace: config.deletion_grace,
         }),
         throttle: std::sync::Arc::new(limits.clone()),
+        archive: config.archive.clone(),
     };
     let router = web::router(state::AppState {
         leptos,

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(session_expiry(state.dashboard_config.session_idle)));
     let dashboard_routes = Router::new()
         .route("/ledgers/{ledger}/exports/{id}/download", get(crate::downloads::export_download))
+        .route("/ledgers/{ledger}/archives/{id}/download", get(crate::downloads::archive_download))
         .leptos_routes_with_context(&state, routes, context, move || app::shell(options.clone()))
         .fallback(leptos_axum::render_app_async_with_context(fallback_context, move || {
             app::shell(fallback_options.clone())

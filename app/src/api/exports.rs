@@ -14,7 +14,7 @@ use crate::model::ExportRow;
 #[cfg(feature = "ssr")]
 use {
     super::ledgers::{own_ledger, parse_time, quick_range_ms},
-    super::support::{fail, origin, store_error, time},
+    super::support::{fail, origin, store_error, time, who},
     crate::auth,
     http::StatusCode,
     store::Role,
@@ -87,11 +87,7 @@ pub async fn list_exports(ledger: String) -> Result<Vec<ExportRow>, ServerFnErro
     let users = store.list_users(&user.account_id).await.map_err(store_error)?;
     let mut rows = Vec::with_capacity(records.len());
     for record in records {
-        let (kind, id) = record.requested_by.clone();
-        let requested_by = match users.iter().find(|u| kind == "user" && u.id.as_str() == id) {
-            Some(u) => u.email.clone(),
-            None => format!("{kind}:{id}"),
-        };
+        let requested_by = who(&users, &record.requested_by);
         rows.push(ExportRow {
             status: record.status.as_str().to_owned(),
             reason: record.reason.clone(),

@@ -41,6 +41,7 @@ pub async fn list_ledgers() -> Result<Vec<LedgerRow>, ServerFnError> {
                     store::LedgerIntegrity::Behind { size, tree_size } => Integrity::Behind { size, tree_size },
                     store::LedgerIntegrity::Failed { reason } => Integrity::Failed { reason },
                 },
+                delete_at: ledger.delete_at_ms.map(time),
             }
         })
         .collect())
@@ -87,7 +88,14 @@ pub async fn list_events(
     };
     let cursor = some(cursor);
     let page = store.list_events(&ledger.id, &filter, cursor.as_deref(), 50).await.map_err(store_error)?;
-    let events = page.events.into_iter().map(event_row).collect::<Result<Vec<_>, _>>()?;
+    // Tombstones name their archive: one lookup for the page.
+    let seqs: Vec<u64> = page.events.iter().filter(|e| e.event.is_none()).map(|e| e.seq).collect();
+    let mut archives = store.tombstone_infos(&ledger.id, &seqs).await.map_err(store_error)?.into_iter();
+    let mut events = Vec::with_capacity(page.events.len());
+    for stored in page.events {
+        let archive = if stored.event.is_none() { archives.next().flatten() } else { None };
+        events.push(event_row(stored, archive)?);
+    }
     Ok(EventList {
         ledger_id: ledger.id.as_str().to_owned(),
         ledger_name: ledger.name,
@@ -135,15 +143,25 @@ pub(super) async fn own_ledger(
 }
 
 #[cfg(feature = "ssr")]
-fn event_row(stored: store::StoredEvent) -> Result<EventRow, ServerFnError> {
-    let row = EventRow::new(
+fn event_row(
+    stored: store::StoredEvent,
+    archive: Option<store::lifecycle::archive::TombstoneInfo>,
+) -> Result<EventRow, ServerFnError> {
+    let mut row = EventRow::new(
         stored.id.to_string(),
         stored.seq,
         time(stored.received_ms),
         stored.leaf_hash.to_hex(),
         stored.chain_hash.to_hex(),
     );
-    let Some(event) = stored.event else { return Ok(row) };
+    let Some(event) = stored.event else {
+        row.archive = archive.map(|info| crate::model::ArchiveRef {
+            id: info.archival,
+            sha256: info.sha256,
+            archived_at: time(info.archived_ms),
+        });
+        return Ok(row);
+    };
     // The normalised event as stored: its own serialisation is the stored JSON.
     let content = serde_json::to_string(&event).map_err(|e| {
         tracing::error!(seq = stored.seq, error = %e, "stored event content does not serialise");
@@ -158,7 +176,11 @@ pub async fn get_event(ledger: String, event: String) -> Result<EventRow, Server
     let (dashboard, user) = auth::require(Role::Auditor)?;
     let ledger = own_ledger(&dashboard.store, &user, &ledger).await?;
     let stored = dashboard.store.event(&ledger.id, &event).await.map_err(store_error)?;
-    event_row(stored)
+    let archive = match stored.event {
+        Some(_) => None,
+        None => dashboard.store.tombstone_info(&ledger.id, stored.seq).await.map_err(store_error)?,
+    };
+    event_row(stored, archive)
 }
 
 /// The latest signed checkpoint and the inclusion proof of the event at

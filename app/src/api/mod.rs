@@ -8,15 +8,19 @@
 //! Everything is re-exported here, so callers keep using `crate::api::…`.
 
 mod exports;
+mod holds;
 mod keys;
 mod ledgers;
+mod lifecycle;
 mod session;
 #[cfg(feature = "ssr")]
 pub(crate) mod support;
 mod users;
 
 pub use exports::*;
+pub use holds::*;
 pub use keys::*;
 pub use ledgers::*;
+pub use lifecycle::*;
 pub use session::*;
 pub use users::*;

@@ -91,6 +91,16 @@ pub fn time(ms: i64) -> String {
     audit_core::OccurredAt::from_unix_millis(ms).map(|t| t.as_str().to_owned()).unwrap_or_default()
 }
 
+/// Who did something, as a page names them: a dashboard user by email,
+/// anyone else (an API key, the server's own jobs, the CLI) as the
+/// `type:id` of their system event's actor.
+pub fn who(users: &[User], (kind, id): &(String, String)) -> String {
+    match users.iter().find(|u| kind == "user" && u.id.as_str() == id) {
+        Some(user) => user.email.clone(),
+        None => format!("{kind}:{id}"),
+    }
+}
+
 /// Who makes a change through the dashboard, as its system event records
 /// it: the signed-in user, from the request's client address. The store
 /// records the event in the change's own transaction.

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::CreateLedger;
-use crate::components::{loaded, session, CsrfField, ErrorBox, EventExplorer, Loading};
+use crate::api::{CancelLedgerDeletion, CreateLedger};
+use crate::components::{loaded, outcome, session, CsrfField, ErrorBox, EventExplorer, Loading};
 use crate::model::{EventRow, Integrity, LedgerRow};
 
 fn integrity_view(integrity: Integrity) -> impl IntoView {
@@ -29,13 +29,16 @@ fn integrity_view(integrity: Integrity) -> impl IntoView {
 #[component]
 pub fn Ledgers() -> impl IntoView {
     let create = ServerAction::<CreateLedger>::new();
-    let ledgers = Resource::new(move || create.version().get(), |_| crate::api::list_ledgers());
+    let cancel = ServerAction::<CancelLedgerDeletion>::new();
+    let ledgers =
+        Resource::new(move || (create.version().get(), cancel.version().get()), |_| crate::api::list_ledgers());
     let admin = session().viewer.is_some_and(|v| v.is_admin());
     view! {
         <Title text="Ledgers" />
         <section class="panel">
             <h1>"Ledgers"</h1>
-            {loaded(ledgers, |rows| view! { <LedgerTable rows /> })}
+            {outcome(cancel)}
+            {loaded(ledgers, move |rows| view! { <LedgerTable rows admin cancel /> })}
         </section>
         {admin.then(|| view! {
             <section class="panel">
@@ -56,7 +59,7 @@ pub fn Ledgers() -> impl IntoView {
 }
 
 #[component]
-fn LedgerTable(rows: Vec<LedgerRow>) -> impl IntoView {
+fn LedgerTable(rows: Vec<LedgerRow>, admin: bool, cancel: ServerAction<CancelLedgerDeletion>) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table>
@@ -76,6 +79,19 @@ fn LedgerTable(rows: Vec<LedgerRow>) -> impl IntoView {
                                 <a href=format!("/ledgers/{}", row.id)>{row.name.clone()}</a>
                                 {(row.kind == "system").then(|| view! { " " <span class="badge neutral">"system"</span> })}
                                 <br /><small><code>{row.id.clone()}</code></small>
+                                {row.delete_at.clone().map(|at| {
+                                    let ledger = row.id.clone();
+                                    view! {
+                                        <br /><span class="badge bad" data-testid="in-deletion">{format!("Deletion scheduled: deleted at {at}")}</span>
+                                        {admin.then(|| view! {
+                                            <ActionForm action=cancel attr:class="inline">
+                                                <CsrfField />
+                                                <input type="hidden" name="ledger" value=ledger />
+                                                <button type="submit" class="secondary">"Cancel the deletion"</button>
+                                            </ActionForm>
+                                        })}
+                                    }
+                                })}
                             </td>
                             <td>{row.events}</td>
                             <td>{row.last_event_at.unwrap_or_else(|| "—".into())}</td>
@@ -100,6 +116,11 @@ pub fn LedgerEvents() -> impl IntoView {
         <section class="panel">
             <p class="breadcrumbs"><a href="/ledgers">"Ledgers"</a> " / " <code>{move || ledger.get()}</code></p>
             <h1>"Events"</h1>
+            <p class="button-row">
+                <a class="button secondary" href=move || format!("/ledgers/{}/holds", ledger.get())>"Legal holds"</a>
+                " "
+                <a class="button secondary" href=move || format!("/ledgers/{}/retention", ledger.get())>"Retention and deletion"</a>
+            </p>
             <EventExplorer ledger base />
         </section>
     }
@@ -151,7 +172,10 @@ fn EventView(event: EventRow, ledger: String) -> impl IntoView {
         Some(name) => format!("{kind}:{id} ({name})"),
         None => format!("{kind}:{id}"),
     };
-    let tombstoned = event.content_json.is_none();
+    let tombstoned = event.is_tombstone();
+    if tombstoned {
+        return view! { <TombstoneView event ledger /> }.into_any();
+    }
     view! {
         <h1>{format!("Event {}", event.seq)}</h1>
         <dl class="details">
@@ -166,9 +190,45 @@ fn EventView(event: EventRow, ledger: String) -> impl IntoView {
             <dt>"Chain hash"</dt><dd><code class="hash">{event.chain_hash.clone()}</code></dd>
         </dl>
         <h2>"Metadata"</h2>
-        <pre class="json">{if tombstoned { "(removed by retention)".to_owned() } else { event.metadata_pretty.clone() }}</pre>
-        {(!tombstoned).then(|| view! { <Verify event=event.clone() ledger=ledger.clone() /> })}
-        {(!tombstoned).then(|| view! { <EvidenceDownload event=event.id.clone() ledger=ledger.clone() /> })}
+        <pre class="json">{event.metadata_pretty.clone()}</pre>
+        <Verify event=event.clone() ledger=ledger.clone() />
+        <EvidenceDownload event=event.id.clone() ledger=ledger.clone() />
+    }
+    .into_any()
+}
+
+/// A tombstone: retention archived its content; its seq and hashes stay,
+/// so its inclusion proof still verifies.
+#[component]
+fn TombstoneView(event: EventRow, ledger: String) -> impl IntoView {
+    let archive = match event.archive.clone() {
+        Some(archive) => view! {
+            <p class="tombstone-note" data-testid="tombstone-note">
+                {format!("Retention archived this event's content on {} into archive {}. ", archive.archived_at, archive.id)}
+                "Only its seq and hashes stay here, so every proof and checkpoint still verifies; the content is in the archive file ("
+                <a href=format!("/ledgers/{ledger}/retention")>"download it"</a>
+                ", SHA-256 " <code class="hash">{archive.sha256.clone()}</code> ")."
+            </p>
+        }
+        .into_any(),
+        None => view! {
+            <p class="error" role="alert" data-testid="tombstone-note">
+                "This event's content is gone, but no archival accounts for its removal: only retention archival removes content, so this is a sign of tampering."
+            </p>
+        }
+        .into_any(),
+    };
+    view! {
+        <h1>{format!("Event {} (tombstone)", event.seq)}</h1>
+        {archive}
+        <dl class="details">
+            <dt>"Event ID"</dt><dd><code>{event.id.clone()}</code></dd>
+            <dt>"Received at"</dt><dd><time>{event.received_at.clone()}</time></dd>
+            <dt>"Seq"</dt><dd>{event.seq}</dd>
+            <dt>"Leaf hash"</dt><dd><code class="hash" data-testid="leaf-hash">{event.leaf_hash.clone()}</code></dd>
+            <dt>"Chain hash"</dt><dd><code class="hash">{event.chain_hash.clone()}</code></dd>
+        </dl>
+        <Verify event=event.clone() ledger=ledger.clone() />
     }
 }
 
@@ -251,6 +311,7 @@ fn Verify(event: EventRow, ledger: String) -> impl IntoView {
             saved.set(Some(pin));
         }
     });
+    let tombstone = event.is_tombstone();
     let ledger_for_run = ledger.clone();
     let run = Action::new(move |pinned_key: &String| {
         let pinned_key = pinned_key.clone();
@@ -275,7 +336,11 @@ fn Verify(event: EventRow, ledger: String) -> impl IntoView {
     view! {
         <section class="verify" aria-labelledby="verify-title">
             <h2 id="verify-title">"Verify in your browser"</h2>
-            <p class="help">"Checks the checkpoint signature against the pinned key, recomputes this event's leaf hash from the content shown above, and checks its inclusion proof against the signed root — all here, in WebAssembly."</p>
+            <p class="help">{if tombstone {
+                "Checks the checkpoint signature against the pinned key, that an archival accounts for the removed content, and the inclusion proof of the stored leaf hash against the signed root — all here, in WebAssembly."
+            } else {
+                "Checks the checkpoint signature against the pinned key, recomputes this event's leaf hash from the content shown above, and checks its inclusion proof against the signed root — all here, in WebAssembly."
+            }}</p>
             <Suspense fallback=|| view! { <Loading /> }>
                 {move || Suspend::new(async move {
                     match key.await {
@@ -326,7 +391,11 @@ fn Verify(event: EventRow, ledger: String) -> impl IntoView {
                     let ok = crate::verify::all_ok(&steps);
                     view! {
                         <div class=if ok { "verdict ok" } else { "verdict bad" } role="alert" data-testid="verdict">
-                            {if ok { "✔ Verified: this event is in the ledger's signed tree, unaltered." } else { "✖ VERIFICATION FAILED: do not trust this event's content or this server's proofs." }}
+                            {match (ok, tombstone) {
+                                (true, false) => "✔ Verified: this event is in the ledger's signed tree, unaltered.",
+                                (true, true) => "✔ Verified: this event's leaf hash is in the ledger's signed tree; its content is archived (verify the archive file for it).",
+                                (false, _) => "✖ VERIFICATION FAILED: do not trust this event's content or this server's proofs.",
+                            }}
                         </div>
                         <crate::components::StepList steps testid="steps" />
                     }.into_any()

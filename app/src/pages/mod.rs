@@ -2,16 +2,20 @@
 
 mod auth;
 mod exports;
+mod holds;
 mod home;
 mod keys;
 mod ledgers;
+mod lifecycle;
 mod not_found;
 mod users;
 
 pub use auth::{Enrol, Invite, Login, Setup};
 pub use exports::LedgerExports;
+pub use holds::{AccountHolds, LedgerHolds};
 pub use home::Home;
 pub use keys::Keys;
 pub use ledgers::{EventDetail, LedgerEvents, Ledgers, SystemLog};
+pub use lifecycle::LedgerRetention;
 pub use not_found::NotFound;
 pub use users::Users;

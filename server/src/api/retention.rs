@@ -279,7 +279,20 @@ pub async fn download_archive(
     Path((ledger, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let ledger = caller.ledger(&state, &ledger, Permission::Read).await?;
-    let record = state.store.archival(&ledger.id, &id).await?;
+    archive_response(&state, &ledger, &id, &caller.origin()).await
+}
+
+/// The archive file `id` of `ledger`, read back from the archive store and
+/// checked against its recorded SHA-256 before a byte is sent, its download
+/// recorded as `archive.downloaded` by `origin`: for the API and the
+/// dashboard alike.
+pub(crate) async fn archive_response(
+    state: &AppState,
+    ledger: &store::Ledger,
+    id: &str,
+    origin: &store::Origin,
+) -> Result<Response, ApiError> {
+    let record = state.store.archival(&ledger.id, id).await?;
     let bytes =
         state.archive.read(&record.location).await.map_err(|e| {
             ApiError::Internal(format!("archive {} cannot be read from the archive store: {e}", record.id))
@@ -297,7 +310,7 @@ pub async fn download_archive(
         sha256: record.sha256.clone(),
         bytes: record.bytes,
     };
-    state.store.record_system_event(&ledger.account_id, &caller.origin(), event).await?;
+    state.store.record_system_event(&ledger.account_id, origin, event).await?;
     let name = format!("attachment; filename=\"{}-{}.zip\"", record.ledger, record.id);
     let repr = format!("sha-256=:{}:", base64::engine::general_purpose::STANDARD.encode(digest));
     Ok((

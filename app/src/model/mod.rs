@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod lifecycle;
+
+pub use lifecycle::*;
+
 /// The signed-in user, as the pages see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Viewer {
@@ -48,6 +52,8 @@ pub struct LedgerRow {
     pub created_at: String,
     /// What the integrity check of the latest checkpoint found.
     pub integrity: Integrity,
+    /// When its scheduled deletion is due; appends are refused until it is cancelled.
+    pub delete_at: Option<String>,
 }
 
 /// The result of checking a ledger's latest signed checkpoint on the
@@ -86,6 +92,8 @@ pub struct EventRow {
     /// The event exactly as stored (normalised input JSON): what the
     /// browser re-hashes to verify it. `None` once tombstoned.
     pub content_json: Option<String>,
+    /// A tombstone's archive: where retention put its content.
+    pub archive: Option<ArchiveRef>,
 }
 
 impl EventRow {
@@ -108,7 +116,13 @@ impl EventRow {
             leaf_hash,
             chain_hash,
             content_json: None,
+            archive: None,
         }
+    }
+
+    /// Whether retention archived the content: only the hashes are left.
+    pub fn is_tombstone(&self) -> bool {
+        self.content_json.is_none()
     }
 
     /// The fields the pages show, taken from `event`, whose stored JSON is
