@@ -53,6 +53,31 @@ test('an auditor cannot create API keys, in the UI or by calling the server', as
   expect(direct.status()).toBe(403);
   const keys = await (await page.request.post('/api/list_keys')).json();
   expect(keys.map((k: { name: string }) => k.name)).not.toContain('sneaky');
+  // Legal holds, retention and deletion: auditors read them, and nothing more.
+  await page.goto('/holds');
+  await waitForHydration(page);
+  await expect(page.getByRole('heading', { level: 1, name: 'Legal holds' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Place the hold' })).toHaveCount(0);
+  await page.goto(`/ledgers/${state.ledgerId}/retention`);
+  await waitForHydration(page);
+  await expect(page.getByTestId('retention-policy')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Save the policy' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Delete this ledger' })).toHaveCount(0);
+  const refused = [
+    ['/api/place_hold', { case: 'sneaky', reason: 'r', ledger: '', from: '', to: '', actor: '', resource: '' }],
+    ['/api/set_retention', { ledger: state.ledgerId, days: '1', lock: 'unlocked' }],
+    ['/api/run_retention_now', { ledger: state.ledgerId }],
+    ['/api/schedule_ledger_deletion', { ledger: state.ledgerId, confirm: 'billing' }],
+  ] as const;
+  for (const [path, form] of refused) {
+    const answer = await page.request.post(path, { form: { csrf: session.csrf, ...form } });
+    expect(answer.status(), path).toBe(403);
+  }
+  const lifecycle = await (await page.request.post('/api/ledger_lifecycle', { form: { ledger: state.ledgerId } })).json();
+  expect(lifecycle.policy).toBeNull();
+  expect(lifecycle.deletion).toBeNull();
+  const holds = await (await page.request.post('/api/list_holds', { form: { ledger: '' } })).json();
+  expect(holds).toEqual([]);
   // Nor may an auditor see the users page.
   const users = await page.goto('/users');
   expect(users?.status()).toBe(403);
