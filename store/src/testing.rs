@@ -116,6 +116,23 @@ pub async fn fetch_blobs(url: &str, sql: &str) -> Result<Vec<Vec<u8>>, StoreErro
     Ok(rows)
 }
 
+/// Reads one TEXT column through raw SQL: what the rows say, as the
+/// database holds them, with no process of ours in between.
+pub async fn fetch_texts(url: &str, sql: &str) -> Result<Vec<String>, StoreError> {
+    let rows = if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut conn).await?;
+        conn.close().await?;
+        rows
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut conn).await?;
+        conn.close().await?;
+        rows
+    };
+    Ok(rows)
+}
+
 /// A SQLite URL for a new file in `dir`.
 pub fn sqlite_url_in(dir: &std::path::Path) -> String {
     format!("sqlite:{}", dir.join("auditstore.db").display())

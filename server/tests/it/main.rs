@@ -3,6 +3,7 @@
 
 mod api;
 mod archival;
+mod archival_crash;
 mod common;
 mod config;
 mod dashboard;

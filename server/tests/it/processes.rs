@@ -12,14 +12,19 @@ use serde_json::{json, Value};
 use store::testing::fresh_postgres_url;
 
 /// A server process on a free loopback port.
-struct Process {
+pub(crate) struct Process {
     child: Mutex<Child>,
-    base: String,
-    client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
 }
 
 impl Process {
-    async fn start(data_dir: &Path, database_url: Option<&str>) -> Self {
+    pub(crate) async fn start(data_dir: &Path, database_url: Option<&str>) -> Self {
+        Self::start_with(data_dir, database_url, &[]).await
+    }
+
+    /// [`Process::start`] with more `serve` arguments.
+    pub(crate) async fn start_with(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Self {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_auditstore"));
         command
@@ -33,6 +38,7 @@ impl Process {
         if let Some(url) = database_url {
             command.args(["--database-url", url]);
         }
+        command.args(args);
         let child = command.spawn().expect("server starts");
         // The process generates its certificate on first start; wait for it.
         let cert = data_dir.join("tls/cert.pem");
@@ -56,7 +62,7 @@ impl Process {
         Self { child: Mutex::new(child), base: format!("https://localhost:{port}"), client }
     }
 
-    fn kill_9(&self) {
+    pub(crate) fn kill_9(&self) {
         // Child::kill sends SIGKILL on Unix: no shutdown, no flush, no goodbye.
         let mut child = self.child.lock().expect("lock");
         child.kill().expect("kill");
@@ -79,11 +85,11 @@ impl Process {
         self.child.lock().expect("lock").id()
     }
 
-    async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
+    pub(crate) async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
         self.client.post(format!("{}{path}", self.base)).bearer_auth(key).json(body).send().await
     }
 
-    async fn get_json(&self, path: &str, key: &str) -> Value {
+    pub(crate) async fn get_json(&self, path: &str, key: &str) -> Value {
         let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.expect("response");
         assert!(response.status().is_success(), "{path}: {}", response.status());
         response.json().await.expect("json")
@@ -115,7 +121,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-fn bootstrap(data_dir: &Path, database_url: Option<&str>) -> String {
+pub(crate) fn bootstrap(data_dir: &Path, database_url: Option<&str>) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_auditstore"));
     command.args(["admin", "bootstrap", "--account", "acme", "--log-format", "json"]).arg("--data-dir").arg(data_dir);
     if let Some(url) = database_url {
@@ -128,7 +134,7 @@ fn bootstrap(data_dir: &Path, database_url: Option<&str>) -> String {
 }
 
 /// Creates a ledger and write and read keys; returns (ledger, write, read).
-async fn setup(process: &Process, admin: &str) -> (String, String, String) {
+pub(crate) async fn setup(process: &Process, admin: &str) -> (String, String, String) {
     let ledger: Value =
         process.post("/v1/ledgers", admin, &json!({"name": "busy"})).await.expect("ledger").json().await.expect("json");
     let ledger = ledger["id"].as_str().expect("id").to_owned();
