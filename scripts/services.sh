@@ -85,6 +85,8 @@ start_moto() {
   local pid=$!
   CLEANUPS+=("kill $pid 2>/dev/null; wait $pid 2>/dev/null")
   export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$port"
+  # moto serves S3 on the same port (the archive store's tests).
+  export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
   local i
   for i in $(seq 1 100); do

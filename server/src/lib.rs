@@ -3,6 +3,7 @@
 //! does with the command line.
 
 pub mod api;
+mod archive_store;
 pub mod client_address;
 mod commands;
 pub mod config;
@@ -59,6 +60,8 @@ pub enum ServeError {
     Keys(#[from] key_provider::KeyFileError),
     #[error("{0}")]
     Admin(String),
+    #[error("{0}")]
+    ArchiveStore(store::StoreError),
     /// `auditstore verify` found something that does not verify (its
     /// findings are printed already); the exit status is the verdict's.
     #[error("{0}")]
@@ -156,6 +159,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
     let reads = api::shedding::ReadGate::new(config.shedding);
     let appends = api::append_budget::AppendBudget::new(config.append_budget);
 
+    let archive = archive_store::open(&config.archive).await?;
     let https = bind(config.listen)?;
     let https_addr = https.local_addr()?;
     let public_url = match https_addr.port() {
@@ -176,7 +180,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
             deletion_grace: config.deletion_grace,
         }),
         throttle: std::sync::Arc::new(limits.clone()),
-        archive: config.archive.clone(),
+        archive: archive.clone(),
     };
     let router = web::router(state::AppState {
         leptos,
@@ -187,14 +191,14 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         dashboard,
         dashboard_config: config.dashboard,
         trusted_proxies: config.trusted_proxies.clone(),
-        archive: config.archive.clone(),
+        archive: archive.clone(),
         deletion_grace: config.deletion_grace,
     });
     // A body that dribbles in is cut off (its read fails, answered 408).
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.listener.request_body_timeout));
     let setup_link = first_run_link(&store, &public_url).await?;
     let mut background = vec![cleanup, indexer];
-    let retention = jobs::Retention { every: config.retention_interval, archive: config.archive.clone() };
+    let retention = jobs::Retention { every: config.retention_interval, archive: archive.clone() };
     background.extend(jobs::spawn(&store, jobs::all(key_rotation, export_expiry, retention)));
     let handle = Handle::new();
     let mut tasks = Vec::new();

@@ -46,7 +46,8 @@ pub(crate) async fn run_retention(args: config::RotateLedgerKeyArgs) -> Result<(
     let store = open_store(&config).await?;
     let id = ledger_arg(&args.ledger)?;
     let origin = Origin::new(Actor::Cli("run-retention"));
-    let run = store.run_retention(&id, &config.archive, &origin, None).await.map_err(admin)?;
+    let archive = crate::archive_store::open(&config.archive).await?;
+    let run = store.run_retention(&id, &archive, &origin, None).await.map_err(admin)?;
     let archivals: Vec<Value> = run
         .archivals
         .iter()
@@ -75,7 +76,8 @@ pub(crate) async fn delete_account(args: config::DeleteAccountArgs) -> Result<()
         .map_err(admin)?
         .ok_or_else(|| ServeError::Admin(format!("no account is named {:?}", args.account)))?;
     let origin = Origin::new(Actor::Cli("delete-account"));
-    let deletions = store.delete_account(&account.id, &config.archive, &origin).await.map_err(admin)?;
+    let archive = crate::archive_store::open(&config.archive).await?;
+    let deletions = store.delete_account(&account.id, &archive, &origin).await.map_err(admin)?;
     let ledgers: Vec<Value> = deletions
         .iter()
         .map(|d| {

@@ -192,6 +192,41 @@ pub fn kms_client() -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(config)
 }
 
+/// The S3-compatible endpoint the test command starts (moto, which serves
+/// S3 beside KMS: `AWS_ENDPOINT_URL_S3`, else the KMS one).
+///
+/// # Panics
+/// When neither variable is set: run the tests with `make test`.
+pub fn s3_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_S3")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL_KMS"))
+        .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL_S3 is not set: run the tests with `make test`, which starts moto"))
+}
+
+/// An S3 client for [`s3_endpoint`], addressing buckets by path.
+pub fn s3_client() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(s3_endpoint())
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Creates a bucket of its own for one test and returns its name.
+pub async fn fresh_bucket(client: &aws_sdk_s3::Client) -> String {
+    let name = format!("audit-{}", uuid::Uuid::now_v7().simple());
+    client
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot create bucket {name}: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
+    name
+}
+
 /// Makes ledger writers end after `idle` without requests (instead of
 /// minutes), and returns how many writer tasks are alive now.
 pub fn writers(store: &crate::Store, idle: Option<std::time::Duration>) -> usize {

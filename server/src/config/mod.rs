@@ -205,6 +205,23 @@ pub enum KeyConfig {
     AwsKms { key_id: String, endpoint: Option<String> },
 }
 
+/// Where retention archive files are written: the directory, or an S3
+/// bucket (the directory then still serves files written there before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveConfig {
+    pub directory: PathBuf,
+    pub s3: Option<S3ArchiveConfig>,
+}
+
+/// An S3-compatible bucket for archive files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3ArchiveConfig {
+    pub bucket: String,
+    pub prefix: String,
+    /// Another endpoint than AWS's (path-style addressing is used with it).
+    pub endpoint: Option<String>,
+}
+
 /// When ledger data keys rotate by themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyRotation {
@@ -264,7 +281,7 @@ pub struct Config {
     /// How long an export's file is kept after it finished.
     pub export_expiry: std::time::Duration,
     /// Where retention archive files are written.
-    pub archive: store::lifecycle::archive::ArchiveStore,
+    pub archive: ArchiveConfig,
     /// How often the retention job runs.
     pub retention_interval: std::time::Duration,
     /// How long a scheduled ledger deletion waits.
@@ -286,6 +303,8 @@ pub enum ConfigError {
     TlsPair,
     #[error("the aws-kms key provider needs --kms-key-id")]
     KmsKeyId,
+    #[error("--archive-s3-prefix and --archive-s3-endpoint need --archive-s3-bucket")]
+    ArchiveS3Bucket,
     #[error("the default listen address is invalid: {0}")]
     DefaultListen(#[from] std::net::AddrParseError),
 }
@@ -357,9 +376,16 @@ impl Config {
                 after_days: settings.key_rotate_after_days.get(),
             },
             export_expiry: std::time::Duration::from_secs(u64::from(settings.export_expiry_hours.get()) * 3600),
-            archive: store::lifecycle::archive::ArchiveStore::Directory(
-                settings.archive_dir.unwrap_or_else(|| data_dir.join("archive")),
-            ),
+            archive: ArchiveConfig {
+                directory: settings.archive_dir.unwrap_or_else(|| data_dir.join("archive")),
+                s3: match (settings.archive_s3_bucket, settings.archive_s3_prefix, settings.archive_s3_endpoint) {
+                    (Some(bucket), prefix, endpoint) => {
+                        Some(S3ArchiveConfig { bucket, prefix: prefix.unwrap_or_default(), endpoint })
+                    }
+                    (None, None, None) => None,
+                    (None, _, _) => return Err(ConfigError::ArchiveS3Bucket),
+                },
+            },
             retention_interval: std::time::Duration::from_secs(
                 u64::from(settings.retention_interval_minutes.get()) * 60,
             ),
@@ -442,6 +468,18 @@ mod tests {
                 lockout: minutes(15)
             }
         );
+    }
+
+    #[test]
+    fn an_archive_bucket_selects_object_storage_and_its_options_need_one() {
+        let args = parse(&["auditstore", "--data-dir", "/srv/a", "--archive-s3-bucket", "audit-archive"]);
+        let config = Config::resolve(args).expect("resolves");
+        let s3 = S3ArchiveConfig { bucket: "audit-archive".into(), prefix: String::new(), endpoint: None };
+        assert_eq!(config.archive, ArchiveConfig { directory: "/srv/a/archive".into(), s3: Some(s3) });
+        let args = parse(&["auditstore", "--archive-s3-prefix", "prod/"]);
+        assert!(matches!(Config::resolve(args), Err(ConfigError::ArchiveS3Bucket)));
+        let config = Config::resolve(parse(&["auditstore", "--data-dir", "/srv/a"])).expect("resolves");
+        assert_eq!(config.archive.s3, None, "the directory by default");
     }
 
     #[test]

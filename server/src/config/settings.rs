@@ -191,6 +191,15 @@ settings! {
         /// Directory of retention archive files [default: archive/ in the data dir].
         #[arg(long, env = "AUDITSTORE_ARCHIVE_DIR", value_name = "DIR")]
         pub archive_dir: PathBuf,
+        /// Write new archive files to this S3 bucket instead of the archive directory (files written there before stay readable); credentials and region from the standard AWS chain.
+        #[arg(long, env = "AUDITSTORE_ARCHIVE_S3_BUCKET", value_name = "BUCKET")]
+        pub archive_s3_bucket: String,
+        /// Key prefix of archive files in the bucket, e.g. auditstore/prod/ [default: none].
+        #[arg(long, env = "AUDITSTORE_ARCHIVE_S3_PREFIX", value_name = "PREFIX")]
+        pub archive_s3_prefix: String,
+        /// S3-compatible endpoint to use instead of AWS's (MinIO, Ceph, moto...), with path-style addressing [default: AWS].
+        #[arg(long, env = "AUDITSTORE_ARCHIVE_S3_ENDPOINT", value_name = "URL")]
+        pub archive_s3_endpoint: String,
         /// Minutes between retention runs, which archive every ledger's expired events no legal hold covers [default: 60].
         #[arg(long, env = "AUDITSTORE_RETENTION_INTERVAL_MINUTES", value_name = "MINUTES")]
         pub retention_interval_minutes: NonZeroU32 = NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),

@@ -4,6 +4,7 @@
 mod api;
 mod archival;
 mod archival_crash;
+mod archive_s3;
 mod common;
 mod config;
 mod dashboard;

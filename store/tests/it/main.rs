@@ -2,6 +2,7 @@
 //! SQLite file and a real PostgreSQL database of its own.
 
 mod archival;
+mod archive_s3;
 mod backends;
 mod deletion;
 mod encryption;

@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use audit_core::{Hash, LedgerId};
+
+pub(super) const LOCATION_SCHEME: &str = SCHEME;
 use sha2::Digest as _;
 
 use crate::StoreError;
@@ -21,12 +23,7 @@ fn io(what: &str, path: &Path, error: std::io::Error) -> StoreError {
 fn path_of(root: &Path, location: &str) -> Result<PathBuf, StoreError> {
     let bad = || StoreError::Corrupt("an archival names a location outside the archive directory");
     let rest = location.strip_prefix(SCHEME).ok_or_else(bad)?;
-    let (ledger, name) = rest.split_once('/').ok_or_else(bad)?;
-    LedgerId::new(ledger).map_err(|_| bad())?;
-    let stem = name.strip_suffix(".zip").ok_or_else(bad)?;
-    if !stem.starts_with("arc_") || !stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(bad());
-    }
+    let (ledger, name) = super::ledger_and_name(rest).ok_or_else(bad)?;
     Ok(root.join(ledger).join(name))
 }
 

@@ -16,11 +16,17 @@ mod directory;
 mod file;
 mod records;
 mod run;
+mod s3;
 
 use std::path::PathBuf;
 
+use audit_core::LedgerId;
+
 pub use records::{ArchivalRecord, TombstoneInfo, MAX_LISTED};
 pub use run::{RetentionRun, MAX_BATCH_EVENTS};
+pub use s3::S3Archive;
+
+use crate::StoreError;
 
 /// Where archive files are kept.
 #[derive(Debug, Clone)]
@@ -28,36 +34,63 @@ pub enum ArchiveStore {
     /// A local directory: a file per archival, `<ledger>/<archival>.zip`
     /// below it, readable by its owner only.
     Directory(PathBuf),
+    /// S3-compatible object storage: new files go to the bucket; files
+    /// written to `directory` before stay readable (and deletable) there.
+    S3 { bucket: S3Archive, directory: PathBuf },
+}
+
+/// The `<ledger>`, `<archival>.zip` of a location's path, when it is one
+/// the stores make (so a stored location leads nowhere else).
+fn ledger_and_name(path: &str) -> Option<(&str, &str)> {
+    let (ledger, name) = path.split_once('/')?;
+    LedgerId::new(ledger).ok()?;
+    let stem = name.strip_suffix(".zip")?;
+    (stem.starts_with("arc_") && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')).then_some((ledger, name))
 }
 
 impl ArchiveStore {
+    fn directory(&self) -> &PathBuf {
+        match self {
+            ArchiveStore::Directory(root) | ArchiveStore::S3 { directory: root, .. } => root,
+        }
+    }
+
     /// Writes `bytes` as the file of archival `id` of `ledger`, durably, and
     /// reads it back: returns its location only once the stored file hashes
     /// to `sha256`.
     pub(crate) async fn put(
         &self,
-        ledger: &audit_core::LedgerId,
+        ledger: &LedgerId,
         id: &str,
         bytes: Vec<u8>,
         sha256: audit_core::Hash,
-    ) -> Result<String, crate::StoreError> {
+    ) -> Result<String, StoreError> {
         match self {
             ArchiveStore::Directory(root) => directory::put(root, ledger, id, bytes, sha256).await,
+            ArchiveStore::S3 { bucket, .. } => bucket.put(ledger, id, bytes, sha256).await,
         }
     }
 
     /// Removes every archive file of `ledger` (its deletion: the files hold
-    /// its events' content).
-    pub(crate) async fn remove_ledger(&self, ledger: &audit_core::LedgerId) -> Result<(), crate::StoreError> {
-        match self {
-            ArchiveStore::Directory(root) => directory::remove_ledger(root, ledger).await,
+    /// its events' content), wherever this store has kept them.
+    pub(crate) async fn remove_ledger(&self, ledger: &LedgerId) -> Result<(), StoreError> {
+        directory::remove_ledger(self.directory(), ledger).await?;
+        if let ArchiveStore::S3 { bucket, .. } = self {
+            bucket.remove_ledger(ledger).await?;
         }
+        Ok(())
     }
 
     /// The bytes of the archive file at `location`, as this store wrote it.
-    pub async fn read(&self, location: &str) -> Result<Vec<u8>, crate::StoreError> {
+    pub async fn read(&self, location: &str) -> Result<Vec<u8>, StoreError> {
+        if location.starts_with(directory::LOCATION_SCHEME) {
+            return directory::read(self.directory(), location).await;
+        }
         match self {
-            ArchiveStore::Directory(root) => directory::read(root, location).await,
+            ArchiveStore::S3 { bucket, .. } => bucket.read(location).await,
+            ArchiveStore::Directory(_) => Err(StoreError::Export(format!(
+                "archive store: {location} is in object storage, and this server has no --archive-s3-bucket"
+            ))),
         }
     }
 }
