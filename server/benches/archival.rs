@@ -2,11 +2,12 @@
 //! `auditstore` binary on SQLite: a ledger of `BENCH_ARCHIVAL_EVENTS` events
 //! (default 1,000,000) that happened in 2025, under a 30-day policy,
 //! archived through `POST /v1/ledgers/{ledger}/retention/run` until nothing
-//! is left (events/s, the server's CPU time per archived event); once
-//! alone, and once on a second such ledger while 32 HTTPS clients append to
-//! it (batches of 100 with client ids, as users send), beside the same
-//! clients appending to it for `BENCH_SECS` (default 20) with no archival in
-//! the same run: the write path must keep at least 0.8 of its rate.
+//! is left (events/s, the server's CPU time per archived event); then on a
+//! second such ledger, 32 HTTPS clients append to it (batches of 100 with
+//! client ids, as users send) for `BENCH_SECS` (default 20) with no
+//! archival, and for as long again while its archival runs: the write path
+//! must keep at least 0.8 of its rate. Archival under load is counted from
+//! the archivals recorded within that window (the rest then finishes alone).
 //!
 //! Run: `cargo build --release -p server --bin auditstore && cargo bench -p
 //! server --bench archival` (`make bench` does both). Figures are ratios
@@ -154,18 +155,47 @@ async fn main() {
     let ingested_alone = load.await.expect("load");
     let ingest_alone = ingested_alone as f64 / started.elapsed().as_secs_f64();
 
+    // The archival starts first, so it runs through the whole window.
+    let archival = tokio::spawn({
+        let (server, busy) = (server.clone(), busy.clone());
+        async move { archive(&server, &busy).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
+    let window_start_ms = store::now_ms();
     let load = tokio::spawn({
         let (server, busy, key, stop) = (server.clone(), busy.clone(), key.clone(), stop.clone());
         async move { ingest(&server, &busy, &key, stop).await }
     });
-    let (archived_busy, files_busy, took_busy) = archive(&server, &busy).await;
+    tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
     let ingested_during = load.await.expect("load");
-    let ingest_during = ingested_during as f64 / started.elapsed().as_secs_f64();
-    let (_, peak_rss) = usage(pid);
+    let window = started.elapsed();
+    let window_end_ms = store::now_ms();
+    let ingest_during = ingested_during as f64 / window.as_secs_f64();
+    let (archived_busy, _, _) = archival.await.expect("archival");
     assert_eq!(archived_busy as usize, total);
+    let (_, peak_rss) = usage(pid);
+    // What was archived within the window: the archivals recorded in it.
+    let reader = server.post("/v1/keys", &server.admin, json!({"name": "r", "permission": "read"})).await["secret"]
+        .as_str()
+        .expect("read key")
+        .to_owned();
+    let listed = server.get(&format!("/v1/ledgers/{busy}/archives"), &reader).await;
+    let in_window: Vec<&Value> = listed["archivals"]
+        .as_array()
+        .expect("archivals")
+        .iter()
+        .filter(|a| {
+            let at = audit_core::OccurredAt::parse(a["archived_at"].as_str().expect("archived_at"))
+                .expect("a time")
+                .unix_millis();
+            (window_start_ms..=window_end_ms).contains(&at)
+        })
+        .collect();
+    let archived_in_window: u64 = in_window.iter().map(|a| a["events"].as_u64().expect("events")).sum();
+    let files_busy = in_window.len();
 
     println!(
         "\nRetention archival of {total} expired events (SQLite, release binary, {CLIENTS} HTTPS clients for the load)"
@@ -177,9 +207,9 @@ async fn main() {
         cpu_alone.as_secs_f64() * 1e6 / archived_alone as f64
     );
     println!(
-        "archival under load:   {:>9.0} events/s ({files_busy} files, {:.1} s)",
-        archived_busy as f64 / took_busy.as_secs_f64(),
-        took_busy.as_secs_f64()
+        "archival under load:   {:>9.0} events/s ({files_busy} files recorded in the {:.1} s window)",
+        archived_in_window as f64 / window.as_secs_f64(),
+        window.as_secs_f64()
     );
     println!("ingest alone:          {ingest_alone:>9.0} events/s ({secs} s, same ledger, same run)");
     println!(

@@ -124,6 +124,12 @@ impl Server {
         response.json().await.expect("json")
     }
 
+    pub async fn get(&self, path: &str, key: &str) -> Value {
+        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.expect("get");
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.expect("json")
+    }
+
     /// `(tree_size, indexed_size)` summed over these ledgers.
     pub async fn sizes(&self, ledgers: &[String]) -> (u64, u64) {
         let response =

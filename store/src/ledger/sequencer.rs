@@ -114,6 +114,10 @@ pub(crate) struct Sequencer {
     /// Append requests queued and not yet taken by their writer: the
     /// indexer's signal that ingestion has work waiting.
     backlog: Arc<std::sync::atomic::AtomicIsize>,
+    /// Append requests to applications' ledgers ever queued here (not the
+    /// system ledgers'): background work sees from it whether users wrote
+    /// while it ran, even when no request is waiting at that instant.
+    user_appends: std::sync::atomic::AtomicU64,
     /// How long an idle writer lives, in milliseconds (tests shorten it).
     pub(crate) writer_idle_ms: std::sync::atomic::AtomicU64,
     /// Tests only: drains after a change are skipped, as if the process had
@@ -142,6 +146,7 @@ impl Sequencer {
             writers: Mutex::new(HashMap::new()),
             keys,
             backlog: Arc::new(std::sync::atomic::AtomicIsize::new(0)),
+            user_appends: std::sync::atomic::AtomicU64::new(0),
             writer_idle_ms: std::sync::atomic::AtomicU64::new(
                 u64::try_from(WRITER_IDLE.as_millis()).unwrap_or(u64::MAX),
             ),
@@ -194,6 +199,11 @@ impl Sequencer {
         self.backlog.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Append requests to applications' ledgers queued so far.
+    pub(crate) fn user_appends(&self) -> u64 {
+        self.user_appends.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many ledgers have a live writer task in this process.
     #[cfg(feature = "testing")]
     pub(crate) fn active_writers(&self) -> usize {
@@ -223,6 +233,9 @@ impl Store {
     pub(crate) async fn submit(&self, ledger: &Ledger, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
         let (reply, answer) = oneshot::channel();
         let ingest = self.ingest.clone();
+        if ledger.kind != LedgerKind::System {
+            ingest.user_appends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let outcome = tokio::time::timeout(COMMIT_WAIT, async move {
             let mut job = Job { events, reply };
             // A writer that just ended for idleness refuses the job; the

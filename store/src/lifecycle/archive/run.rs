@@ -28,10 +28,11 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 const MAX_BATCH_SPAN: u64 = 100_000;
 /// Expired events read per query.
 const WINDOW: i64 = 1_000;
-/// While appends are queued, an archival leaves the database and the cores
-/// to them for this many times as long as it took (the write path wins:
-/// archival gets at most a quarter of the time under load)...
-const YIELD_FACTOR: u32 = 3;
+/// While users append, an archival leaves the database and the cores to
+/// them for this many times as long as its batch took, from the batch's
+/// first read to its commit (the write path wins: archival gets at most a
+/// fifth of the time under load)...
+const YIELD_FACTOR: u32 = 4;
 /// ...but never waits longer than this between two archivals.
 const MAX_YIELD: Duration = Duration::from_secs(5);
 
@@ -71,6 +72,9 @@ pub struct RetentionRun {
 struct Batch {
     events: Vec<StoredEvent>,
     bytes: usize,
+    /// When its first event was read, and how many user appends had been
+    /// queued by then: what the yield after it is measured from.
+    started: Option<(Instant, u64)>,
 }
 
 impl Batch {
@@ -108,6 +112,8 @@ impl Store {
         let mut batch = Batch::default();
         let mut cursor = 0;
         'windows: loop {
+            // A batch's time starts with the read of its first event.
+            let window_read = Instant::now();
             let window = self.expired_window(&ledger, cursor, cutoff).await?;
             let exhausted = window.len() < WINDOW as usize;
             for stored in window {
@@ -120,10 +126,10 @@ impl Store {
                     continue;
                 }
                 if batch.full_before(&stored) {
-                    let full = std::mem::take(&mut batch);
-                    let started = Instant::now();
+                    let mut full = std::mem::take(&mut batch);
+                    let started = full.started.take();
                     self.archive_batch(&ledger, &policy, cutoff, full, &hold_ids, archive, origin, &mut run).await?;
-                    self.yield_to_appends(started.elapsed()).await;
+                    self.yield_to_appends(started).await;
                     if max_batches.is_some_and(|max| run.archivals.len() >= max) {
                         run.more = true;
                         break 'windows;
@@ -131,6 +137,7 @@ impl Store {
                 }
                 batch.bytes += event.encoded_len();
                 batch.events.push(stored);
+                batch.started.get_or_insert_with(|| (window_read, self.ingest.user_appends()));
             }
             if exhausted {
                 break;
@@ -174,11 +181,13 @@ impl Store {
         }
     }
 
-    /// Waits while appends are queued, for [`YIELD_FACTOR`] times `took`
-    /// (at most [`MAX_YIELD`]): archival is background work.
-    async fn yield_to_appends(&self, took: Duration) {
-        if self.ingest.backlog() > 0 {
-            tokio::time::sleep((took * YIELD_FACTOR).min(MAX_YIELD)).await;
+    /// When users appended while the batch begun at `started` was archived
+    /// (or are waiting now), waits [`YIELD_FACTOR`] times as long as the
+    /// batch took (at most [`MAX_YIELD`]): archival is background work.
+    pub(crate) async fn yield_to_appends(&self, started: Option<(Instant, u64)>) {
+        let Some((at, appends_before)) = started else { return };
+        if self.ingest.backlog() > 0 || self.ingest.user_appends() != appends_before {
+            tokio::time::sleep((at.elapsed() * YIELD_FACTOR).min(MAX_YIELD)).await;
         }
     }
 
