@@ -11,7 +11,8 @@
 //! indexer, the checkpoint signer), `crypto` (key providers, data keys,
 //! rotation, shredding, instance secrets), `access` (API keys, dashboard
 //! users, sessions) and `system` (the vocabulary of platform actions and
-//! the outbox that appends them to each account's system ledger).
+//! the outbox that appends them to each account's system ledger) and
+//! `monitor` (the tamper monitor: every ledger re-verified, anomalies recorded).
 
 mod access;
 mod crypto;
@@ -19,6 +20,7 @@ mod db;
 mod error;
 mod ledger;
 pub mod lifecycle;
+pub mod monitor;
 mod system;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -99,6 +99,25 @@ pub async fn record_in_format_1(
     dek.seal_as(crate::crypto::records::SEALED_V1, ledger.as_str(), &raw.binding(), &plain)
 }
 
+/// Edits the ledger tables (events, Merkle nodes, checkpoints, heads)
+/// behind the application's back with every guard on them off, as an owner
+/// of the database can: their SQLite triggers dropped, PostgreSQL's
+/// replication role (which needs the test server's superuser).
+pub async fn tamper_freely(url: &str, sql: &str) -> Result<u64, StoreError> {
+    if url.starts_with("sqlite:") {
+        let triggers = fetch_texts(
+            url,
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' \
+             AND tbl_name IN ('events', 'merkle_nodes', 'checkpoints', 'ledger_heads')",
+        )
+        .await?;
+        let drops: String = triggers.iter().map(|t| format!("DROP TRIGGER \"{t}\"; ")).collect();
+        execute_raw(url, &format!("{drops}{sql}")).await
+    } else {
+        execute_raw(url, &format!("SET session_replication_role = replica; {sql}")).await
+    }
+}
+
 /// Reads one BLOB column through raw SQL (what an attacker with database
 /// access sees), for tests that look for key material.
 pub async fn fetch_blobs(url: &str, sql: &str) -> Result<Vec<Vec<u8>>, StoreError> {

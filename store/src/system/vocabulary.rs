@@ -9,6 +9,7 @@ use audit_core::{Action, Event, EventId, Metadata, OccurredAt, Resource};
 use serde_json::{json, Map, Value};
 
 use super::Origin;
+use crate::monitor::AnomalyKind;
 use crate::{
     AccountId, ApiKey, ApiKeyId, KeyScope, Role, RotationReason, SecondFactor, SignInFailure, StoreError, UserId,
 };
@@ -134,6 +135,22 @@ pub enum SystemEvent {
     /// `retention.held`: a run left `events` expired events in place
     /// because the active `holds` cover them.
     RetentionHeld { ledger: LedgerId, events: u64, holds: Vec<String>, cutoff_ms: i64 },
+    /// `integrity.anomaly`: the tamper monitor found `kind` over seqs
+    /// `first_seq..=last_seq` of the ledger.
+    IntegrityAnomaly {
+        ledger: LedgerId,
+        anomaly: String,
+        kind: AnomalyKind,
+        first_seq: u64,
+        last_seq: u64,
+        detail: String,
+    },
+    /// `integrity.acknowledged`: an owner acknowledged an anomaly (it stays recorded).
+    AnomalyAcknowledged { ledger: LedgerId, anomaly: String },
+    /// `monitor.disabled`: a node started without the tamper monitor.
+    MonitorDisabled,
+    /// `monitor.stopped`: a node that ran the tamper monitor stopped.
+    MonitorStopped,
 }
 
 impl SystemEvent {
@@ -174,6 +191,10 @@ impl SystemEvent {
             SystemEvent::LedgerDeletionRefused { .. } => "ledger.deletion_refused",
             SystemEvent::LedgerDeleted { .. } => "ledger.deleted",
             SystemEvent::AccountDeletionRefused { .. } => "account.deletion_refused",
+            SystemEvent::IntegrityAnomaly { .. } => "integrity.anomaly",
+            SystemEvent::AnomalyAcknowledged { .. } => "integrity.acknowledged",
+            SystemEvent::MonitorDisabled => "monitor.disabled",
+            SystemEvent::MonitorStopped => "monitor.stopped",
         }
     }
 
@@ -216,6 +237,10 @@ impl SystemEvent {
                 ("archival", archival.clone())
             }
             SystemEvent::RetentionHeld { ledger, .. } => ("retention_policy", ledger.as_str().to_owned()),
+            SystemEvent::IntegrityAnomaly { anomaly, .. } | SystemEvent::AnomalyAcknowledged { anomaly, .. } => {
+                ("integrity_anomaly", anomaly.clone())
+            }
+            SystemEvent::MonitorDisabled | SystemEvent::MonitorStopped => ("monitor", "tamper-monitor".to_owned()),
         }
     }
 
@@ -333,6 +358,12 @@ impl SystemEvent {
             SystemEvent::RetentionHeld { ledger, events, holds, cutoff_ms } => json!({
                 "ledger": ledger.as_str(), "events": events, "holds": holds, "archived_before": time(*cutoff_ms),
             }),
+            SystemEvent::IntegrityAnomaly { ledger, kind, first_seq, last_seq, detail, .. } => json!({
+                "ledger": ledger.as_str(), "kind": kind.as_str(), "first_seq": first_seq, "last_seq": last_seq,
+                "detail": detail, "advice": kind.advice(),
+            }),
+            SystemEvent::AnomalyAcknowledged { ledger, .. } => json!({"ledger": ledger.as_str()}),
+            SystemEvent::MonitorDisabled | SystemEvent::MonitorStopped => json!({}),
         }
     }
 

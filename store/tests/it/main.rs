@@ -11,6 +11,7 @@ mod immutability;
 mod ingest;
 mod keys;
 mod lifecycle;
+mod monitor;
 mod sessions;
 mod system;
 mod users;

@@ -224,6 +224,7 @@ impl Store {
                 "DELETE FROM merkle_nodes WHERE ledger_id = $1",
                 "DELETE FROM checkpoints WHERE ledger_id = $1",
                 "DELETE FROM index_progress WHERE ledger_id = $1",
+                "DELETE FROM monitor_progress WHERE ledger_id = $1",
                 "DELETE FROM ledger_heads WHERE ledger_id = $1",
                 "DELETE FROM ledgers WHERE id = $1",
             ] {
