@@ -23,13 +23,15 @@ pub mod web;
 use std::fs;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use hyper_util::rt::TokioTimer;
 use leptos::config::LeptosOptions;
-use store::Store;
+use store::{Actor, Origin, Store, SystemEvent};
 use tokio::task::JoinHandle;
 
 use crate::config::{AdminCommand, Cli, Command, Config};
@@ -114,6 +116,8 @@ pub struct Server {
     store: Store,
     /// Rate-limit cleanup, the filter indexer and the background jobs.
     background: Vec<JoinHandle<()>>,
+    /// Whether this node ran the tamper monitor (its stop is then recorded).
+    monitor_ran: Arc<AtomicBool>,
 }
 
 impl Server {
@@ -132,6 +136,9 @@ impl Server {
         }
         for task in &self.background {
             task.abort();
+        }
+        if self.monitor_ran.load(Ordering::Relaxed) {
+            record_monitor(&self.store, SystemEvent::MonitorStopped).await;
         }
         self.store.close().await;
         tracing::info!("stopped");
@@ -193,13 +200,25 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         trusted_proxies: config.trusted_proxies.clone(),
         archive: archive.clone(),
         deletion_grace: config.deletion_grace,
+        monitor_interval: config.monitor.interval,
     });
     // A body that dribbles in is cut off (its read fails, answered 408).
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.listener.request_body_timeout));
     let setup_link = first_run_link(&store, &public_url).await?;
     let mut background = vec![cleanup, indexer];
     let retention = jobs::Retention { every: config.retention_interval, archive: archive.clone() };
-    background.extend(jobs::spawn(&store, jobs::all(key_rotation, export_expiry, retention)));
+    let monitor_ran = Arc::new(AtomicBool::new(false));
+    let monitor = if config.monitor.enabled {
+        Some(jobs::Monitor {
+            every: config.monitor.interval,
+            full_sweep: config.monitor.full_sweep,
+            ran: monitor_ran.clone(),
+        })
+    } else {
+        record_monitor(&store, SystemEvent::MonitorDisabled).await;
+        None
+    };
+    background.extend(jobs::spawn(&store, jobs::all(key_rotation, export_expiry, retention, monitor)));
     let handle = Handle::new();
     let mut tasks = Vec::new();
     let limits = config.listener;
@@ -262,7 +281,27 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         tasks,
         store,
         background,
+        monitor_ran,
     })
+}
+
+/// Records a change of the tamper monitor on this node in every account's
+/// system ledger: it cannot be switched off or stopped unseen. A failure is
+/// logged (the integrity answers going stale say it too).
+async fn record_monitor(store: &Store, event: SystemEvent) {
+    let origin = Origin::new(Actor::Job("monitor"));
+    let accounts = match store.list_accounts().await {
+        Ok(accounts) => accounts,
+        Err(error) => {
+            tracing::error!(%error, "could not record the monitor's change");
+            return;
+        }
+    };
+    for account in accounts {
+        if let Err(error) = store.record_system_event(&account, &origin, event.clone()).await {
+            tracing::error!(%account, %error, "could not record the monitor's change");
+        }
+    }
 }
 
 /// On a database without dashboard users, a one-time setup link (valid for

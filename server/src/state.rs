@@ -22,6 +22,8 @@ pub struct AppState {
     pub archive: store::lifecycle::archive::ArchiveStore,
     /// How long a scheduled ledger deletion waits.
     pub deletion_grace: std::time::Duration,
+    /// The tamper monitor's interval: integrity answers go stale past twice it.
+    pub monitor_interval: std::time::Duration,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -11,6 +11,7 @@ pub mod events;
 pub mod evidence;
 pub mod exports;
 pub mod holds;
+pub mod integrity;
 pub mod limits;
 pub mod retention;
 pub mod schema;
@@ -107,6 +108,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(holds::place_account_hold, holds::list_account_holds))
         .routes(routes!(holds::get_hold))
         .routes(routes!(holds::release_hold))
+        .routes(routes!(integrity::integrity))
+        .routes(routes!(integrity::acknowledge))
         .routes(routes!(events::checkpoint))
         .routes(routes!(events::inclusion))
         .routes(routes!(events::consistency))

@@ -205,6 +205,17 @@ pub enum KeyConfig {
     AwsKms { key_id: String, endpoint: Option<String> },
 }
 
+/// How the tamper monitor runs on this node.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonitorConfig {
+    /// False with `--no-monitor`: this node does not run it.
+    pub enabled: bool,
+    /// Between passes; integrity answers go stale past twice it.
+    pub interval: std::time::Duration,
+    /// Between full sweeps from genesis.
+    pub full_sweep: std::time::Duration,
+}
+
 /// Where retention archive files are written: the directory, or an S3
 /// bucket (the directory then still serves files written there before).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,6 +297,7 @@ pub struct Config {
     pub retention_interval: std::time::Duration,
     /// How long a scheduled ledger deletion waits.
     pub deletion_grace: std::time::Duration,
+    pub monitor: MonitorConfig,
     pub shedding: crate::api::shedding::SheddingConfig,
     /// Body bytes of appends in flight, per process and per account.
     pub append_budget: crate::api::append_budget::AppendBudgetConfig,
@@ -305,6 +317,8 @@ pub enum ConfigError {
     KmsKeyId,
     #[error("--archive-s3-prefix and --archive-s3-endpoint need --archive-s3-bucket")]
     ArchiveS3Bucket,
+    #[error("--monitor-full-sweep-hours must be a number of hours above 0 and at most 87600")]
+    MonitorFullSweep,
     #[error("the default listen address is invalid: {0}")]
     DefaultListen(#[from] std::net::AddrParseError),
 }
@@ -390,6 +404,16 @@ impl Config {
                 u64::from(settings.retention_interval_minutes.get()) * 60,
             ),
             deletion_grace: std::time::Duration::from_secs(u64::from(settings.ledger_deletion_grace_hours) * 3600),
+            monitor: MonitorConfig {
+                enabled: !settings.no_monitor,
+                interval: std::time::Duration::from_secs(settings.monitor_interval.get()),
+                full_sweep: match settings.monitor_full_sweep_hours {
+                    hours if hours.is_finite() && hours > 0.0 && hours <= 87_600.0 => {
+                        std::time::Duration::from_secs_f64(hours * 3600.0)
+                    }
+                    _ => return Err(ConfigError::MonitorFullSweep),
+                },
+            },
             shedding: crate::api::shedding::SheddingConfig {
                 max_concurrent_reads: settings.max_concurrent_reads,
                 shed_reads_at_backlog: settings.shed_reads_at_backlog,
@@ -480,6 +504,25 @@ mod tests {
         assert!(matches!(Config::resolve(args), Err(ConfigError::ArchiveS3Bucket)));
         let config = Config::resolve(parse(&["auditstore", "--data-dir", "/srv/a"])).expect("resolves");
         assert_eq!(config.archive.s3, None, "the directory by default");
+    }
+
+    #[test]
+    fn the_monitor_runs_every_minute_sweeps_daily_and_takes_fractions_of_hours() {
+        let config = Config::resolve(parse(&["auditstore"])).expect("resolves");
+        let day = std::time::Duration::from_secs(86_400);
+        let minute = std::time::Duration::from_secs(60);
+        assert_eq!(config.monitor, MonitorConfig { enabled: true, interval: minute, full_sweep: day });
+        let args =
+            parse(&["auditstore", "--monitor-interval", "5", "--monitor-full-sweep-hours", "0.5", "--no-monitor"]);
+        let config = Config::resolve(args).expect("resolves");
+        let half_hour = std::time::Duration::from_secs(1800);
+        let five = std::time::Duration::from_secs(5);
+        assert_eq!(config.monitor, MonitorConfig { enabled: false, interval: five, full_sweep: half_hour });
+        for bad in ["0", "NaN", "inf", "1e9"] {
+            let args = parse(&["auditstore", "--monitor-full-sweep-hours", bad]);
+            assert!(matches!(Config::resolve(args), Err(ConfigError::MonitorFullSweep)), "{bad}");
+        }
+        assert!(Cli::try_parse_from(["auditstore", "--monitor-interval", "0"]).is_err());
     }
 
     #[test]

@@ -206,6 +206,15 @@ settings! {
         /// Hours a scheduled ledger deletion waits, during which it can be cancelled; 0 deletes at the deletion job's next run [default: 168].
         #[arg(long, env = "AUDITSTORE_LEDGER_DELETION_GRACE_HOURS", value_name = "HOURS")]
         pub ledger_deletion_grace_hours: u32 = 168,
+        /// Seconds between tamper-monitor passes, which re-verify every ledger from where the last one stopped [default: 60].
+        #[arg(long, env = "AUDITSTORE_MONITOR_INTERVAL", value_name = "SECONDS")]
+        pub monitor_interval: NonZeroU64 = NonZeroU64::new(60).unwrap_or(NonZeroU64::MIN),
+        /// Hours between the monitor's full sweeps, which re-verify every ledger from genesis; fractions allowed [default: 24].
+        #[arg(long, env = "AUDITSTORE_MONITOR_FULL_SWEEP_HOURS", value_name = "HOURS")]
+        pub monitor_full_sweep_hours: f64 = 24.0,
+        /// Do not run the tamper monitor on this node; recorded as monitor.disabled in every account's system ledger, and integrity answers go stale [default: run it].
+        #[arg(long, env = "AUDITSTORE_NO_MONITOR", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+        pub no_monitor: bool = false,
         /// End a dashboard session after this many seconds without use [default: 1800].
         #[arg(long, env = "AUDITSTORE_SESSION_IDLE_SECS", value_name = "SECONDS")]
         pub session_idle_secs: NonZeroU64 = NonZeroU64::new(1800).unwrap_or(NonZeroU64::MIN),

@@ -7,6 +7,7 @@
 mod deletions;
 mod exports;
 mod key_rotation;
+mod monitor;
 mod outbox;
 mod retention;
 mod sessions;
@@ -48,18 +49,27 @@ impl Job {
     }
 }
 
+pub use monitor::Monitor;
 pub use retention::Retention;
 
-/// Every background job of a serving node.
-pub fn all(key_rotation: KeyRotation, export_expiry: Duration, retention: Retention) -> Vec<Job> {
-    vec![
+/// Every background job of a serving node (the monitor unless it is
+/// switched off on this node).
+pub fn all(
+    key_rotation: KeyRotation,
+    export_expiry: Duration,
+    retention: Retention,
+    monitor: Option<Monitor>,
+) -> Vec<Job> {
+    let mut jobs = vec![
         key_rotation::job(key_rotation),
         sessions::job(),
         outbox::job(),
         exports::job(export_expiry),
         deletions::job(retention.archive.clone()),
         retention::job(retention),
-    ]
+    ];
+    jobs.extend(monitor.map(monitor::job));
+    jobs
 }
 
 /// Starts `jobs`, each in a task of its own that runs it while this node

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use store::testing::fresh_postgres_url;
 
-const JOBS: [&str; 6] = ["key-rotation", "session-sweep", "outbox-drain", "exports", "ledger-deletions", "retention"];
+const JOBS: [&str; 7] =
+    ["key-rotation", "session-sweep", "outbox-drain", "exports", "ledger-deletions", "retention", "monitor"];
 
 /// A server process whose log (JSON lines on stderr) goes to a file.
 struct Node {

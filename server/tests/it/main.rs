@@ -15,6 +15,7 @@ mod export_jobs;
 mod export_vectors;
 mod exports;
 mod health;
+mod integrity;
 mod jobs;
 mod lifecycle;
 mod processes;
