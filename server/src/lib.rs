@@ -213,6 +213,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
             every: config.monitor.interval,
             full_sweep: config.monitor.full_sweep,
             ran: monitor_ran.clone(),
+            archive: archive.clone(),
         })
     } else {
         record_monitor(&store, SystemEvent::MonitorDisabled).await;

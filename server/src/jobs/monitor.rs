@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use store::lifecycle::archive::ArchiveStore;
+
 use super::Job;
 
 /// How the monitor runs.
@@ -15,15 +17,17 @@ pub struct Monitor {
     pub full_sweep: Duration,
     /// Set once this node ran a pass: its stopping is then recorded.
     pub ran: Arc<AtomicBool>,
+    /// Where full sweeps read the archive files from.
+    pub archive: ArchiveStore,
 }
 
 pub(super) fn job(monitor: Monitor) -> Job {
-    let Monitor { every, full_sweep, ran } = monitor;
+    let Monitor { every, full_sweep, ran, archive } = monitor;
     Job::new("monitor", every, move |store| {
-        let ran = ran.clone();
+        let (ran, archive) = (ran.clone(), archive.clone());
         async move {
             ran.store(true, Ordering::Relaxed);
-            let passes = store.monitor_all(full_sweep).await.map_err(|e| e.to_string())?;
+            let passes = store.monitor_all(full_sweep, Some(&archive)).await.map_err(|e| e.to_string())?;
             let found: usize = passes.iter().map(|p| p.new_anomalies.len()).sum();
             if found > 0 {
                 tracing::error!(found, "the tamper monitor recorded new integrity anomalies");

@@ -15,6 +15,7 @@ mod anomalies;
 mod content;
 mod kinds;
 mod progress;
+mod reads;
 mod report;
 mod run;
 mod state;

@@ -6,21 +6,28 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use audit_core::{Hash, LedgerId, NodeId};
+use audit_core::LedgerId;
 
 use super::anomalies::record;
 use super::content::Verdict;
 use super::kinds::AnomalyKind;
 use super::progress::save;
+use super::reads::Head;
 use super::state::WalkState;
-use super::walk::{Next, RowInput, StoredCheckpoint, Walk};
-use crate::db::{from_i64, on_db, to_hash, to_i64, write_tx};
-use crate::ledger::event_rows::{raw_event, RawEvent, COLUMNS};
-use crate::ledger::nodes::STRIDE;
+use super::walk::{Next, RowInput, Walk};
+use crate::db::write_tx;
+use crate::ledger::event_rows::RawEvent;
+use crate::lifecycle::archive::{ArchivalRecord, ArchiveStore};
 use crate::{now_ms, Ledger, Store, StoreError};
+use sha2::Digest as _;
 
-/// Rows read and walked per window.
-const WINDOW: usize = 1_000;
+/// Rows read and walked per window, at most and at first; the least.
+const MAX_WINDOW: usize = 1_000;
+const FIRST_WINDOW: usize = 32;
+const MIN_WINDOW: usize = 16;
+/// The sealed content a window aims to hold: windows shrink for large
+/// events, so a pass's memory stays bounded whatever the events' size.
+const WINDOW_BYTES: usize = 2 << 20;
 /// Altered records per window whose true seq is looked for among the
 /// window's (each costs one decryption per row of the window).
 const MAX_PLACE_SEARCHES: usize = 16;
@@ -47,19 +54,17 @@ pub struct MonitorPass {
     pub full_sweep: bool,
 }
 
-/// The head row as read.
-struct Head {
-    size: u64,
-    chain: Hash,
-    root: Hash,
-}
-
 impl Store {
     /// Verifies every ledger of every account once: a full sweep where the
     /// last one is older than `full_sweep_every` (or there was none), an
-    /// incremental pass elsewhere. One ledger's failure does not stop the
-    /// others; the first is returned after all were tried.
-    pub async fn monitor_all(&self, full_sweep_every: Duration) -> Result<Vec<MonitorPass>, StoreError> {
+    /// incremental pass elsewhere; full sweeps read each archive file from
+    /// `archive`. One ledger's failure does not stop the others; the first
+    /// is returned after all were tried.
+    pub async fn monitor_all(
+        &self,
+        full_sweep_every: Duration,
+        archive: Option<&ArchiveStore>,
+    ) -> Result<Vec<MonitorPass>, StoreError> {
         let sweep_ms = i64::try_from(full_sweep_every.as_millis()).unwrap_or(i64::MAX);
         let mut passes = Vec::new();
         let mut failure = None;
@@ -70,7 +75,7 @@ impl Store {
                     Some(at) if now_ms().saturating_sub(at) < sweep_ms => PassKind::Incremental,
                     _ => PassKind::FullSweep,
                 };
-                match self.monitor_ledger(&ledger, kind).await {
+                match self.monitor_ledger(&ledger, kind, archive).await {
                     Ok(Some(pass)) => passes.push(pass),
                     Ok(None) => {}
                     Err(error) => {
@@ -87,9 +92,16 @@ impl Store {
     }
 
     /// Verifies `ledger` from where the monitor stands in it (or from
-    /// genesis), records what it finds, and moves its position. `None` when
-    /// the ledger is being deleted.
-    pub async fn monitor_ledger(&self, ledger: &Ledger, kind: PassKind) -> Result<Option<MonitorPass>, StoreError> {
+    /// genesis), records what it finds, and moves its position. A full
+    /// sweep also reads each archive file of the ledger from `archive` and
+    /// compares it with its recorded digest. `None` when the ledger is
+    /// being deleted.
+    pub async fn monitor_ledger(
+        &self,
+        ledger: &Ledger,
+        kind: PassKind,
+        archive: Option<&ArchiveStore>,
+    ) -> Result<Option<MonitorPass>, StoreError> {
         if ledger.delete_at_ms.is_some_and(|at| at <= now_ms() + DELETION_MARGIN_MS) {
             return Ok(None);
         }
@@ -109,10 +121,11 @@ impl Store {
             return Ok(Some(self.pass(ledger, &walk, full_sweep, Vec::new())));
         }
         let mut new_anomalies = Vec::new();
-        let mut rows = self.rows_from(&ledger.id, walk.state.size(), head.size).await?;
+        let mut window = FIRST_WINDOW;
+        let mut rows = self.rows_from(&ledger.id, walk.state.size(), head.size, window).await?;
         while !rows.is_empty() {
             let started = Some((Instant::now(), self.ingest.user_appends()));
-            let more = rows.len() > WINDOW;
+            let more = rows.len() > window;
             let lookahead = if more { rows.pop() } else { None };
             self.walk_window(ledger, &head, &rows, lookahead.as_ref(), &mut walk).await?;
             if !more {
@@ -120,10 +133,15 @@ impl Store {
             }
             new_anomalies.extend(self.commit_window(ledger, &mut walk, false, false).await?);
             self.yield_to_appends(started).await;
+            let bytes: usize = rows.iter().map(|r| r.content.as_ref().map_or(64, Vec::len)).sum();
+            window = (WINDOW_BYTES * rows.len() / bytes.max(1)).clamp(MIN_WINDOW, MAX_WINDOW);
             let from = walk.state.size();
-            rows = self.rows_from(&ledger.id, from, head.size).await?;
+            rows = self.rows_from(&ledger.id, from, head.size, window).await?;
         }
         self.check_ends(&ledger.id, &head, &mut walk).await?;
+        if let Some(archive) = archive.filter(|_| full_sweep) {
+            self.check_archives(&ledger.id, archive, &mut walk).await?;
+        }
         new_anomalies.extend(self.commit_window(ledger, &mut walk, true, full_sweep).await?);
         Ok(Some(self.pass(ledger, &walk, full_sweep, new_anomalies)))
     }
@@ -210,6 +228,29 @@ impl Store {
         Ok(())
     }
 
+    /// Reads every archive file of `ledger` and compares it with the digest
+    /// its archival recorded: tombstones are only as good as the file that
+    /// holds their content. A file that is missing or altered makes the
+    /// archival's tombstones forged; a store that does not answer stops the
+    /// pass (it is retried, and is not tampering).
+    async fn check_archives(
+        &self,
+        ledger: &LedgerId,
+        archive: &ArchiveStore,
+        walk: &mut Walk<'_>,
+    ) -> Result<(), StoreError> {
+        let mut from = 0;
+        loop {
+            let page = self.archivals_from(ledger, from, 100).await?;
+            let Some(last) = page.last() else { break };
+            from = last.end;
+            for record in page {
+                check_archive(archive, &record, walk).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The head says fewer events than were verified: the rows were cut
     /// off, or the head was rewound over them.
     async fn head_behind(
@@ -264,115 +305,18 @@ impl Store {
         }
         Ok(new)
     }
+}
 
-    async fn head(&self, ledger: &LedgerId) -> Result<Head, StoreError> {
-        let row: Option<(i64, Vec<u8>, Vec<u8>)> = on_db!(&self.db.pool, |p| {
-            sqlx::query_as("SELECT tree_size, chain_hash, root_hash FROM ledger_heads WHERE ledger_id = $1")
-                .bind(ledger.as_str())
-                .fetch_optional(p)
-                .await?
-        });
-        let (size, chain, root) = row.ok_or(StoreError::NotFound("ledger head"))?;
-        Ok(Head { size: from_i64(size)?, chain: to_hash(&chain)?, root: to_hash(&root)? })
-    }
-
-    /// Up to [`WINDOW`] + 1 rows from seq `from`, below `end`.
-    async fn rows_from(&self, ledger: &LedgerId, from: u64, end: u64) -> Result<Vec<RawEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq LIMIT $4"
-        );
-        let limit = to_i64(WINDOW as u64 + 1)?;
-        on_db!(&self.db.pool, |p| {
-            let rows = sqlx::query(&sql)
-                .bind(ledger.as_str())
-                .bind(to_i64(from)?)
-                .bind(to_i64(end)?)
-                .bind(limit)
-                .fetch_all(p)
-                .await?;
-            rows.iter().map(raw_event).collect()
-        })
-    }
-
-    /// The stored nodes whose subtree ends within `(from, to]`: the ones
-    /// that walking leaves `from..to` completes.
-    async fn stored_nodes(&self, ledger: &LedgerId, from: u64, to: u64) -> Result<HashMap<NodeId, Hash>, StoreError> {
-        let mut nodes = HashMap::new();
-        let mut level = STRIDE;
-        while level < 64 && (1u64 << level) <= to {
-            let (lo, hi) = (from >> level, to >> level);
-            if lo < hi {
-                let rows: Vec<(i64, Vec<u8>)> = on_db!(&self.db.pool, |p| {
-                    sqlx::query_as("SELECT idx, hash FROM merkle_nodes WHERE ledger_id = $1 AND level = $2 AND idx >= $3 AND idx < $4")
-                        .bind(ledger.as_str())
-                        .bind(i64::from(level))
-                        .bind(to_i64(lo)?)
-                        .bind(to_i64(hi)?)
-                        .fetch_all(p)
-                        .await?
-                });
-                for (index, hash) in rows {
-                    nodes.insert(NodeId { level, index: from_i64(index)? }, to_hash(&hash)?);
-                }
-            }
-            level += STRIDE;
-        }
-        Ok(nodes)
-    }
-
-    /// The checkpoints of sizes within `(from, to]`.
-    async fn stored_checkpoints(
-        &self,
-        ledger: &LedgerId,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
-        let rows: Vec<(i64, Vec<u8>, String)> = on_db!(&self.db.pool, |p| {
-            sqlx::query_as(
-                "SELECT tree_size, root_hash, note FROM checkpoints WHERE ledger_id = $1 AND tree_size > $2 AND tree_size <= $3 \
-                 ORDER BY tree_size",
-            )
-            .bind(ledger.as_str())
-            .bind(to_i64(from)?)
-            .bind(to_i64(to)?)
-            .fetch_all(p)
-            .await?
-        });
-        rows.into_iter()
-            .map(|(size, root, note)| Ok(StoredCheckpoint { size: from_i64(size)?, root: to_hash(&root)?, note }))
-            .collect()
-    }
-
-    /// The recorded archival runs `[start, end)` that overlap `[from, to)`.
-    async fn archived_runs(&self, ledger: &LedgerId, from: u64, to: u64) -> Result<Vec<(u64, u64)>, StoreError> {
-        let rows: Vec<(i64, i64)> = on_db!(&self.db.pool, |p| {
-            sqlx::query_as("SELECT start_seq, end_seq FROM archival_ranges WHERE ledger_id = $1 AND end_seq > $2 AND start_seq < $3")
-                .bind(ledger.as_str())
-                .bind(to_i64(from)?)
-                .bind(to_i64(to)?)
-                .fetch_all(p)
-                .await?
-        });
-        rows.into_iter().map(|(start, end)| Ok((from_i64(start)?, from_i64(end)?))).collect()
-    }
-
-    async fn max_seq(&self, ledger: &LedgerId) -> Result<Option<u64>, StoreError> {
-        let max: Option<i64> = on_db!(&self.db.pool, |p| {
-            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE ledger_id = $1")
-                .bind(ledger.as_str())
-                .fetch_one(p)
-                .await?
-        });
-        max.map(from_i64).transpose()
-    }
-
-    async fn max_checkpoint(&self, ledger: &LedgerId) -> Result<u64, StoreError> {
-        let max: Option<i64> = on_db!(&self.db.pool, |p| {
-            sqlx::query_scalar("SELECT MAX(tree_size) FROM checkpoints WHERE ledger_id = $1")
-                .bind(ledger.as_str())
-                .fetch_one(p)
-                .await?
-        });
-        max.map_or(Ok(0), from_i64)
-    }
+/// Compares one archive file with its recorded digest (see
+/// [`Store::check_archives`]).
+async fn check_archive(archive: &ArchiveStore, record: &ArchivalRecord, walk: &mut Walk<'_>) -> Result<(), StoreError> {
+    let problem = match archive.read(&record.location).await {
+        Ok(bytes) if hex::encode(sha2::Sha256::digest(&bytes)) == record.sha256 => return Ok(()),
+        Ok(_) => "does not hash to its recorded SHA-256",
+        Err(StoreError::NotFound(_)) => "is missing from the archive store (its recorded SHA-256 cannot be checked)",
+        Err(other) => return Err(other),
+    };
+    let detail = format!("the archive file of archival {} ({}) {problem}", record.id, record.location);
+    walk.report(AnomalyKind::ForgedTombstone, record.start, record.end.saturating_sub(1), detail);
+    Ok(())
 }

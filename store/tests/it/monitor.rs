@@ -20,7 +20,7 @@ async fn verified_ledger(store: &Store, account: &AccountId, name: &str) -> Ledg
         store.append(&ledger, (0..10).map(|n| event(None, "u", batch * 10 + n)).collect()).await.expect("append");
     }
     let ledger = store.ledger(account, &ledger.id).await.expect("ledger");
-    let pass = store.monitor_ledger(&ledger, PassKind::Incremental).await.expect("pass").expect("walked");
+    let pass = store.monitor_ledger(&ledger, PassKind::Incremental, None).await.expect("pass").expect("walked");
     assert_eq!(pass.verified_size, 40);
     assert!(pass.new_anomalies.is_empty(), "a clean ledger has no anomaly: {:?}", store.anomalies(&ledger.id).await);
     ledger
@@ -29,8 +29,18 @@ async fn verified_ledger(store: &Store, account: &AccountId, name: &str) -> Ledg
 /// Runs a pass of `kind` and answers every anomaly of the ledger as
 /// (kind, first, last), by first seq.
 async fn pass(store: &Store, account: &AccountId, ledger: &Ledger, kind: PassKind) -> Vec<(AnomalyKind, u64, u64)> {
+    pass_with(store, account, ledger, kind, None).await
+}
+
+async fn pass_with(
+    store: &Store,
+    account: &AccountId,
+    ledger: &Ledger,
+    kind: PassKind,
+    archive: Option<&store::lifecycle::archive::ArchiveStore>,
+) -> Vec<(AnomalyKind, u64, u64)> {
     let ledger = store.ledger(account, &ledger.id).await.expect("ledger");
-    store.monitor_ledger(&ledger, kind).await.expect("pass").expect("walked");
+    store.monitor_ledger(&ledger, kind, archive).await.expect("pass").expect("walked");
     let mut found: Vec<_> = store
         .anomalies(&ledger.id)
         .await
@@ -75,7 +85,7 @@ async fn a_clean_ledger_verifies_incrementally_and_in_full_sweeps() {
         assert_eq!((report.verified_size, report.tree_size), (347, 347));
         assert!(report.last_full_sweep_ms.is_some() && report.last_verified_ms.is_some());
         // Every ledger of the instance, the system ledgers included, is clean.
-        let passes = store.monitor_all(HOUR).await.expect("all");
+        let passes = store.monitor_all(HOUR, None).await.expect("all");
         assert!(passes.len() >= 3, "{passes:?}");
         assert!(passes.iter().all(|p| p.new_anomalies.is_empty()), "{passes:?}");
         // Stale once the last verification is older than two intervals.
@@ -236,5 +246,59 @@ async fn an_anomaly_is_acknowledged_once_and_kept() {
             let error = execute_raw(&url, &sql).await.expect_err(&sql);
             assert!(error.to_string().contains("kept"), "{error}");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_full_sweep_checks_each_archive_file_against_its_recorded_digest() {
+    use store::lifecycle::archive::ArchiveStore;
+    use store::lifecycle::retention::RetentionDays;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (n, (store, _url)) in both_backends(dir.path()).await.into_iter().enumerate() {
+        let root = dir.path().join(format!("archive-{n}"));
+        let archive = ArchiveStore::Directory(root.clone());
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let ledger = store.create_ledger(&account.id, "billing", &origin()).await.expect("ledger");
+        let old: Vec<_> = (0..10)
+            .map(|i| {
+                let input = serde_json::json!({
+                    "id": format!("evt_{i}"), "actor": {"type": "user", "id": "jane"}, "action": "invoice.paid",
+                    "resource": {"type": "invoice", "id": format!("inv_{i}")},
+                    "occurred_at": format!("2025-01-{:02}T10:00:00Z", i + 1),
+                });
+                let parsed: audit_core::EventInput = serde_json::from_value(input).expect("input");
+                store::NewEvent::new(parsed.into_event(|| unreachable!("the id is given")).expect("event"), true)
+                    .expect("new event")
+            })
+            .collect();
+        store.append(&ledger, old).await.expect("append");
+        store.append(&ledger, (0..5).map(|i| event(None, "joe", i)).collect()).await.expect("append");
+        store.set_retention(&ledger, RetentionDays::new(30).expect("days"), false, &origin()).await.expect("policy");
+        let run = store.run_retention(&ledger.id, &archive, &origin(), None).await.expect("run");
+        assert_eq!(run.archived, 10);
+        let ledger = store.ledger(&account.id, &ledger.id).await.expect("ledger");
+        store.monitor_ledger(&ledger, PassKind::FullSweep, Some(&archive)).await.expect("sweep");
+        assert!(store.anomalies(&ledger.id).await.expect("anomalies").is_empty(), "archived tombstones are covered");
+
+        // The file is altered in the archive store: its tombstones are no
+        // longer backed by what was recorded.
+        let record = store.list_archivals(&ledger.id, 10).await.expect("archivals").remove(0);
+        let path = root.join(record.location.strip_prefix("file:").expect("a file location"));
+        let mut bytes = std::fs::read(&path).expect("archive file");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).expect("altered");
+        let found = pass_with(&store, &account.id, &ledger, PassKind::FullSweep, Some(&archive)).await;
+        assert_eq!(found, vec![(AnomalyKind::ForgedTombstone, 0, 9)]);
+        let anomaly = store.anomalies(&ledger.id).await.expect("anomalies").remove(0);
+        assert!(anomaly.detail.contains(&record.id) && anomaly.detail.contains("SHA-256"), "{}", anomaly.detail);
+
+        // Gone altogether: the same tombstones, named once.
+        std::fs::remove_file(&path).expect("removed");
+        let found = pass_with(&store, &account.id, &ledger, PassKind::FullSweep, Some(&archive)).await;
+        assert_eq!(found, vec![(AnomalyKind::ForgedTombstone, 0, 9)]);
+        // An incremental pass does not read the archive store.
+        let found = pass_with(&store, &account.id, &ledger, PassKind::Incremental, Some(&archive)).await;
+        assert_eq!(found.len(), 1);
     }
 }

@@ -94,9 +94,14 @@ pub(super) async fn put(
 /// The bytes of the file at `location`.
 pub(super) async fn read(root: &Path, location: &str) -> Result<Vec<u8>, StoreError> {
     let path = path_of(root, location)?;
-    tokio::task::spawn_blocking(move || std::fs::read(&path).map_err(|e| io("cannot read", &path, e)))
-        .await
-        .map_err(|e| StoreError::Export(format!("archive store: the reader stopped: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound("archive file"),
+            _ => io("cannot read", &path, e),
+        })
+    })
+    .await
+    .map_err(|e| StoreError::Export(format!("archive store: the reader stopped: {e}")))?
 }
 
 /// Removes the directory of `ledger`'s files, if there is one.

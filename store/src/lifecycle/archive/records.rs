@@ -89,6 +89,30 @@ where
 
 impl Store {
     /// The archivals of `ledger`, newest first (at most [`MAX_LISTED`]).
+    /// Up to `limit` archivals of `ledger` whose range starts at `from` or
+    /// later, by range: the monitor pages through all of them with it.
+    pub(crate) async fn archivals_from(
+        &self,
+        ledger: &LedgerId,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<ArchivalRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM archivals WHERE ledger_id = $1 AND start_seq >= $2 ORDER BY start_seq LIMIT $3"
+        );
+        Ok(on_db!(&self.db.pool, |p| {
+            sqlx::query(&sql)
+                .bind(ledger.as_str())
+                .bind(crate::db::to_i64(from)?)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(record_from_row)
+                .collect::<Result<Vec<_>, _>>()?
+        }))
+    }
+
     pub async fn list_archivals(&self, ledger: &LedgerId, limit: u32) -> Result<Vec<ArchivalRecord>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM archivals WHERE ledger_id = $1 ORDER BY created_ms DESC, archival_id DESC LIMIT $2"

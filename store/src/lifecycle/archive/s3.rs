@@ -108,14 +108,11 @@ impl S3Archive {
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| failed(&format!("cannot read s3://{bucket}/{key}"), e))?;
+        let object =
+            self.client.get_object().bucket(bucket).key(key).send().await.map_err(|e| match e.as_service_error() {
+                Some(missing) if missing.is_no_such_key() => StoreError::NotFound("archive file"),
+                _ => failed(&format!("cannot read s3://{bucket}/{key}"), e),
+            })?;
         let body = object.body.collect().await.map_err(|e| failed(&format!("cannot read s3://{bucket}/{key}"), e))?;
         Ok(body.into_bytes().to_vec())
     }
