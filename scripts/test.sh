@@ -60,8 +60,11 @@ end2end() {
   port="$(free_port)"
   data="$SERVICES_DIR/e2e-data"
   log="$SERVICES_DIR/e2e-server.log"
+  # The tamper monitor passes every second, each a full sweep, so the
+  # banner journey sees its finding at once.
   "$CARGO_TARGET_DIR/debug/auditstore" serve --data-dir "$data" --listen "127.0.0.1:$port" \
-    --site-root "$ROOT/target/site" --log-format json >"$log" 2>&1 &
+    --site-root "$ROOT/target/site" --log-format json --monitor-interval 1 --monitor-full-sweep-hours 0.0001 \
+    >"$log" 2>&1 &
   local pid=$!
   CLEANUPS+=("kill $pid 2>/dev/null")
   local i
@@ -77,7 +80,8 @@ end2end() {
   rm -f "$SERVICES_DIR"/e2e-state*.json
   local status=0
   (cd end2end && AUDITSTORE_URL="https://localhost:$port" AUDITSTORE_SETUP_PATH="$setup_path" \
-    AUDITSTORE_BIN="$CARGO_TARGET_DIR/debug/auditstore" AUDITSTORE_E2E_STATE="$SERVICES_DIR/e2e-state.json" npx playwright test) || status=$?
+    AUDITSTORE_BIN="$CARGO_TARGET_DIR/debug/auditstore" AUDITSTORE_E2E_STATE="$SERVICES_DIR/e2e-state.json" \
+    AUDITSTORE_E2E_DB="$data/auditstore.db" npx playwright test) || status=$?
   # The server must stop cleanly on SIGTERM (graceful shutdown).
   kill -TERM "$pid"
   wait "$pid" || { echo "server exited with $? after SIGTERM" >&2; cat "$log" >&2; return 1; }

@@ -305,6 +305,7 @@ const READ_ONLY: &[&str] = &[
     "/api/list_exports",
     "/api/list_holds",
     "/api/ledger_lifecycle",
+    "/api/open_anomalies",
     "/api/checkpoint_key",
     "/api/list_keys",
     "/api/list_users",

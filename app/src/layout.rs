@@ -4,8 +4,9 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::{Logout, LogoutEverywhere};
+use crate::api::{AcknowledgeAnomaly, Logout, LogoutEverywhere};
 use crate::components::{navigate_on_success, session, CsrfField};
+use crate::model::AnomalyRow;
 
 /// The page frame. On narrow screens the navigation collapses behind a menu
 /// button; the button only works once the page is hydrated, so the
@@ -19,6 +20,7 @@ pub fn Layout(children: Children) -> impl IntoView {
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
     let viewer = session().viewer;
+    let signed_in = viewer.is_some();
     let logout = ServerAction::<Logout>::new();
     let everywhere = ServerAction::<LogoutEverywhere>::new();
     navigate_on_success(move || logout.value().get());
@@ -73,10 +75,74 @@ pub fn Layout(children: Children) -> impl IntoView {
                 {nav}
             </nav>
         </header>
-        <main id="main" tabindex="-1">{children()}</main>
+        <main id="main" tabindex="-1">
+            // Rendered in the browser once hydrated: the banner is read
+            // afresh on every page load and never part of the served HTML,
+            // so it cannot put the page's hydration out of step.
+            {move || (signed_in && hydrated.get()).then(|| view! { <IntegrityBanner /> })}
+            {children()}
+        </main>
         <footer class="footer">
             <p>"AuditStore — tamper-evident audit trails."</p>
         </footer>
         </div>
+    }
+}
+
+/// The red banner of the tamper monitor's unacknowledged anomalies, on
+/// every page of a signed-in viewer until an owner acknowledges each.
+#[component]
+fn IntegrityBanner() -> impl IntoView {
+    let acknowledge = ServerAction::<AcknowledgeAnomaly>::new();
+    let anomalies = Resource::new(move || acknowledge.version().get(), |_| crate::api::open_anomalies());
+    let owner = session().viewer.is_some_and(|v| v.is_owner());
+    let banner = move |list: Vec<AnomalyRow>| {
+        if list.is_empty() {
+            return ().into_any();
+        }
+        let items = list
+            .into_iter()
+            .map(|a| {
+                let ledger = if a.ledger_name.is_empty() { a.ledger.clone() } else { a.ledger_name.clone() };
+                let id = a.id.clone();
+                view! {
+                    <li data-testid="anomaly" data-kind=a.kind.clone()>
+                        <strong>{a.kind.replace('_', " ")}</strong>
+                        " in " <a href=format!("/ledgers/{}", a.ledger)>{ledger}</a>
+                        {format!(", seq {} to {}: {}", a.first_seq, a.last_seq, a.detail)}
+                        <p class="advice">{a.advice}</p>
+                        <p class="found">{format!("Found {}", a.found_at)}</p>
+                        {owner.then(|| view! {
+                            <ActionForm action=acknowledge attr:class="inline">
+                                <CsrfField />
+                                <input type="hidden" name="id" value=id />
+                                <button type="submit">"Acknowledge"</button>
+                            </ActionForm>
+                        })}
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <div class="integrity-banner" role="alert" data-testid="integrity-banner">
+                <h2>"Integrity anomaly"</h2>
+                <p>"The tamper monitor found records changed behind AuditStore's back. Each finding stays recorded; an owner acknowledges it once it is handled."</p>
+                <ul>{items}</ul>
+            </div>
+        }
+        .into_any()
+    };
+    // Resolved with the page on the server and awaited when hydrating, as
+    // every resource of the dashboard is (components::loaded); an error
+    // shows nothing here (the page itself says what failed).
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match anomalies.await {
+                    Ok(list) => banner(list),
+                    Err(_) => ().into_any(),
+                }
+            })}
+        </Transition>
     }
 }

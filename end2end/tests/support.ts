@@ -3,16 +3,20 @@ import { expect, Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Collects console errors, uncaught exceptions and failed requests of a page. */
+/** Collects console errors, uncaught exceptions and failed requests of a page (not those a navigation cancelled). */
 export function watchForErrors(page: Page): string[] {
   const problems: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('requestfailed', (request) =>
-    problems.push(`request failed: ${request.url()} ${request.failure()?.errorText ?? ''}`),
-  );
+  page.on('requestfailed', (request) => {
+    const error = request.failure()?.errorText ?? '';
+    // A navigation cancels what the page was still fetching (the favicon,
+    // the integrity banner's request): the browser's doing, not a failure.
+    if (error === 'net::ERR_ABORTED') return;
+    problems.push(`request failed: ${request.url()} ${error}`);
+  });
   return problems;
 }
 

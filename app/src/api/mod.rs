@@ -9,6 +9,7 @@
 
 mod exports;
 mod holds;
+mod integrity;
 mod keys;
 mod ledgers;
 mod lifecycle;
@@ -19,6 +20,7 @@ mod users;
 
 pub use exports::*;
 pub use holds::*;
+pub use integrity::*;
 pub use keys::*;
 pub use ledgers::*;
 pub use lifecycle::*;

@@ -95,3 +95,18 @@ pub struct ArchiveRef {
     pub sha256: String,
     pub archived_at: String,
 }
+
+/// An anomaly of the tamper monitor no owner has acknowledged yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnomalyRow {
+    pub id: String,
+    pub ledger: String,
+    /// Empty once the ledger is deleted (its findings stay).
+    pub ledger_name: String,
+    pub kind: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub detail: String,
+    pub advice: String,
+    pub found_at: String,
+}
