@@ -13,6 +13,8 @@ cargo build --release -p server --bin auditstore
 cargo bench -p server --bench sustained
 # Retention archival of 1M expired events, alone and under ingest on the same ledger.
 cargo bench -p server --bench archival
+# The tamper monitor: a full sweep of 1M events, and ingest beside it.
+cargo bench -p server --bench monitor
 # Exports of a 1M-event ledger in each format, and auditstore verify of each file.
 cargo bench -p server --bench export
 if [ "${BENCH_CORE:-1}" = 1 ]; then
