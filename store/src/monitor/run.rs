@@ -11,7 +11,7 @@ use audit_core::LedgerId;
 use super::anomalies::record;
 use super::content::Verdict;
 use super::kinds::AnomalyKind;
-use super::progress::save;
+use super::progress::save as save_position;
 use super::reads::Head;
 use super::state::WalkState;
 use super::walk::{Next, RowInput, Walk};
@@ -34,6 +34,16 @@ const MAX_PLACE_SEARCHES: usize = 16;
 /// A ledger whose deletion is due within this long is left alone: its rows
 /// are about to go, on purpose.
 const DELETION_MARGIN_MS: i64 = 60_000;
+
+/// What a window's commit saves besides its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Save {
+    Findings,
+    /// The walk's position, verified now.
+    Position,
+    /// The walk's position at the end of a full sweep.
+    SweptPosition,
+}
 
 /// Whether a pass starts where the last one stopped or from genesis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +127,9 @@ impl Store {
         let verified_before = saved.as_ref().map_or(0, |p| p.state.size());
         if head.size < verified_before {
             self.head_behind(&ledger.id, &head, verified_before, &mut walk).await?;
-            self.commit_window(ledger, &mut walk, true, full_sweep).await?;
+            // Nothing was walked: the findings are recorded, the position
+            // (and when it was last verified) stays.
+            self.commit_window(ledger, &mut walk, true, Save::Findings).await?;
             return Ok(Some(self.pass(ledger, &walk, full_sweep, Vec::new())));
         }
         let mut new_anomalies = Vec::new();
@@ -131,7 +143,10 @@ impl Store {
             if !more {
                 break;
             }
-            new_anomalies.extend(self.commit_window(ledger, &mut walk, false, false).await?);
+            // A full sweep keeps the incremental position until it is done,
+            // so the verified size never goes back while it runs.
+            let save = if full_sweep { Save::Findings } else { Save::Position };
+            new_anomalies.extend(self.commit_window(ledger, &mut walk, false, save).await?);
             self.yield_to_appends(started).await;
             let bytes: usize = rows.iter().map(|r| r.content.as_ref().map_or(64, Vec::len)).sum();
             window = (WINDOW_BYTES * rows.len() / bytes.max(1)).clamp(MIN_WINDOW, MAX_WINDOW);
@@ -142,7 +157,8 @@ impl Store {
         if let Some(archive) = archive.filter(|_| full_sweep) {
             self.check_archives(&ledger.id, archive, &mut walk).await?;
         }
-        new_anomalies.extend(self.commit_window(ledger, &mut walk, true, full_sweep).await?);
+        let save = if full_sweep { Save::SweptPosition } else { Save::Position };
+        new_anomalies.extend(self.commit_window(ledger, &mut walk, true, save).await?);
         Ok(Some(self.pass(ledger, &walk, full_sweep, new_anomalies)))
     }
 
@@ -278,7 +294,7 @@ impl Store {
         ledger: &Ledger,
         walk: &mut Walk<'_>,
         last: bool,
-        full_sweep: bool,
+        save: Save,
     ) -> Result<Vec<String>, StoreError> {
         let keep = if last { 0 } else { usize::from(!walk.found.is_empty()) };
         let take = walk.found.len() - keep;
@@ -296,7 +312,9 @@ impl Store {
                 return Ok(Vec::new());
             }
             let new = record((&mut *tx).into(), &ledger.account_id, &ledger.id, &prepared).await?;
-            save((&mut *tx).into(), &ledger.id, &walk.state, now, full_sweep && last).await?;
+            if save != Save::Findings {
+                save_position((&mut *tx).into(), &ledger.id, &walk.state, now, save == Save::SweptPosition).await?;
+            }
             tx.commit().await?;
             new
         });
