@@ -121,31 +121,39 @@ impl Store {
         let Some(record) = &raw.content else { return Ok(None) };
         let row = raw.binding();
         let plain = self.keys.open(ledger, &row, record).await?;
-        let event: audit_core::Event = serde_json::from_slice(&plain)
-            .map_err(|_| integrity(ledger.as_str(), &row, "does not hold a valid event"))?;
-        // Format 1 records bind none of these columns, so they are compared
-        // with the content here for every record alike.
-        if event.id().as_str() != raw.id {
-            return Err(integrity(
-                ledger.as_str(),
-                &row,
-                &format!("holds the content of event {:?}: the row's event id was altered", event.id().as_str()),
-            ));
-        }
-        if !event.leaf_hash().ct_eq(&raw.leaf_hash) {
-            return Err(integrity(
-                ledger.as_str(),
-                &row,
-                "does not hash to the row's leaf hash: the content or the leaf hash was altered",
-            ));
-        }
-        if event.occurred_at().unix_millis() != raw.occurred_ms {
-            return Err(integrity(
-                ledger.as_str(),
-                &row,
-                "occurred at another time than its row says: the row's occurred time was altered",
-            ));
-        }
-        Ok(Some(event))
+        check_content(ledger, raw, &plain).map(Some)
     }
+}
+
+/// The content `plain` opened from `raw`'s record, checked against the
+/// row: it must be a valid event with the row's event id, leaf hash and
+/// time. Every read and the tamper monitor check rows with this.
+pub(crate) fn check_content(ledger: &LedgerId, raw: &RawEvent, plain: &[u8]) -> Result<audit_core::Event, StoreError> {
+    let row = raw.binding();
+    let event: audit_core::Event =
+        serde_json::from_slice(plain).map_err(|_| integrity(ledger.as_str(), &row, "does not hold a valid event"))?;
+    // Format 1 records bind none of these columns, so they are compared
+    // with the content here for every record alike.
+    if event.id().as_str() != raw.id {
+        return Err(integrity(
+            ledger.as_str(),
+            &row,
+            &format!("holds the content of event {:?}: the row's event id was altered", event.id().as_str()),
+        ));
+    }
+    if !event.leaf_hash().ct_eq(&raw.leaf_hash) {
+        return Err(integrity(
+            ledger.as_str(),
+            &row,
+            "does not hash to the row's leaf hash: the content or the leaf hash was altered",
+        ));
+    }
+    if event.occurred_at().unix_millis() != raw.occurred_ms {
+        return Err(integrity(
+            ledger.as_str(),
+            &row,
+            "occurred at another time than its row says: the row's occurred time was altered",
+        ));
+    }
+    Ok(event)
 }

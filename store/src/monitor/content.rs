@@ -6,7 +6,7 @@ use audit_core::LedgerId;
 
 use crate::crypto::records::{sealed_version, RowBinding};
 use crate::db::on_db;
-use crate::ledger::event_rows::RawEvent;
+use crate::ledger::event_rows::{check_content, RawEvent};
 use crate::{Store, StoreError};
 
 /// The verdict on one row's content.
@@ -44,18 +44,11 @@ impl Store {
             }
             Err(other) => return Err(other),
         };
-        let Ok(event) = serde_json::from_slice::<audit_core::Event>(&plain) else {
-            return Ok(Verdict::Altered("the record does not hold a valid event".into()));
-        };
-        Ok(if event.id().as_str() != raw.id {
-            Verdict::Altered(format!("the record holds event {:?}, the row names {:?}", event.id().as_str(), raw.id))
-        } else if !event.leaf_hash().ct_eq(&raw.leaf_hash) {
-            Verdict::Altered("the content does not hash to the row's leaf hash".into())
-        } else if event.occurred_at().unix_millis() != raw.occurred_ms {
-            Verdict::Altered("the content occurred at another time than its row says".into())
-        } else {
-            Verdict::Intact
-        })
+        match check_content(ledger, raw, &plain) {
+            Ok(_) => Ok(Verdict::Intact),
+            Err(StoreError::Integrity(detail)) => Ok(Verdict::Altered(detail)),
+            Err(other) => Err(other),
+        }
     }
 
     /// The first of `seqs` for which the record of `raw` opens as if it

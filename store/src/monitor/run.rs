@@ -11,7 +11,7 @@ use audit_core::LedgerId;
 use super::anomalies::record;
 use super::content::Verdict;
 use super::kinds::AnomalyKind;
-use super::progress::save as save_position;
+use super::progress::{save as save_position, Progress};
 use super::reads::Head;
 use super::state::WalkState;
 use super::walk::{Next, RowInput, Walk};
@@ -80,12 +80,12 @@ impl Store {
         let mut failure = None;
         for account in self.list_accounts().await? {
             for ledger in self.list_ledgers(&account).await? {
-                let last_sweep = self.monitor_progress(&ledger.id).await?.and_then(|p| p.last_full_sweep_ms);
-                let kind = match last_sweep {
+                let saved = self.monitor_progress(&ledger.id).await?;
+                let kind = match saved.as_ref().and_then(|p| p.last_full_sweep_ms) {
                     Some(at) if now_ms().saturating_sub(at) < sweep_ms => PassKind::Incremental,
                     _ => PassKind::FullSweep,
                 };
-                match self.monitor_ledger(&ledger, kind, archive).await {
+                match self.pass_over(&ledger, kind, archive, saved).await {
                     Ok(Some(pass)) => passes.push(pass),
                     Ok(None) => {}
                     Err(error) => {
@@ -112,10 +112,21 @@ impl Store {
         kind: PassKind,
         archive: Option<&ArchiveStore>,
     ) -> Result<Option<MonitorPass>, StoreError> {
+        let saved = self.monitor_progress(&ledger.id).await?;
+        self.pass_over(ledger, kind, archive, saved).await
+    }
+
+    /// [`Store::monitor_ledger`] from the position `saved` already read.
+    async fn pass_over(
+        &self,
+        ledger: &Ledger,
+        kind: PassKind,
+        archive: Option<&ArchiveStore>,
+        saved: Option<Progress>,
+    ) -> Result<Option<MonitorPass>, StoreError> {
         if ledger.delete_at_ms.is_some_and(|at| at <= now_ms() + DELETION_MARGIN_MS) {
             return Ok(None);
         }
-        let saved = self.monitor_progress(&ledger.id).await?;
         let full_sweep = kind == PassKind::FullSweep || saved.is_none();
         let state = match (&saved, full_sweep) {
             (Some(saved), false) => saved.state.clone(),
