@@ -12,7 +12,8 @@
 //! rotation, shredding, instance secrets), `access` (API keys, dashboard
 //! users, sessions) and `system` (the vocabulary of platform actions and
 //! the outbox that appends them to each account's system ledger) and
-//! `monitor` (the tamper monitor: every ledger re-verified, anomalies recorded).
+//! `monitor` (the tamper monitor: every ledger re-verified, anomalies recorded)
+//! and `webhooks` (endpoints and the durable outbox of their messages).
 
 mod access;
 mod crypto;
@@ -24,6 +25,7 @@ pub mod monitor;
 mod system;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
 use std::sync::Arc;
 

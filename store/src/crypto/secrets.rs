@@ -27,6 +27,10 @@ pub(crate) const OUTBOX_SECRET: &str = "system-outbox-sealing-key";
 /// open what another sealed, so it is shared through the database).
 pub(crate) const CSRF_SECRET: &str = "dashboard-csrf-sealing-key";
 
+/// The instance secret that seals webhook signing secrets and message
+/// bodies (a message body is system event content).
+pub(crate) const WEBHOOK_SECRET: &str = "webhook-sealing-key";
+
 /// AES-256-GCM (NIST SP 800-38D) under one instance secret: a sealed value
 /// is a random 96-bit nonce followed by the ciphertext and tag.
 pub(crate) struct SecretBox {
@@ -83,6 +87,11 @@ impl Keyring {
     /// The box outbox rows are sealed in.
     pub(crate) async fn outbox_box(&self) -> Result<Arc<SecretBox>, StoreError> {
         self.secret_box(OUTBOX_SECRET).await
+    }
+
+    /// The box webhook secrets and message bodies are sealed in.
+    pub(crate) async fn webhook_box(&self) -> Result<Arc<SecretBox>, StoreError> {
+        self.secret_box(WEBHOOK_SECRET).await
     }
 
     /// An instance secret, creating it with `create` when absent. Several

@@ -18,6 +18,7 @@ mod progress;
 mod reads;
 mod report;
 mod run;
+mod stale;
 mod state;
 mod walk;
 

@@ -86,6 +86,8 @@ pub(crate) struct Staged {
     pub(crate) event_id: String,
     pub(crate) sealed: Vec<u8>,
     pub(crate) created_ms: i64,
+    /// The webhook messages the action announces (written with it).
+    pub(crate) webhooks: Vec<crate::webhooks::StagedMessage>,
 }
 
 impl Store {
@@ -101,11 +103,17 @@ impl Store {
         let created_ms = now_ms();
         let id = EventId::new(uuid::Uuid::now_v7().to_string())
             .map_err(|e| StoreError::Invalid(format!("system event id: {e}")))?;
+        let announced = crate::webhooks::types_of(&event);
         let event = event.into_event(id, origin, created_ms)?;
+        let webhooks = if announced.is_empty() {
+            Vec::new()
+        } else {
+            crate::webhooks::stage(announced, account, &event, &*self.keys.webhook_box().await?)?
+        };
         let content = serde_json::to_vec(&event).map_err(|_| StoreError::Corrupt("system event does not serialise"))?;
         let event_id = event.id().as_str().to_owned();
         let sealed = sealer.seal(&outbox::aad(account, &event_id), &content)?;
-        Ok(Staged { account: account.clone(), event_id, sealed, created_ms })
+        Ok(Staged { account: account.clone(), event_id, sealed, created_ms, webhooks })
     }
 
     /// Appends what `account`'s outbox holds to its system ledger. Called

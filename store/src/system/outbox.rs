@@ -34,8 +34,8 @@ pub(crate) fn aad(account: &AccountId, event_id: &str) -> Vec<u8> {
 
 /// Writes a staged system event into the outbox, inside the transaction of
 /// the change it records.
-pub(crate) async fn insert(conn: Conn<'_>, staged: &Staged) -> Result<(), StoreError> {
-    on_db!(conn, |c| {
+pub(crate) async fn insert(mut conn: Conn<'_>, staged: &Staged) -> Result<(), StoreError> {
+    on_db!(conn.reborrow(), |c| {
         sqlx::query("INSERT INTO system_outbox (account_id, event_id, sealed, created_ms) VALUES ($1, $2, $3, $4)")
             .bind(staged.account.as_str())
             .bind(&staged.event_id)
@@ -44,7 +44,7 @@ pub(crate) async fn insert(conn: Conn<'_>, staged: &Staged) -> Result<(), StoreE
             .execute(&mut *c)
             .await?;
     });
-    Ok(())
+    crate::webhooks::fan_out(conn, &staged.account, &staged.webhooks, staged.created_ms).await
 }
 
 /// The account's oldest outbox rows, opened, inside the system ledger's

@@ -151,6 +151,20 @@ pub enum SystemEvent {
     MonitorDisabled,
     /// `monitor.stopped`: a node that ran the tamper monitor stopped.
     MonitorStopped,
+    /// `integrity.stale`: the ledger was last verified at
+    /// `last_verified_ms` (never: `None`), more than `limit_ms` before
+    /// `since_ms` + `limit_ms`; reported once per episode.
+    IntegrityStale { ledger: LedgerId, last_verified_ms: Option<i64>, since_ms: i64, limit_ms: i64 },
+    /// `webhook.created`
+    WebhookCreated { webhook: String, url: String, events: Vec<&'static str> },
+    /// `webhook.secret_rotated`
+    WebhookSecretRotated { webhook: String, url: String },
+    /// `webhook.deleted`
+    WebhookDeleted { webhook: String, url: String },
+    /// `webhook.disabled`: every attempt since `failing_since_ms` failed.
+    WebhookDisabled { webhook: String, url: String, failing_since_ms: i64, reason: String },
+    /// `webhook.enabled`: a disabled endpoint enabled again.
+    WebhookEnabled { webhook: String, url: String },
 }
 
 impl SystemEvent {
@@ -195,6 +209,12 @@ impl SystemEvent {
             SystemEvent::AnomalyAcknowledged { .. } => "integrity.acknowledged",
             SystemEvent::MonitorDisabled => "monitor.disabled",
             SystemEvent::MonitorStopped => "monitor.stopped",
+            SystemEvent::IntegrityStale { .. } => "integrity.stale",
+            SystemEvent::WebhookCreated { .. } => "webhook.created",
+            SystemEvent::WebhookSecretRotated { .. } => "webhook.secret_rotated",
+            SystemEvent::WebhookDeleted { .. } => "webhook.deleted",
+            SystemEvent::WebhookDisabled { .. } => "webhook.disabled",
+            SystemEvent::WebhookEnabled { .. } => "webhook.enabled",
         }
     }
 
@@ -241,6 +261,12 @@ impl SystemEvent {
                 ("integrity_anomaly", anomaly.clone())
             }
             SystemEvent::MonitorDisabled | SystemEvent::MonitorStopped => ("monitor", "tamper-monitor".to_owned()),
+            SystemEvent::IntegrityStale { ledger, .. } => ("ledger", ledger.as_str().to_owned()),
+            SystemEvent::WebhookCreated { webhook, .. }
+            | SystemEvent::WebhookSecretRotated { webhook, .. }
+            | SystemEvent::WebhookDeleted { webhook, .. }
+            | SystemEvent::WebhookDisabled { webhook, .. }
+            | SystemEvent::WebhookEnabled { webhook, .. } => ("webhook", webhook.clone()),
         }
     }
 
@@ -364,6 +390,17 @@ impl SystemEvent {
             }),
             SystemEvent::AnomalyAcknowledged { ledger, .. } => json!({"ledger": ledger.as_str()}),
             SystemEvent::MonitorDisabled | SystemEvent::MonitorStopped => json!({}),
+            SystemEvent::IntegrityStale { ledger, last_verified_ms, since_ms, limit_ms } => json!({
+                "ledger": ledger.as_str(), "last_verified_at": last_verified_ms.map(time),
+                "unverified_since": time(*since_ms), "stale_after_seconds": limit_ms / 1000,
+            }),
+            SystemEvent::WebhookCreated { url, events, .. } => json!({"url": url, "events": events}),
+            SystemEvent::WebhookSecretRotated { url, .. }
+            | SystemEvent::WebhookDeleted { url, .. }
+            | SystemEvent::WebhookEnabled { url, .. } => json!({"url": url}),
+            SystemEvent::WebhookDisabled { url, failing_since_ms, reason, .. } => {
+                json!({"url": url, "failing_since": time(*failing_since_ms), "reason": reason})
+            }
         }
     }
 

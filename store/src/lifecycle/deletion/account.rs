@@ -64,6 +64,13 @@ impl Store {
                 "DELETE FROM api_key_ledgers WHERE key_id IN (SELECT id FROM api_keys WHERE account_id = $1)",
                 "DELETE FROM api_keys WHERE account_id = $1",
                 "DELETE FROM legal_holds WHERE account_id = $1",
+                "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT d.id FROM webhook_deliveries d \
+                 JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE e.account_id = $1)",
+                "DELETE FROM webhook_deliveries WHERE endpoint_id IN (SELECT id FROM webhook_endpoints WHERE account_id = $1)",
+                "DELETE FROM webhook_messages WHERE account_id = $1",
+                "DELETE FROM webhook_subscriptions WHERE endpoint_id IN \
+                 (SELECT id FROM webhook_endpoints WHERE account_id = $1)",
+                "DELETE FROM webhook_endpoints WHERE account_id = $1",
                 "DELETE FROM accounts WHERE id = $1",
             ] {
                 sqlx::query(sql).bind(account.as_str()).execute(&mut *tx).await?;

@@ -225,6 +225,7 @@ impl Store {
                 "DELETE FROM checkpoints WHERE ledger_id = $1",
                 "DELETE FROM index_progress WHERE ledger_id = $1",
                 "DELETE FROM monitor_progress WHERE ledger_id = $1",
+                "DELETE FROM integrity_stale_reports WHERE ledger_id = $1",
                 "DELETE FROM ledger_heads WHERE ledger_id = $1",
                 "DELETE FROM ledgers WHERE id = $1",
             ] {
