@@ -61,10 +61,11 @@ end2end() {
   data="$SERVICES_DIR/e2e-data"
   log="$SERVICES_DIR/e2e-server.log"
   # The tamper monitor passes every second, each a full sweep, so the
-  # banner journey sees its finding at once.
+  # banner journey sees its finding at once; webhooks may go to the
+  # journey's receiver on 127.0.0.1, retried every second.
   "$CARGO_TARGET_DIR/debug/auditstore" serve --data-dir "$data" --listen "127.0.0.1:$port" \
     --site-root "$ROOT/target/site" --log-format json --monitor-interval 1 --monitor-full-sweep-hours 0.0001 \
-    >"$log" 2>&1 &
+    --webhook-allow-private --webhook-retry-schedule 1,1,1 >"$log" 2>&1 &
   local pid=$!
   CLEANUPS+=("kill $pid 2>/dev/null")
   local i

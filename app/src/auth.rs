@@ -69,6 +69,17 @@ pub struct Dashboard {
     pub throttle: Arc<dyn LoginThrottle>,
     /// Where retention archive files are written (the server's `--archive-dir`).
     pub archive: store::lifecycle::archive::ArchiveStore,
+    /// Where webhook endpoints may point (the server's rules, DNS included).
+    pub webhook_urls: Arc<dyn WebhookUrls>,
+}
+
+/// The server's check of a webhook URL: the normalised URL, or why it is
+/// refused (in words that follow "The URL …").
+pub trait WebhookUrls: std::fmt::Debug + Send + Sync {
+    fn check<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>;
 }
 
 /// The session's key in tower-sessions' record.

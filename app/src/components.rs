@@ -314,3 +314,26 @@ pub fn StepList(steps: Vec<crate::verify::Step>, #[prop(into)] testid: String) -
         </ol>
     }
 }
+
+/// A new secret, shown once, with a copy button.
+#[component]
+pub fn SecretOnce(name: String, secret: String) -> impl IntoView {
+    let value = secret.clone();
+    let (copied, set_copied) = signal(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = window().navigator().clipboard().write_text(&value);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &value;
+        set_copied.set(true);
+    };
+    view! {
+        <div class="success secret" role="status">
+            <p>{format!("Secret of “{name}” — copy it now, it is not shown again:")}</p>
+            <p><code data-testid="new-secret">{secret}</code></p>
+            <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+        </div>
+    }
+}

@@ -31,6 +31,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             <A href="/holds">"Legal holds"</A>
             <A href="/system">"System log"</A>
             <A href="/keys">"API keys"</A>
+            <A href="/webhooks">"Webhooks"</A>
             {viewer.is_owner().then(|| view! { <A href="/users">"Users"</A> })}
             <span class="who" title=viewer.account_name.clone()>{format!("{} · {}", viewer.email, viewer.role)}</span>
             <ActionForm action=logout attr:class="inline">

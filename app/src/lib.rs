@@ -83,6 +83,7 @@ fn Pages() -> impl IntoView {
                 <Route path=path!("/holds") ssr=SsrMode::Async view=pages::AccountHolds />
                 <Route path=path!("/system") ssr=SsrMode::Async view=pages::SystemLog />
                 <Route path=path!("/keys") ssr=SsrMode::Async view=pages::Keys />
+                <Route path=path!("/webhooks") ssr=SsrMode::Async view=pages::Webhooks />
                 <Route path=path!("/users") ssr=SsrMode::Async view=pages::Users />
             </Routes>
         </Layout>

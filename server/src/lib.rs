@@ -19,6 +19,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod verify;
 pub mod web;
+pub mod webhooks;
 
 use std::fs;
 use std::net::{SocketAddr, TcpListener};
@@ -64,6 +65,8 @@ pub enum ServeError {
     Admin(String),
     #[error("{0}")]
     ArchiveStore(store::StoreError),
+    #[error("{0}")]
+    Webhooks(String),
     /// `auditstore verify` found something that does not verify (its
     /// findings are printed already); the exit status is the verdict's.
     #[error("{0}")]
@@ -188,6 +191,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         }),
         throttle: std::sync::Arc::new(limits.clone()),
         archive: archive.clone(),
+        webhook_urls: std::sync::Arc::new(config.webhooks.destinations),
     };
     let router = web::router(state::AppState {
         leptos,
@@ -201,6 +205,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         archive: archive.clone(),
         deletion_grace: config.deletion_grace,
         monitor_interval: config.monitor.interval,
+        webhook_destinations: config.webhooks.destinations,
     });
     // A body that dribbles in is cut off (its read fails, answered 408).
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.listener.request_body_timeout));
@@ -219,7 +224,9 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
         record_monitor(&store, SystemEvent::MonitorDisabled).await;
         None
     };
-    background.extend(jobs::spawn(&store, jobs::all(key_rotation, export_expiry, retention, monitor)));
+    let sender = webhooks::Sender::new(config.webhooks.clone()).map_err(ServeError::Webhooks)?;
+    let jobs = jobs::all(key_rotation, export_expiry, retention, monitor, config.monitor.interval, sender);
+    background.extend(jobs::spawn(&store, jobs));
     let handle = Handle::new();
     let mut tasks = Vec::new();
     let limits = config.listener;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub deletion_grace: std::time::Duration,
     /// The tamper monitor's interval: integrity answers go stale past twice it.
     pub monitor_interval: std::time::Duration,
+    /// Where webhook endpoints may point.
+    pub webhook_destinations: crate::webhooks::Destinations,
 }
 
 impl FromRef<AppState> for LeptosOptions {

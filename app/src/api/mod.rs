@@ -17,6 +17,7 @@ mod session;
 #[cfg(feature = "ssr")]
 pub(crate) mod support;
 mod users;
+mod webhooks;
 
 pub use exports::*;
 pub use holds::*;
@@ -26,3 +27,4 @@ pub use ledgers::*;
 pub use lifecycle::*;
 pub use session::*;
 pub use users::*;
+pub use webhooks::*;

@@ -4,8 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 mod lifecycle;
+mod webhooks;
 
 pub use lifecycle::*;
+pub use webhooks::*;
 
 /// The signed-in user, as the pages see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

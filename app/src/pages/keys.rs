@@ -4,31 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{CreateKey, RevokeKey, RotateKey};
-use crate::components::{loaded, session, CsrfField, ErrorBox, Loading};
-use crate::model::{KeyRow, NewKeySecret};
-
-/// A new secret, shown once, with a copy button.
-#[component]
-fn SecretOnce(secret: NewKeySecret) -> impl IntoView {
-    let value = secret.secret.clone();
-    let (copied, set_copied) = signal(false);
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            let _ = window().navigator().clipboard().write_text(&value);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &value;
-        set_copied.set(true);
-    };
-    view! {
-        <div class="success secret" role="status">
-            <p>{format!("Secret of “{}” — copy it now, it is not shown again:", secret.name)}</p>
-            <p><code data-testid="new-secret">{secret.secret.clone()}</code></p>
-            <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
-        </div>
-    }
-}
+use crate::components::{loaded, session, CsrfField, ErrorBox, Loading, SecretOnce};
+use crate::model::KeyRow;
 
 /// The keys page: admins create, rotate and revoke; auditors see the list.
 #[component]
@@ -47,7 +24,7 @@ pub fn Keys() -> impl IntoView {
         <section class="panel">
             <h1>"API keys"</h1>
             {move || rotate.value().get().map(|r| match r {
-                Ok(secret) => view! { <SecretOnce secret /> }.into_any(),
+                Ok(key) => view! { <SecretOnce name=key.name secret=key.secret /> }.into_any(),
                 Err(error) => view! { <ErrorBox error /> }.into_any(),
             })}
             {move || revoke.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error /> })}
@@ -87,7 +64,7 @@ pub fn Keys() -> impl IntoView {
                         <button type="submit" disabled=move || create.pending().get()>"Create key"</button>
                     </ActionForm>
                     {move || create.value().get().map(|r| match r {
-                        Ok(secret) => view! { <SecretOnce secret /> }.into_any(),
+                        Ok(key) => view! { <SecretOnce name=key.name secret=key.secret /> }.into_any(),
                         Err(error) => view! { <ErrorBox error /> }.into_any(),
                     })}
                 }.into_any()

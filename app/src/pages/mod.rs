@@ -9,6 +9,7 @@ mod ledgers;
 mod lifecycle;
 mod not_found;
 mod users;
+mod webhooks;
 
 pub use auth::{Enrol, Invite, Login, Setup};
 pub use exports::LedgerExports;
@@ -19,3 +20,4 @@ pub use ledgers::{EventDetail, LedgerEvents, Ledgers, SystemLog};
 pub use lifecycle::LedgerRetention;
 pub use not_found::NotFound;
 pub use users::Users;
+pub use webhooks::Webhooks;

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod retention;
 pub mod schema;
 pub mod shedding;
+pub mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::header;
@@ -70,6 +71,7 @@ where
         (name = "exports", description = "Export files with their proofs, verified offline by `auditstore verify`"),
         (name = "lifecycle", description = "Retention policies, archival into tombstones and legal holds (admin keys)"),
         (name = "admin", description = "Ledgers and API keys (admin keys)"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks) for integrity, lifecycle and key events (account-wide admin keys)"),
     )
 )]
 struct ApiDoc;
@@ -120,6 +122,12 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(admin::create_key, admin::list_keys))
         .routes(routes!(admin::rotate_key))
         .routes(routes!(admin::revoke_key))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::event_types))
+        .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::enable_webhook))
+        .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(checkpoint_key));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/v1", v1).split_for_parts();
     let document = Arc::new(openapi_json(&openapi));

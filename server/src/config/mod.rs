@@ -298,6 +298,7 @@ pub struct Config {
     /// How long a scheduled ledger deletion waits.
     pub deletion_grace: std::time::Duration,
     pub monitor: MonitorConfig,
+    pub webhooks: crate::webhooks::WebhookConfig,
     pub shedding: crate::api::shedding::SheddingConfig,
     /// Body bytes of appends in flight, per process and per account.
     pub append_budget: crate::api::append_budget::AppendBudgetConfig,
@@ -319,6 +320,10 @@ pub enum ConfigError {
     ArchiveS3Bucket,
     #[error("--monitor-full-sweep-hours must be a number of hours above 0 and at most 87600")]
     MonitorFullSweep,
+    #[error("--webhook-retry-schedule: {0}")]
+    WebhookRetrySchedule(String),
+    #[error("--webhook-disable-after-hours must be a number of hours above 0 and at most 87600")]
+    WebhookDisableAfter,
     #[error("the default listen address is invalid: {0}")]
     DefaultListen(#[from] std::net::AddrParseError),
 }
@@ -414,6 +419,19 @@ impl Config {
                     _ => return Err(ConfigError::MonitorFullSweep),
                 },
             },
+            webhooks: crate::webhooks::WebhookConfig {
+                destinations: crate::webhooks::Destinations { allow_private: settings.webhook_allow_private },
+                schedule: crate::webhooks::RetrySchedule::parse(
+                    settings.webhook_retry_schedule.as_deref().unwrap_or(crate::webhooks::schedule::DEFAULT),
+                )
+                .map_err(ConfigError::WebhookRetrySchedule)?,
+                disable_after: match settings.webhook_disable_after_hours {
+                    hours if hours.is_finite() && hours > 0.0 && hours <= 87_600.0 => {
+                        std::time::Duration::from_secs_f64(hours * 3600.0)
+                    }
+                    _ => return Err(ConfigError::WebhookDisableAfter),
+                },
+            },
             shedding: crate::api::shedding::SheddingConfig {
                 max_concurrent_reads: settings.max_concurrent_reads,
                 shed_reads_at_backlog: settings.shed_reads_at_backlog,
@@ -504,6 +522,29 @@ mod tests {
         assert!(matches!(Config::resolve(args), Err(ConfigError::ArchiveS3Bucket)));
         let config = Config::resolve(parse(&["auditstore", "--data-dir", "/srv/a"])).expect("resolves");
         assert_eq!(config.archive.s3, None, "the directory by default");
+    }
+
+    #[test]
+    fn webhooks_refuse_private_destinations_and_retry_for_a_day_by_default() {
+        let config = Config::resolve(parse(&["auditstore"])).expect("resolves");
+        assert!(!config.webhooks.destinations.allow_private);
+        assert_eq!(config.webhooks.schedule.attempts(), 8);
+        assert_eq!(config.webhooks.disable_after, std::time::Duration::from_secs(120 * 3600));
+        let config = Config::resolve(parse(&[
+            "auditstore",
+            "--webhook-allow-private",
+            "--webhook-retry-schedule",
+            "1,2",
+            "--webhook-disable-after-hours",
+            "0.5",
+        ]))
+        .expect("resolves");
+        assert!(config.webhooks.destinations.allow_private);
+        assert_eq!(config.webhooks.schedule.attempts(), 3);
+        assert_eq!(config.webhooks.disable_after, std::time::Duration::from_secs(1800));
+        for (flag, bad) in [("--webhook-retry-schedule", "0"), ("--webhook-disable-after-hours", "0")] {
+            assert!(Config::resolve(parse(&["auditstore", flag, bad])).is_err(), "{flag} {bad}");
+        }
     }
 
     #[test]

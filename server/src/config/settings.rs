@@ -215,6 +215,15 @@ settings! {
         /// Do not run the tamper monitor on this node; recorded as monitor.disabled in every account's system ledger, and integrity answers go stale [default: run it].
         #[arg(long, env = "AUDITSTORE_NO_MONITOR", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
         pub no_monitor: bool = false,
+        /// Deliver webhooks to private, loopback and link-local addresses too, and over plain http:// to such addresses (internal receivers); refused by default, also after DNS resolution (SSRF) [default: refuse].
+        #[arg(long, env = "AUDITSTORE_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+        pub webhook_allow_private: bool = false,
+        /// Seconds before each retry of a failed webhook delivery, comma-separated; each jittered by up to 20% and never sooner than the endpoint's Retry-After [default: 5,300,1800,7200,18000,36000,36000: eight attempts over about 28 hours].
+        #[arg(long, env = "AUDITSTORE_WEBHOOK_RETRY_SCHEDULE", value_name = "SECONDS,...")]
+        pub webhook_retry_schedule: String,
+        /// Disable a webhook endpoint whose every delivery attempt has failed for this many hours (reported as webhook.disabled); fractions allowed [default: 120].
+        #[arg(long, env = "AUDITSTORE_WEBHOOK_DISABLE_AFTER_HOURS", value_name = "HOURS")]
+        pub webhook_disable_after_hours: f64 = 120.0,
         /// End a dashboard session after this many seconds without use [default: 1800].
         #[arg(long, env = "AUDITSTORE_SESSION_IDLE_SECS", value_name = "SECONDS")]
         pub session_idle_secs: NonZeroU64 = NonZeroU64::new(1800).unwrap_or(NonZeroU64::MIN),

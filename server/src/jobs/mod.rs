@@ -6,11 +6,13 @@
 
 mod deletions;
 mod exports;
+mod integrity_watch;
 mod key_rotation;
 mod monitor;
 mod outbox;
 mod retention;
 mod sessions;
+mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,6 +61,8 @@ pub fn all(
     export_expiry: Duration,
     retention: Retention,
     monitor: Option<Monitor>,
+    watch: Duration,
+    webhooks: crate::webhooks::Sender,
 ) -> Vec<Job> {
     let mut jobs = vec![
         key_rotation::job(key_rotation),
@@ -67,6 +71,8 @@ pub fn all(
         exports::job(export_expiry),
         deletions::job(retention.archive.clone()),
         retention::job(retention),
+        integrity_watch::job(watch),
+        webhooks::job(webhooks),
     ];
     jobs.extend(monitor.map(monitor::job));
     jobs

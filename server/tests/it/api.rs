@@ -603,6 +603,12 @@ async fn the_openapi_document_describes_every_route_that_answers() {
         "/v1/ledgers/{ledger}/archives/{id}/download",
         "/v1/ledgers/{ledger}",
         "/v1/ledgers/{ledger}/restore",
+        "/v1/webhooks",
+        "/v1/webhooks/event-types",
+        "/v1/webhooks/{id}",
+        "/v1/webhooks/{id}/rotate-secret",
+        "/v1/webhooks/{id}/enable",
+        "/v1/webhooks/{id}/deliveries",
     ] {
         assert!(paths.contains_key(expected), "{expected} is documented");
     }

@@ -226,8 +226,8 @@ async fn data_and_key_encryption_keys_rotate_while_serving_and_everything_stays_
         let out = admin(&account.server, &["rotate-kek"]).await;
         assert_eq!(out["provider"], "local");
         assert!(out["ledger_keys_rewrapped"].as_u64().expect("count") >= 3, "{out}");
-        // The checkpoint signing key and the outbox sealing key.
-        assert_eq!(out["instance_secrets_rewrapped"], 2, "the instance secrets too: {out}");
+        // The checkpoint signing key, the outbox and the webhook sealing keys.
+        assert_eq!(out["instance_secrets_rewrapped"], 3, "the instance secrets too: {out}");
         assert_eq!(out["old_local_keks_destroyed"], 1);
         let after = std::fs::read(&kek_file).expect("kek");
         assert_eq!(after.len(), 32);
@@ -346,7 +346,7 @@ async fn the_aws_kms_provider_seals_through_a_real_kms_endpoint_across_restarts(
     let out = admin(&account.server, &["rotate-kek", "--kms-key-id", &second]).await;
     assert_eq!(out["provider"], "aws-kms");
     assert_eq!(out["kek_id"], second.as_str());
-    assert_eq!(out["instance_secrets_rewrapped"], 2, "the signing and outbox keys: {out}");
+    assert_eq!(out["instance_secrets_rewrapped"], 3, "the signing, outbox and webhook keys: {out}");
     let Account { server, client, admin: admin_key } = account;
     server.server.shutdown().await.expect("shutdown");
     let account = Account { server: start(second.clone()).await, client, admin: admin_key };

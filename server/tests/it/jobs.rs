@@ -8,8 +8,17 @@ use std::time::{Duration, Instant};
 
 use store::testing::fresh_postgres_url;
 
-const JOBS: [&str; 7] =
-    ["key-rotation", "session-sweep", "outbox-drain", "exports", "ledger-deletions", "retention", "monitor"];
+const JOBS: [&str; 9] = [
+    "key-rotation",
+    "session-sweep",
+    "outbox-drain",
+    "exports",
+    "ledger-deletions",
+    "retention",
+    "monitor",
+    "integrity-watch",
+    "webhooks",
+];
 
 /// A server process whose log (JSON lines on stderr) goes to a file.
 struct Node {

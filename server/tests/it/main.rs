@@ -22,3 +22,4 @@ mod processes;
 mod sessions;
 mod slow_clients;
 mod tls;
+mod webhooks;
