@@ -317,6 +317,7 @@ const READ_ONLY: &[&str] = &[
     "/api/list_holds",
     "/api/ledger_lifecycle",
     "/api/open_anomalies",
+    "/api/list_webhooks",
     "/api/checkpoint_key",
     "/api/list_keys",
     "/api/list_users",
