@@ -40,6 +40,9 @@ pub struct DashboardSettings {
     /// How long after it is asked for a ledger's deletion happens
     /// (`--ledger-deletion-grace-hours`).
     pub deletion_grace: Duration,
+    /// The tamper monitor's interval: a ledger's verification goes stale
+    /// past twice it (`--monitor-interval`).
+    pub monitor_interval: Duration,
 }
 
 /// Per-address throttling of sign-ins and of anonymous dashboard traffic

@@ -19,6 +19,13 @@ test('a forged tombstone raises the integrity banner until the owner acknowledge
   await page.goto('/ledgers');
   await waitForHydration(page);
   await expect(page.getByTestId('integrity-banner')).toHaveCount(0);
+  // The Ledgers page says what the monitor verified, and how long ago.
+  const monitor = page.locator('tr', { hasText: state.ledgerId }).getByTestId('monitor-status');
+  await expect(async () => {
+    await page.reload();
+    await expect(monitor).toHaveAttribute('data-status', 'ok', { timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+  await expect(page.locator('tr', { hasText: state.ledgerId })).toContainText(/verified \d+ s ago/);
 
   // Python's own sqlite3 stands in for an attacker's client: the guards on
   // the events table are dropped, and seq 0's content removed.
@@ -46,6 +53,10 @@ test('a forged tombstone raises the integrity banner until the owner acknowledge
   await expect(finding).toContainText('backup');
   await expect(finding.getByRole('link')).toHaveAttribute('href', `/ledgers/${state.ledgerId}`);
   await screenshot(page, 'integrity-banner');
+
+  await page.goto('/ledgers');
+  await expect(monitor).toHaveAttribute('data-status', 'anomaly');
+  await expect(monitor).toContainText('1 open anomaly');
 
   // On the account's other pages too.
   await page.goto('/holds');

@@ -188,6 +188,7 @@ pub async fn start(config: Config) -> Result<Server, ServeError> {
             invite_ttl: Duration::from_secs(7 * 86_400),
             public_url: public_url.clone(),
             deletion_grace: config.deletion_grace,
+            monitor_interval: config.monitor.interval,
         }),
         throttle: std::sync::Arc::new(limits.clone()),
         archive: archive.clone(),

@@ -24,11 +24,26 @@ pub async fn list_ledgers() -> Result<Vec<LedgerRow>, ServerFnError> {
     use crate::model::Integrity;
     let (dashboard, user) = auth::require(Role::Auditor)?;
     let statuses = dashboard.store.ledger_statuses(&user.account_id).await.map_err(store_error)?;
+    let interval = dashboard.settings.monitor_interval;
+    let mut monitors = Vec::with_capacity(statuses.len());
+    for status in &statuses {
+        let report = dashboard.store.integrity_report(&status.ledger, interval).await.map_err(store_error)?;
+        let now = store::now_ms();
+        monitors.push(crate::model::MonitorRow {
+            status: report.status.as_str().to_owned(),
+            verified_size: report.verified_size,
+            last_verified_at: report.last_verified_ms.map(time),
+            age_seconds: report.last_verified_ms.map(|ms| u64::try_from(now.saturating_sub(ms) / 1000).unwrap_or(0)),
+            open_anomalies: report.anomalies.iter().filter(|a| a.acknowledged_ms.is_none()).count(),
+        });
+    }
     Ok(statuses
         .into_iter()
-        .map(|status| {
+        .zip(monitors)
+        .map(|(status, monitor)| {
             let ledger = status.ledger;
             LedgerRow {
+                monitor,
                 id: ledger.id.as_str().to_owned(),
                 name: ledger.name,
                 kind: if ledger.kind == store::LedgerKind::System { "system".into() } else { "user".into() },

@@ -56,6 +56,21 @@ pub struct LedgerRow {
     pub integrity: Integrity,
     /// When its scheduled deletion is due; appends are refused until it is cancelled.
     pub delete_at: Option<String>,
+    /// What the tamper monitor says of it.
+    pub monitor: MonitorRow,
+}
+
+/// The tamper monitor's verdict on a ledger, as the ledgers page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorRow {
+    /// `ok`, `anomaly`, `pending` or `stale`.
+    pub status: String,
+    pub verified_size: u64,
+    /// When it last verified the ledger, and how many seconds ago.
+    pub last_verified_at: Option<String>,
+    pub age_seconds: Option<u64>,
+    /// Anomalies no owner has acknowledged.
+    pub open_anomalies: usize,
 }
 
 /// The result of checking a ledger's latest signed checkpoint on the

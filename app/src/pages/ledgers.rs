@@ -69,6 +69,7 @@ fn LedgerTable(rows: Vec<LedgerRow>, admin: bool, cancel: ServerAction<CancelLed
                         <th scope="col">"Events"</th>
                         <th scope="col">"Last event"</th>
                         <th scope="col">"Integrity"</th>
+                        <th scope="col">"Tamper monitor"</th>
                         <th scope="col">"Created"</th>
                     </tr>
                 </thead>
@@ -96,6 +97,7 @@ fn LedgerTable(rows: Vec<LedgerRow>, admin: bool, cancel: ServerAction<CancelLed
                             <td>{row.events}</td>
                             <td>{row.last_event_at.unwrap_or_else(|| "—".into())}</td>
                             <td>{integrity_view(row.integrity)}</td>
+                            <td>{super::monitor::monitor_view(row.monitor)}</td>
                             <td>{row.created_at}</td>
                         </tr>
                     }).collect_view()}

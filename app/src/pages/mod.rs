@@ -7,6 +7,7 @@ mod home;
 mod keys;
 mod ledgers;
 mod lifecycle;
+mod monitor;
 mod not_found;
 mod users;
 mod webhooks;
