@@ -1,7 +1,8 @@
 //! Webhooks end to end, on both backends: a real server delivering to a
 //! local receiver (end2end/support/webhook-receiver.cjs) that checks every
 //! signature with the npm `standardwebhooks` package, an implementation
-//! independent of ours. Tampering behind the server's back reaches it as
+//! independent of ours. Each of the ten kinds of tampering behind the
+//! server's back (store::testing::tampering) reaches it as
 //! `integrity.anomaly` with the kind and range; a receiver failing twice
 //! gets the same webhook-id three times, Retry-After honoured; lifecycle
 //! and key events reach only their subscribers; an endpoint failing for
@@ -130,22 +131,12 @@ async fn tampering_reaches_an_independently_verifying_receiver_with_its_kind_and
         let name = format!("anomalies-{n}");
         subscribe(&acct, &receiver, &name, &["integrity.anomaly"], json!({})).await;
         let writer = acct.key("write", None).await;
-        let cases = [
-            ("deleted_row", 7, 7, "DELETE FROM events WHERE ledger_id = '{id}' AND seq = 7"),
-            ("forged_tombstone", 3, 3, "UPDATE events SET content = NULL WHERE ledger_id = '{id}' AND seq = 3"),
-            (
-                "reordered_rows",
-                5,
-                9,
-                "UPDATE events SET seq = 1000 WHERE ledger_id = '{id}' AND seq = 5; \
-                 UPDATE events SET seq = 5 WHERE ledger_id = '{id}' AND seq = 9; \
-                 UPDATE events SET seq = 9 WHERE ledger_id = '{id}' AND seq = 1000;",
-            ),
-        ];
+        let cases = store::testing::tampering::CASES;
         let mut ledgers = Vec::new();
-        for (kind, _, _, _) in &cases {
-            let ledger = acct.ledger(kind).await;
-            acct.append_invoices(&ledger, &writer, 0..20, 10).await;
+        for (case, _, _, _) in &cases {
+            // Four commits of ten: checkpoints at 10, 20, 30 and 40.
+            let ledger = acct.ledger(case).await;
+            acct.append_invoices(&ledger, &writer, 0..40, 10).await;
             ledgers.push(ledger);
         }
         // Verified once clean, then tampered with while the server runs.
@@ -154,29 +145,33 @@ async fn tampering_reaches_an_independently_verifying_receiver_with_its_kind_and
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 let (_, body) = acct.get(&format!("/v1/ledgers/{ledger}/integrity"), &reader).await;
-                if body["status"] == "ok" && body["verified_size"] == 20 {
+                if body["status"] == "ok" && body["verified_size"] == 40 {
                     break;
                 }
                 assert!(Instant::now() < deadline, "never verified: {body}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
-        for ((_, _, _, sql), ledger) in cases.iter().zip(&ledgers) {
-            tamper_freely(&database, &sql.replace("{id}", ledger)).await.expect("tampered");
+        for ((case, _, _, _), ledger) in cases.iter().zip(&ledgers) {
+            let sql = store::testing::tampering::sql(&database, ledger, case).await.expect(case);
+            tamper_freely(&database, &sql).await.expect("tampered");
         }
         let got = receiver.until(&name, |d| d.len() >= cases.len()).await;
-        for ((kind, first, last, _), ledger) in cases.iter().zip(&ledgers) {
+        for ((case, kind, first, last), ledger) in cases.iter().zip(&ledgers) {
+            let (kind, first, last) = (kind.as_str(), *first, *last);
             let mine: Vec<Value> = got.iter().map(verified_body).filter(|b| b["data"]["ledger"] == **ledger).collect();
-            assert_eq!(mine.len(), 1, "one message per anomaly: {mine:#?}");
+            assert_eq!(mine.len(), 1, "{case}: one message per anomaly: {mine:#?}");
             let body = &mine[0];
             assert_eq!(body["type"], "integrity.anomaly");
             assert!(body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{body}");
             let data = &body["data"];
-            assert_eq!(
-                (data["kind"].as_str(), data["first_seq"].as_u64(), data["last_seq"].as_u64()),
-                (Some(*kind), Some(*first), Some(*last)),
-                "{body}"
-            );
+            let found = (data["kind"].as_str(), data["first_seq"].as_u64(), data["last_seq"].as_u64());
+            assert_eq!(found, (Some(kind), Some(first), Some(last)), "{case}: {body}");
+            // The same in /integrity.
+            let (_, integrity) = acct.get(&format!("/v1/ledgers/{ledger}/integrity"), &reader).await;
+            assert_eq!(integrity["status"], "anomaly", "{case}: {integrity}");
+            let listed = &integrity["anomalies"][0];
+            assert_eq!((listed["kind"].as_str(), listed["first_seq"].as_u64()), (Some(kind), Some(first)), "{case}");
             assert!(data["advice"].as_str().is_some_and(|a| !a.is_empty()));
             // The system event it announces, as the system ledger holds it.
             assert_eq!(data["system_event"]["action"], "integrity.anomaly");
@@ -184,7 +179,7 @@ async fn tampering_reaches_an_independently_verifying_receiver_with_its_kind_and
             let id = data["system_event"]["id"].as_str().expect("event id");
             let (status, stored) = acct.get(&format!("/v1/ledgers/{system}/events/{id}"), &reader).await;
             assert_eq!(status, 200, "{stored}");
-            assert_eq!(stored["metadata"]["kind"], *kind);
+            assert_eq!(stored["metadata"]["kind"], kind);
         }
     }
 }

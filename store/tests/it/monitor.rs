@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use store::monitor::{AnomalyKind, IntegrityStatus, PassKind};
-use store::testing::{blob_literal, execute_raw, fetch_blobs, fetch_texts, origin, tamper_freely};
+use store::testing::{execute_raw, origin, tamper_freely};
 use store::{AccountId, Ledger, Store};
 
 use crate::{both_backends, event, system_metadata};
@@ -52,18 +52,6 @@ async fn pass_with(
     found
 }
 
-fn random_hash(url: &str) -> String {
-    blob_literal(url, &rand_bytes())
-}
-
-fn rand_bytes() -> [u8; 32] {
-    let mut bytes = [0u8; 32];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::try_from(i).unwrap_or(0).wrapping_mul(37).wrapping_add(11);
-    }
-    bytes
-}
-
 #[tokio::test]
 async fn a_clean_ledger_verifies_incrementally_and_in_full_sweeps() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -100,69 +88,10 @@ async fn every_kind_of_tampering_is_named_with_its_exact_range() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (store, url) in both_backends(dir.path()).await {
         let (account, _) = store.ensure_account("acme").await.expect("account");
-        let cases: Vec<(&str, AnomalyKind, u64, u64)> = vec![
-            ("content", AnomalyKind::AlteredContent, 5, 5),
-            ("leaf", AnomalyKind::AlteredHash, 5, 5),
-            ("chain", AnomalyKind::AlteredHash, 5, 5),
-            ("insert", AnomalyKind::InsertedRow, 40, 40),
-            ("delete", AnomalyKind::DeletedRow, 5, 5),
-            ("swap", AnomalyKind::ReorderedRows, 5, 9),
-            ("truncate", AnomalyKind::TruncatedTail, 35, 39),
-            ("node", AnomalyKind::BadNode, 16, 31),
-            ("signature", AnomalyKind::BadCheckpoint, 10, 19),
-            ("tombstone", AnomalyKind::ForgedTombstone, 5, 5),
-        ];
-        for (case, kind, first, last) in cases {
+        for (case, kind, first, last) in store::testing::tampering::CASES {
             let ledger = verified_ledger(&store, &account.id, case).await;
             let id = ledger.id.as_str();
-            let row = |seq: u64| format!("ledger_id = '{id}' AND seq = {seq}");
-            let sql = match case {
-                "content" => {
-                    let mut content = fetch_blobs(&url, &format!("SELECT content FROM events WHERE {}", row(5)))
-                        .await
-                        .expect("content")
-                        .remove(0);
-                    let last_byte = content.len() - 1;
-                    content[last_byte] ^= 1;
-                    format!("UPDATE events SET content = {} WHERE {}", blob_literal(&url, &content), row(5))
-                }
-                "leaf" => format!("UPDATE events SET leaf_hash = {} WHERE {}", random_hash(&url), row(5)),
-                "chain" => format!("UPDATE events SET chain_hash = {} WHERE {}", random_hash(&url), row(5)),
-                "insert" => format!(
-                    "INSERT INTO events (ledger_id, seq, event_id, occurred_ms, received_ms, content, leaf_hash, chain_hash) \
-                     SELECT ledger_id, 40, 'forged', occurred_ms, received_ms, content, leaf_hash, chain_hash FROM events \
-                     WHERE {}",
-                    row(39)
-                ),
-                "delete" => format!("DELETE FROM events WHERE {}", row(5)),
-                "swap" => format!(
-                    "UPDATE events SET seq = 1000 WHERE {}; UPDATE events SET seq = 5 WHERE {}; \
-                     UPDATE events SET seq = 9 WHERE {};",
-                    row(5),
-                    row(9),
-                    row(1000)
-                ),
-                "truncate" => format!("DELETE FROM events WHERE ledger_id = '{id}' AND seq >= 35"),
-                "node" => format!(
-                    "UPDATE merkle_nodes SET hash = {} WHERE ledger_id = '{id}' AND level = 4 AND idx = 1",
-                    random_hash(&url)
-                ),
-                "signature" => {
-                    let note = fetch_texts(&url, &format!("SELECT note FROM checkpoints WHERE ledger_id = '{id}' AND tree_size = 20"))
-                        .await
-                        .expect("note")
-                        .remove(0);
-                    // Another valid-looking signature: one base64 character
-                    // of the signature line changed.
-                    let at = note.trim_end().len() - 3;
-                    let mut forged = note.into_bytes();
-                    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
-                    let forged = String::from_utf8(forged).expect("utf-8").replace('\'', "''");
-                    format!("UPDATE checkpoints SET note = '{forged}' WHERE ledger_id = '{id}' AND tree_size = 20")
-                }
-                "tombstone" => format!("UPDATE events SET content = NULL WHERE {}", row(5)),
-                other => unreachable!("{other}"),
-            };
+            let sql = store::testing::tampering::sql(&url, id, case).await.expect(case);
             tamper_freely(&url, &sql).await.expect(case);
             let found = pass(&store, &account.id, &ledger, PassKind::FullSweep).await;
             assert_eq!(found, vec![(kind, first, last)], "{case} on {url}");

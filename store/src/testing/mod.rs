@@ -1,6 +1,8 @@
 //! Test support for this crate's and other crates' tests (feature
 //! `testing`): every database test gets a database of its own.
 
+pub mod tampering;
+
 use sqlx::Connection as _;
 
 use crate::StoreError;
