@@ -408,3 +408,46 @@ async fn destinations_that_could_reach_inside_and_bad_requests_are_refused() {
     let (status, _) = acct.get("/v1/webhooks/wh_nope", &acct.admin).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_pending_delivery_survives_a_restart_and_keeps_its_webhook_id() {
+    let receiver = Receiver::start().await;
+    let acct = account(TestServer::start_with(fast).await).await;
+    let created = subscribe(&acct, &receiver, "later", &["key.created"], json!({"always_fail": true})).await;
+    acct.post("/v1/keys", &acct.admin, json!({"name": "ci", "permission": "read"})).await;
+    let failed = receiver.until("later", |d| !d.is_empty()).await;
+    let id = failed[0]["id"].as_str().expect("id").to_owned();
+    let Account { server, admin, .. } = acct;
+    let TestServer { server: running, data_dir, data_path, .. } = server;
+    running.shutdown().await.expect("stops");
+
+    // The receiver recovers while the server is down; the restarted server
+    // delivers the same message from its outbox.
+    receiver.configure("later", json!({"secret": created["secret"]})).await;
+    let restarted = TestServer::start_with(|args| {
+        fast(args);
+        args.data_dir = Some(data_path);
+    })
+    .await;
+    let got = receiver.until("later", |d| d.iter().any(|r| r["verified"] == true)).await;
+    let delivered: Vec<&Value> = got.iter().filter(|r| r["verified"] == true).collect();
+    assert_eq!(delivered.len(), 1, "{got:#?}");
+    assert_eq!(delivered[0]["id"], json!(id), "the same webhook-id after the restart");
+    assert_eq!(verified_body(delivered[0])["data"]["name"], "ci");
+    let client = restarted.client();
+    let acct = Account { server: restarted, client, admin };
+    let webhook = created["id"].as_str().expect("id");
+    // Recorded once the answer is in (a moment after the receiver saw it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, list) = acct.get(&format!("/v1/webhooks/{webhook}/deliveries"), &acct.admin).await;
+        if list["deliveries"][0]["status"] == "delivered" {
+            // The failed attempt(s) before the restart, and the one after.
+            assert!(list["deliveries"][0]["attempts"].as_u64().is_some_and(|n| n >= 2), "{list}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recorded as delivered: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(data_dir);
+}
