@@ -40,7 +40,7 @@ setup() {
 lint() {
   # Per target platform, so the ssr and hydrate sides are each linted as they
   # ship (a workspace-wide run would merge their features).
-  cargo clippy -p audit-core -p store -p app -p server --all-targets -- -D warnings
+  cargo clippy -p audit-core -p store -p app -p server -p auditstore-client --all-targets -- -D warnings
   cargo clippy -p audit-core -p app -p frontend --target wasm32-unknown-unknown -- -D warnings
 }
 
@@ -48,6 +48,12 @@ unit_and_integration() {
   cargo test -p audit-core -p store -p server
   # The dashboard's own tests (in-browser verification, run natively).
   cargo test -p app --features ssr --lib
+}
+
+# The SDKs (docs/SDK.md) against live servers: the binary the tests above
+# built, started by each SDK's tests on a fresh data directory.
+sdks() {
+  AUDITSTORE_BIN="$CARGO_TARGET_DIR/debug/auditstore" cargo test -p auditstore-client
 }
 
 wasm() {
@@ -152,6 +158,7 @@ stage setup setup
 stage fmt cargo fmt --all --check
 stage clippy lint
 stage test unit_and_integration
+stage sdk sdks
 stage wasm wasm
 stage end2end end2end
 stage fuzz fuzz

@@ -1,0 +1,172 @@
+//! The checkpoint tracker (docs/SDK.md §7): the last checkpoint verified
+//! per ledger, kept in a store, and every newer checkpoint proven
+//! consistent with it (RFC 9162 §2.1.4) before it replaces it, as Go's
+//! sumdb client keeps its tree head. Two trees of one size are a
+//! [`Error::Fork`]; a smaller tree a [`Error::Rollback`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use audit_core::{Hash, TreeSize};
+use serde::{Deserialize, Serialize};
+
+use crate::verify::VerifiedCheckpoint;
+use crate::{Client, Error};
+
+/// What the tracker keeps of a ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedCheckpoint {
+    pub tree_size: u64,
+    /// Lowercase hex.
+    pub root: String,
+    pub note: String,
+}
+
+/// Where the tracker keeps its checkpoints.
+pub trait CheckpointStore: Send + Sync {
+    fn load(&self, ledger: &str) -> Result<Option<TrackedCheckpoint>, Error>;
+    fn save(&self, ledger: &str, checkpoint: &TrackedCheckpoint) -> Result<(), Error>;
+}
+
+/// In memory, for tests and short-lived processes.
+#[derive(Debug, Default)]
+pub struct MemoryStore(Mutex<HashMap<String, TrackedCheckpoint>>);
+
+impl CheckpointStore for MemoryStore {
+    fn load(&self, ledger: &str) -> Result<Option<TrackedCheckpoint>, Error> {
+        Ok(self.0.lock().map_err(|_| Error::Store("poisoned".into()))?.get(ledger).cloned())
+    }
+
+    fn save(&self, ledger: &str, checkpoint: &TrackedCheckpoint) -> Result<(), Error> {
+        self.0.lock().map_err(|_| Error::Store("poisoned".into()))?.insert(ledger.to_owned(), checkpoint.clone());
+        Ok(())
+    }
+}
+
+/// A JSON file of `{ledger: checkpoint}`, replaced atomically (written to a
+/// temporary file beside it and renamed), so a crash leaves the old or the
+/// new one.
+#[derive(Debug)]
+pub struct FileStore {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl FileStore {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), lock: Mutex::new(()) }
+    }
+
+    fn read(&self) -> Result<HashMap<String, TrackedCheckpoint>, Error> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Store(format!("{} is not a checkpoint file: {e}", self.path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
+            Err(e) => Err(Error::Store(format!("{}: {e}", self.path.display()))),
+        }
+    }
+}
+
+impl CheckpointStore for FileStore {
+    fn load(&self, ledger: &str) -> Result<Option<TrackedCheckpoint>, Error> {
+        let _held = self.lock.lock().map_err(|_| Error::Store("poisoned".into()))?;
+        Ok(self.read()?.remove(ledger))
+    }
+
+    fn save(&self, ledger: &str, checkpoint: &TrackedCheckpoint) -> Result<(), Error> {
+        let _held = self.lock.lock().map_err(|_| Error::Store("poisoned".into()))?;
+        let mut all = self.read()?;
+        all.insert(ledger.to_owned(), checkpoint.clone());
+        let bytes = serde_json::to_vec_pretty(&all).map_err(|e| Error::Store(e.to_string()))?;
+        let temporary = self.path.with_extension("tmp");
+        let io = |e: std::io::Error| Error::Store(format!("{}: {e}", self.path.display()));
+        std::fs::write(&temporary, bytes).map_err(io)?;
+        std::fs::rename(&temporary, &self.path).map_err(io)
+    }
+}
+
+/// Verifies every checkpoint it is shown against the last one it verified.
+pub struct CheckpointTracker<S: CheckpointStore> {
+    client: Client,
+    store: S,
+}
+
+impl<S: CheckpointStore> std::fmt::Debug for CheckpointTracker<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointTracker").finish_non_exhaustive()
+    }
+}
+
+impl<S: CheckpointStore> CheckpointTracker<S> {
+    /// A tracker proving consistency through `client` (which pins the
+    /// verifier key).
+    pub fn new(client: Client, store: S) -> Self {
+        Self { client, store }
+    }
+
+    /// The checkpoint stored for `ledger`, if any.
+    pub fn stored(&self, ledger: &str) -> Result<Option<TrackedCheckpoint>, Error> {
+        self.store.load(ledger)
+    }
+
+    /// Fetches the ledger's latest checkpoint and tracks it.
+    pub async fn update(&self, ledger: &str) -> Result<VerifiedCheckpoint, Error> {
+        let checkpoint = self.client.checkpoint(ledger, None).await?;
+        self.track(ledger, &checkpoint.note).await
+    }
+
+    /// Checks `note` (signature first, then consistency with what is
+    /// stored) and stores it when it is newer.
+    pub async fn track(&self, ledger: &str, note: &str) -> Result<VerifiedCheckpoint, Error> {
+        let seen = crate::verify::verify_checkpoint(note, self.client.verifier()?)?;
+        if !audit_core::origin_names_ledger(&seen.origin, ledger) {
+            return Err(Error::Verification(format!("the checkpoint is of {}, not of ledger {ledger}", seen.origin)));
+        }
+        // Every tree extends the empty one.
+        let Some(stored) = self.store.load(ledger)?.filter(|s| s.tree_size > 0) else {
+            self.save(ledger, &seen)?;
+            return Ok(seen);
+        };
+        let stored_root = Hash::from_hex(&stored.root).map_err(|_| Error::Store("a stored root is not hex".into()))?;
+        if seen.tree_size < stored.tree_size {
+            return Err(Error::Rollback { ledger: ledger.to_owned(), stored: stored.tree_size, seen: seen.tree_size });
+        }
+        if seen.tree_size == stored.tree_size {
+            if seen.root.ct_eq(&stored_root) {
+                return Ok(seen);
+            }
+            return Err(Error::Fork {
+                ledger: ledger.to_owned(),
+                size: seen.tree_size,
+                stored: stored.root,
+                seen: seen.root.to_hex(),
+            });
+        }
+        let proof = self.client.consistency_proof(ledger, stored.tree_size, Some(seen.tree_size)).await?;
+        audit_core::merkle::verify_consistency(
+            TreeSize(stored.tree_size),
+            TreeSize(seen.tree_size),
+            &stored_root,
+            &seen.root,
+            &proof,
+        )
+        .map_err(|e| Error::Fork {
+            ledger: ledger.to_owned(),
+            size: stored.tree_size,
+            stored: stored.root.clone(),
+            seen: format!("{} at size {} ({e})", seen.root.to_hex(), seen.tree_size),
+        })?;
+        self.save(ledger, &seen)?;
+        Ok(seen)
+    }
+
+    fn save(&self, ledger: &str, checkpoint: &VerifiedCheckpoint) -> Result<(), Error> {
+        let tracked = TrackedCheckpoint {
+            tree_size: checkpoint.tree_size,
+            root: checkpoint.root.to_hex(),
+            note: checkpoint.note.clone(),
+        };
+        self.store.save(ledger, &tracked)
+    }
+}
