@@ -147,7 +147,7 @@ fn hashes(value: &Value) -> Result<Vec<Hash>, Error> {
 
 /// A path segment or query value, percent-encoded (RFC 3986 unreserved
 /// characters kept).
-fn url_escape(text: &str) -> String {
+pub(crate) fn url_escape(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
@@ -186,6 +186,10 @@ impl Client {
                 closed: AtomicBool::new(false),
             }),
         })
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.inner.transport
     }
 
     /// The pinned verifier key.

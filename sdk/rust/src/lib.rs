@@ -38,6 +38,7 @@
 mod client;
 mod config;
 mod error;
+mod exports;
 mod layer;
 mod sender;
 mod tracker;
@@ -47,6 +48,7 @@ mod verify;
 pub use client::{Appended, AppendedEvent, Client, EventFilter, EventPage, Pages, StoredEvent};
 pub use config::{ApiKey, Config, WhenFull};
 pub use error::{Error, Problem};
+pub use exports::verify_file_sha256;
 pub use layer::{AuditHandle, AuditLayer, AuditService};
 pub use sender::FlushReport;
 pub use tracker::{CheckpointStore, CheckpointTracker, FileStore, MemoryStore, TrackedCheckpoint};

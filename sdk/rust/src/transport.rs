@@ -69,6 +69,11 @@ impl Transport {
         response.text().await.map_err(|e| Error::Network(describe(&e)))
     }
 
+    /// A GET whose body the caller reads itself (downloads).
+    pub(crate) async fn response(&self, path: &str) -> Result<Response, Error> {
+        self.send(Method::GET, path, None).await
+    }
+
     async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Response, Error> {
         let mut attempt = 0;
         loop {

@@ -159,3 +159,33 @@ async fn errors_are_typed_problems_and_never_show_the_key() {
     assert_eq!(problem.status, 400);
     assert!(problem.field.is_some(), "{problem:?}");
 }
+
+#[tokio::test]
+async fn an_export_is_started_waited_for_with_progress_and_downloaded_checked() {
+    let live = Live::start().await;
+    let writer = Client::new(live.config(&live.writer)).expect("client");
+    writer.append(None, (0..50).map(invoice).collect()).await.expect("appended");
+    let reader = Client::new(live.config(&live.reader)).expect("client");
+    let started = reader.start_export(&live.ledger, &json!({"format": "jsonl"})).await.expect("started");
+    let id = started["id"].as_str().expect("id").to_owned();
+    let mut seen = Vec::new();
+    let done = reader
+        .wait_export(&live.ledger, &id, Duration::from_millis(100), Duration::from_secs(60), |written, total| {
+            seen.push((written, total));
+        })
+        .await
+        .expect("done");
+    assert_eq!(done["events_written"], 50);
+    assert_eq!(seen.last(), Some(&(50, 50)), "{seen:?}");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("export.zip");
+    let sha = reader.download_export(&live.ledger, &id, &file).await.expect("downloaded");
+    assert_eq!(Some(sha.as_str()), done["sha256"].as_str());
+    auditstore_client::verify_file_sha256(&file, &sha).expect("the file is what the export reported");
+    // Its twin: one byte of the file changed.
+    let mut bytes = std::fs::read(&file).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&file, bytes).expect("write");
+    assert!(auditstore_client::verify_file_sha256(&file, &sha).is_err());
+}
