@@ -54,6 +54,39 @@ unit_and_integration() {
 # built, started by each SDK's tests on a fresh data directory.
 sdks() {
   AUDITSTORE_BIN="$CARGO_TARGET_DIR/debug/auditstore" cargo test -p auditstore-client
+  typescript_sdk
+}
+
+# The TypeScript SDK with Node's own test runner, against a server started
+# here (its self-signed certificate trusted through NODE_EXTRA_CA_CERTS).
+typescript_sdk() {
+  local port data log bin="$CARGO_TARGET_DIR/debug/auditstore"
+  port="$(free_port)"
+  data="$SERVICES_DIR/sdk-data"
+  log="$SERVICES_DIR/sdk-server.log"
+  "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" --site-root "$ROOT/target/site" --log-format json \
+    >"$log" 2>&1 &
+  local pid=$!
+  CLEANUPS+=("kill $pid 2>/dev/null")
+  local i
+  for i in $(seq 1 100); do
+    curl -sf --cacert "$data/tls/cert.pem" "https://localhost:$port/readyz" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
+    sleep 0.2
+  done
+  local admin
+  admin="$("$bin" admin bootstrap --data-dir "$data" --account sdk --log-format json \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["admin_key"])')"
+  if [ ! -d sdk/typescript/node_modules ] || [ sdk/typescript/package-lock.json -nt sdk/typescript/node_modules ]; then
+    (cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  local status=0
+  (cd sdk/typescript && AUDITSTORE_TEST_URL="https://localhost:$port" AUDITSTORE_TEST_ADMIN_KEY="$admin" \
+    NODE_EXTRA_CA_CERTS="$data/tls/cert.pem" node --test test/) || status=$?
+  kill -TERM "$pid"
+  wait "$pid" || true
+  [ $status = 0 ] || { echo "server log:" >&2; tail -n 30 "$log" >&2; }
+  return $status
 }
 
 wasm() {
