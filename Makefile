@@ -1,6 +1,6 @@
 # The two commands a newcomer needs. Both install what is missing first.
 SHELL := bash
-.PHONY: run test bench flood site setup
+.PHONY: run test bench bench-sdk flood site setup
 
 # Build the dashboard and run AuditStore with its embedded defaults
 # (everything in ./data, https://localhost:8443).
@@ -22,6 +22,11 @@ setup:
 # release binary, SQLite and PostgreSQL) and audit-core.
 bench:
 	bash scripts/bench.sh
+
+# SDK benchmarks: the Rust and TypeScript clients' sustained throughput
+# beside the load generator, and what their middleware adds per request.
+bench-sdk:
+	bash scripts/bench-sdk.sh
 
 # Floods (not tests): sign-ins and large appends against the release binary,
 # with the server's peak memory.

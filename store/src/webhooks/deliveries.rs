@@ -91,6 +91,15 @@ pub struct Delivery {
     pub created_ms: i64,
 }
 
+/// Disabling an endpoint with an attempt, if it is still failing for
+/// `limit` ms when the attempt is recorded.
+struct Disable<'a> {
+    endpoint: &'a String,
+    staged: &'a crate::system::Staged,
+    reason: &'a str,
+    limit: i64,
+}
+
 type DueRow =
     (i64, String, String, String, String, String, Vec<u8>, i64, Vec<u8>, Option<Vec<u8>>, Option<i64>, Option<i64>);
 
@@ -215,7 +224,7 @@ impl Store {
                 due.id,
                 due.attempt,
                 attempt,
-                disabling.as_ref().map(|(s, r)| (&due.endpoint_id, s, r.as_str())),
+                disabling.as_ref().map(|(s, r)| Disable { endpoint: &due.endpoint_id, staged: s, reason: r, limit }),
             )
             .await?;
         if disabled {
@@ -230,7 +239,7 @@ impl Store {
         delivery: i64,
         number: u32,
         attempt: &Attempt,
-        disable: Option<(&String, &crate::system::Staged, &str)>,
+        disable: Option<Disable<'_>>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let status = attempt.http_status.map(i64::from);
@@ -240,8 +249,8 @@ impl Store {
             Outcome::GiveUp => ("failed", None, Some(now)),
         };
         let disabled = write_tx!(&self.db, |tx| {
-            let endpoint: Option<(String, Option<i64>)> = sqlx::query_as(
-                "SELECT d.endpoint_id, e.disabled_ms FROM webhook_deliveries d \
+            let endpoint: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                "SELECT d.endpoint_id, e.disabled_ms, e.failing_since_ms FROM webhook_deliveries d \
                  JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1 AND d.status = 'pending'",
             )
             .bind(delivery)
@@ -249,7 +258,7 @@ impl Store {
             .await?;
             // Deleted or finished meanwhile (its endpoint deleted): nothing
             // to record.
-            let Some((endpoint, was_disabled)) = endpoint else { return Ok(false) };
+            let Some((endpoint, was_disabled, failing_since)) = endpoint else { return Ok(false) };
             sqlx::query(
                 "INSERT INTO webhook_attempts (delivery_id, attempt, at_ms, duration_ms, http_status, error) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",
@@ -291,8 +300,11 @@ impl Store {
                 .await?;
             }
             let mut disabled = false;
-            if let Some((id, staged, reason)) = disable {
-                if *id == endpoint && was_disabled.is_none() {
+            if let Some(Disable { endpoint: id, staged, reason, limit }) = disable {
+                // Judged again here: a success of another delivery to the
+                // endpoint since the attempt was taken clears its failing.
+                let still_failing = failing_since.is_some_and(|since| attempt.at_ms.saturating_sub(since) >= limit);
+                if *id == endpoint && was_disabled.is_none() && still_failing {
                     sqlx::query("UPDATE webhook_endpoints SET disabled_ms = $1, disabled_reason = $2 WHERE id = $3")
                         .bind(now)
                         .bind(reason)
