@@ -9,11 +9,13 @@
 
 mod deliveries;
 mod endpoints;
+mod history;
 mod messages;
 mod types;
 
-pub use deliveries::{Attempt, Delivery, DueDelivery, Outcome};
+pub use deliveries::{Attempt, DueDelivery, Outcome};
 pub use endpoints::{WebhookEndpoint, WebhookSecret, MAX_ENDPOINTS, MAX_URL_LEN};
+pub use history::Delivery;
 pub(crate) use messages::fan_out;
 pub(crate) use messages::{stage, types_of, StagedMessage};
 pub use types::WebhookEventType;
