@@ -442,8 +442,9 @@ async fn a_pending_delivery_survives_a_restart_and_keeps_its_webhook_id() {
     loop {
         let (_, list) = acct.get(&format!("/v1/webhooks/{webhook}/deliveries"), &acct.admin).await;
         if list["deliveries"][0]["status"] == "delivered" {
-            // The failed attempt(s) before the restart, and the one after.
-            assert!(list["deliveries"][0]["attempts"].as_u64().is_some_and(|n| n >= 2), "{list}");
+            // The attempt the stop interrupted may not have been recorded
+            // (at least once: it is sent again), the one after it is.
+            assert!(list["deliveries"][0]["attempts"].as_u64().is_some_and(|n| n >= 1), "{list}");
             break;
         }
         assert!(Instant::now() < deadline, "never recorded as delivered: {list}");
