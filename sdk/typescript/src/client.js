@@ -69,6 +69,8 @@ export class Client {
     this.verifierKeyText = o.verifierKey ?? null;
     this.verifier = null;
     this.queue = [];
+    // Events queued per ledger, so a record costs O(1) whatever the queue holds.
+    this.waiting = new Map();
     this.pumping = null;
     this.timer = null;
     this.closed = false;
@@ -181,7 +183,8 @@ export class Client {
   enqueue(ledger, { event, bytes }) {
     this.queue.push({ ledger, event, bytes });
     this.stats.recorded++;
-    const waiting = this.queue.filter((q) => q.ledger === ledger).length;
+    const waiting = (this.waiting.get(ledger) ?? 0) + 1;
+    this.waiting.set(ledger, waiting);
     if (waiting >= this.batchSize) this.kick();
     else if (!this.timer) {
       this.timer = setTimeout(() => {
@@ -223,6 +226,9 @@ export class Client {
         }
       }
       this.queue = rest;
+      const left = (this.waiting.get(ledger) ?? 0) - batch.length;
+      if (left > 0) this.waiting.set(ledger, left);
+      else this.waiting.delete(ledger);
       try {
         await this.request('POST', `/ledgers/${encodeURIComponent(ledger)}/events`, { events: batch });
         this.stats.delivered += batch.length;
