@@ -123,7 +123,8 @@ fn created(hold: &LegalHold) -> Response {
     (StatusCode::CREATED, [(header::LOCATION, location)], Json(HoldView::from(hold))).into_response()
 }
 
-fn text_error(error: store::StoreError) -> ApiError {
+/// A store refusal as a 400 naming the field its detail starts with.
+pub(super) fn text_error(error: store::StoreError) -> ApiError {
     match error {
         store::StoreError::Invalid(detail) => {
             let field = detail.split(':').next().unwrap_or("body").to_owned();

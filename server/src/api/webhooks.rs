@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use super::auth::{AdminCaller, Caller};
 use super::error::ApiError;
 use super::exports::Requester;
+use super::holds::text_error;
 use super::schema::{time, Problem};
 use super::JsonBody;
 use crate::state::AppState;
@@ -180,16 +181,6 @@ fn parse_events(names: &[String]) -> Result<Vec<WebhookEventType>, ApiError> {
         .collect()
 }
 
-fn store_error(error: store::StoreError) -> ApiError {
-    match error {
-        store::StoreError::Invalid(detail) => {
-            let field = detail.split(':').next().unwrap_or("body").to_owned();
-            ApiError::bad(field, detail)
-        }
-        other => other.into(),
-    }
-}
-
 /// Create a webhook endpoint (account-wide admin key). The URL must be
 /// `https://` and resolve to public addresses only (unless the operator
 /// allows private ones); the signing secret is in this answer only.
@@ -218,7 +209,7 @@ pub async fn create_webhook(
         .store
         .create_webhook(&caller.0.account_id, url.as_str(), body.description.trim(), &events, &caller.origin())
         .await
-        .map_err(store_error)?;
+        .map_err(text_error)?;
     let mut view = WebhookView::from(&endpoint);
     view.secret = Some(secret.expose().to_owned());
     let location = format!("/v1/webhooks/{}", endpoint.id);

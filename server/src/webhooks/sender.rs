@@ -117,10 +117,13 @@ impl Sender {
     async fn send(&self, delivery: &DueDelivery, at_ms: i64) -> Result<(), Failure> {
         let refused = |error: String| Failure { status: None, error, retry_after: None };
         let url = self.config.destinations.parse(&delivery.url).map_err(|e| refused(format!("the URL {e}")))?;
-        // IP literals never reach the resolver, and plain http:// must lead
-        // to private addresses only: both are checked here, names again
-        // where the connection is made.
-        self.config.destinations.resolve(&url).await.map_err(|e| refused(format!("the URL {e}")))?;
+        // An https name is checked by the resolver the connection goes
+        // through; IP literals never reach it, and plain http:// must lead to
+        // private addresses only: those are checked here.
+        let literal = !matches!(url.host(), Some(url::Host::Domain(_)));
+        if literal || url.scheme() == "http" {
+            self.config.destinations.resolve(&url).await.map_err(|e| refused(format!("the URL {e}")))?;
+        }
         let timestamp = at_ms / 1000;
         let signature =
             sign(delivery.signing_keys(), &delivery.message_id, timestamp, &delivery.body).map_err(refused)?;
