@@ -1,5 +1,6 @@
 """The blocking client against a live AuditStore (see conftest.py)."""
 
+import base64
 import json
 import re
 import zipfile
@@ -16,11 +17,25 @@ from auditstore import (
     ProblemError,
     RollbackError,
     VerificationError,
+    jcs,
     leaf_hash,
     verify_checkpoint,
     verify_evidence,
     verify_inclusion,
 )
+
+
+def other_key(name):
+    """A valid verifier key of the same name that did not sign anything."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = b"\x01" + Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_id = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex()
+    return f"{name}+{key_id}+{base64.b64encode(raw).decode()}"
+
 
 UUIDV7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -82,6 +97,16 @@ def test_appends_answer_their_hashes_and_reads_verify_against_the_pinned_key(liv
     size = checkpoint.tree_size
     with pytest.raises(VerificationError, match="does not verify"):
         verify_checkpoint(checkpoint.note.replace(f"\n{size}\n", f"\n{size + 1}\n"), live.verifier_key)
+    # The signature with one byte flipped, and another key of the same name.
+    body, signature = checkpoint.note.rsplit("\n\n", 1)
+    prefix, blob = signature.rstrip("\n").rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(blob))
+    raw[10] ^= 1
+    flipped = f"{body}\n\n{prefix} {base64.b64encode(bytes(raw)).decode()}\n"
+    with pytest.raises(VerificationError, match="does not verify"):
+        verify_checkpoint(flipped, live.verifier_key)
+    with pytest.raises(VerificationError, match="no signature by the pinned key"):
+        verify_checkpoint(checkpoint.note, other_key(live.verifier_key.split("+")[0]))
     # Evidence, offline, and its twins.
     evidence = reader.evidence(live.ledger, first["id"])
     verified = verify_evidence(evidence, live.verifier_key)
@@ -97,6 +122,19 @@ def test_appends_answer_their_hashes_and_reads_verify_against_the_pinned_key(liv
 
     with pytest.raises(VerificationError):
         verify_evidence(evidence.replace(extra(evidence), extra(other)), live.verifier_key)
+    with pytest.raises(VerificationError, match="no signature by the pinned key"):
+        verify_evidence(evidence, other_key(live.verifier_key.split("+")[0]))
+    # The event in the file with content no hash covers: refused as such.
+    content = json.loads(base64.b64decode(extra(evidence)[len("extra ") :]))
+    for tampered, why in (
+        (dict(content, actor=dict(content["actor"], role="admin")), "other than type, id and name"),
+        (dict(content, injected=True), "not a normalised event"),
+        ({k: v for k, v in content.items() if k != "metadata"}, "not a normalised event"),
+        (dict(content, occurred_at=content["occurred_at"].replace("Z", "+00:00")), "not a normalised event"),
+    ):
+        line = "extra " + base64.b64encode(jcs(tampered)).decode()
+        with pytest.raises(VerificationError, match=why):
+            verify_evidence(evidence.replace(extra(evidence), line), live.verifier_key)
     writer.close()
     reader.close()
 
@@ -142,6 +180,12 @@ def test_an_export_is_started_waited_for_with_progress_and_downloaded_checked(li
     digest = reader.download_export(live.ledger, started["id"], str(path))
     assert digest == done["sha256"]
     assert zipfile.is_zipfile(path)
+    # An export whose file is not what it reported is refused and not kept.
+    real = reader.export_status
+    reader.export_status = lambda ledger, export_id: dict(real(ledger, export_id), sha256="00" * 32)
+    with pytest.raises(VerificationError, match="SHA-256"):
+        reader.download_export(live.ledger, started["id"], str(tmp_path / "tampered.zip"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.zip"]
     writer.close()
     reader.close()
 

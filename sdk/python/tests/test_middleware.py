@@ -80,6 +80,27 @@ def test_asgi_one_event_per_request_with_the_handlers_action_and_the_request_con
     assert_events(recorded(live), "/invoices/{id}")
 
 
+def test_asgi_unmatched_long_paths_and_failing_extractors_still_record(live):
+    def broken(scope):
+        raise RuntimeError("the application's bug")
+
+    async def main():
+        client = AsyncClient(live.base, live.writer, ledger=live.ledger, ca_certificate=live.ca)
+        app = starlette_app(client, actor=broken, client_ip=broken)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as http:
+            assert (await http.get("/" + "x" * 2000)).status_code == 404
+            assert (await http.get("/reports")).status_code == 200
+        report = await client.close(30)
+        assert (report.delivered, report.failed) == (2, 0)
+
+    asyncio.run(main())
+    events = recorded(live)
+    missing = next(e for e in events if e["metadata"]["status"] == 404)
+    assert missing["resource"] == {"type": "route", "id": "unmatched"}
+    assert missing["metadata"]["path"] == "/" + "x" * 1023
+    assert all(e["actor"]["type"] == "anonymous" for e in events)
+
+
 def test_asgi_requests_are_served_while_auditstore_is_unreachable():
     async def main():
         client = AsyncClient("https://127.0.0.1:9", "auds_k_s", ledger="ldg_1", max_retries=0)

@@ -147,22 +147,34 @@ def test_the_reference_signed_note_verifies_with_its_key_and_not_once_altered():
         parse_verifier_key(KEY.replace("c74f20a3", "c74f20a4"))
 
 
-def test_events_vector_tree_proofs():
-    # The vectors' running roots: event n's root is the tree of its first n+1 leaves.
-    events = VECTORS["events"]
-    leaves = [bytes.fromhex(v["leaf_hash"]) for v in events]
+def _key_for(name, point):
     import hashlib
 
-    def root(hashes):
-        if len(hashes) == 1:
-            return hashes[0]
-        k = 1
-        while k * 2 < len(hashes):
-            k *= 2
-        return hashlib.sha256(b"\x01" + root(hashes[:k]) + root(hashes[k:])).digest()
+    raw = b"\x01" + point
+    key_id = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex()
+    return f"{name}+{key_id}+{base64.b64encode(raw).decode()}"
 
-    for n, v in enumerate(events):
-        assert root(leaves[: n + 1]).hex() == v["root"]
-    tampered = copy.deepcopy(events[3]["event"])
-    tampered["resource"]["id"] += "!"
-    assert leaf_hash(tampered) != events[3]["leaf_hash"]
+
+def test_small_order_and_non_canonical_keys_are_refused():
+    for point in (b"\x01" + bytes(31), bytes(32), bytes.fromhex("ec" + "ff" * 30 + "7f"), b"\xff" * 31 + b"\x7f"):
+        with pytest.raises(VerificationError, match="small-order or non-canonical"):
+            parse_verifier_key(_key_for("weak", point))
+    # The twin: a key of the same shape that is a real point passes.
+    assert parse_verifier_key(KEY).name == "PeterNeumann"
+
+
+def test_notes_with_other_control_characters_are_refused():
+    for control in ("\x7f", "\x85", "\x00"):
+        with pytest.raises(VerificationError, match="malformed note"):
+            verify_checkpoint(NOTE.replace("answer", "ans" + control + "wer"), KEY)
+
+
+def test_parties_with_members_no_hash_covers_are_refused():
+    event = copy.deepcopy(VECTORS["events"][0]["event"])
+    event["actor"]["role"] = "admin"
+    with pytest.raises(VerificationError, match="other than type, id and name"):
+        leaf_hash(event)
+    event = copy.deepcopy(VECTORS["events"][0]["event"])
+    event["resource"]["name"] = 7
+    with pytest.raises(VerificationError, match="name must be a string"):
+        leaf_hash(event)

@@ -194,7 +194,9 @@ class AsyncClient:
             else:
                 self._task.cancel()
         await self._transport.aclose()
-        atexit.unregister(self._at_exit)
+        # What the timeout left queued or in flight is still sent at exit.
+        if report.pending == 0:
+            atexit.unregister(self._at_exit)
         return report
 
     def _at_exit(self) -> None:

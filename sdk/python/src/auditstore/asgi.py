@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable, MutableMapping
 from typing import Any, Callable, Dict, Optional
 
-from .middleware import AuditHandle, Recorder, _current, current, excluded, record_quietly, request_event
+from .middleware import AuditHandle, Recorder, _current, current, excluded, extract, record_quietly, request_event
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,7 +37,7 @@ def _peer(scope: Scope) -> Optional[str]:
     return str(client[0]) if client else None
 
 
-def _route(scope: Scope) -> str:
+def _route(scope: Scope) -> Optional[str]:
     # The matched route's pattern (`/invoices/{id}`) names the route, not the
     # concrete path. Starlette 0.50+ and FastAPI leave the route in the scope;
     # older Starlette versions are asked which of their routes matches.
@@ -52,7 +52,7 @@ def _route(scope: Scope) -> str:
             continue
         if getattr(match, "name", "") == "FULL" and isinstance(getattr(route, "path", None), str):
             return str(route.path)
-    return str(scope.get("path", ""))
+    return None
 
 
 class AuditStoreMiddleware:
@@ -101,19 +101,16 @@ class AuditStoreMiddleware:
     def _record(self, scope: Scope, handle: AuditHandle, status: int) -> None:
         if handle.skip:
             return
-        try:
-            actor = self.actor(scope) if self.actor else None
-        except Exception:  # noqa: BLE001 - the actor extractor's failure is the application's
-            actor = None
         record_quietly(
             self.client,
             request_event(
-                actor=actor,
+                actor=extract(self.actor, scope),
                 handle=handle,
                 method=str(scope.get("method", "GET")),
                 route=_route(scope),
+                path=str(scope.get("path", "")),
                 status=status,
-                client_ip=self.client_ip(scope),
+                client_ip=extract(self.client_ip, scope),
                 user_agent=_header(scope, b"user-agent"),
                 request_id=_header(scope, b"x-request-id"),
             ),

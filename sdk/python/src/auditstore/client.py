@@ -62,6 +62,20 @@ class Client:
         self._worker: Optional[threading.Thread] = None
         self._verifier: Optional[VerifierKey] = None
         atexit.register(self._at_exit)
+        # A forked child (a pre-forking server) has the queue but not the
+        # thread: it starts its own sender and connection pool.
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._cond = threading.Condition()
+        self._worker = None
+        self._transport = Transport(self.config)
+        if self._queue.in_flight is not None:
+            # The parent sends that batch; the child must not count it twice.
+            self._queue.in_flight = None
+        if self._queue.items:
+            self._start()
 
     def __repr__(self) -> str:
         return f"Client({self.config!r})"

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 
-from .middleware import AuditHandle, Recorder, _current, excluded, record_quietly, request_event
+from .middleware import AuditHandle, Recorder, _current, excluded, extract, record_quietly, request_event
 
 
 def _setting(name: str) -> Any:
@@ -34,11 +34,12 @@ def user_actor(request: HttpRequest) -> Optional[Dict[str, Any]]:
     return {"type": "user", "id": str(user.pk)}
 
 
-def _route(request: HttpRequest) -> str:
-    # The URL pattern (`invoices/<str:id>`), not the concrete path.
+def _route(request: HttpRequest) -> Optional[str]:
+    # The URL pattern (`invoices/<str:id>`), not the concrete path; None
+    # when no pattern matched.
     match = getattr(request, "resolver_match", None)
     route = getattr(match, "route", None)
-    return f"/{route}" if route else request.path
+    return f"/{route}" if route else None
 
 
 class AuditStoreMiddleware:
@@ -74,19 +75,16 @@ class AuditStoreMiddleware:
                 self._record(request, handle, status)
 
     def _record(self, request: HttpRequest, handle: AuditHandle, status: int) -> None:
-        try:
-            actor = self.actor(request)
-        except Exception:  # noqa: BLE001 - the actor extractor's failure is the application's
-            actor = None
         record_quietly(
             self.client,
             request_event(
-                actor=actor,
+                actor=extract(self.actor, request),
                 handle=handle,
                 method=request.method or "GET",
                 route=_route(request),
+                path=request.path,
                 status=status,
-                client_ip=self.client_ip(request),
+                client_ip=extract(self.client_ip, request),
                 user_agent=request.META.get("HTTP_USER_AGENT"),
                 request_id=request.META.get("HTTP_X_REQUEST_ID"),
             ),

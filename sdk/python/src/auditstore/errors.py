@@ -36,8 +36,12 @@ class VerificationError(AuditStoreError):
 class ForkError(AuditStoreError):
     """Two different trees of one size: the server showed two histories."""
 
-    def __init__(self, ledger: str, size: int, stored: str, seen: str) -> None:
+    def __init__(
+        self, ledger: str, size: int, stored: str, seen: str, stored_note: str = "", seen_note: str = ""
+    ) -> None:
         self.ledger, self.size, self.stored, self.seen = ledger, size, stored, seen
+        #: The two signed notes, the evidence of the two histories.
+        self.stored_note, self.seen_note = stored_note, seen_note
         super().__init__(
             f"FORK: ledger {ledger} has two different trees of size {size} (stored root {stored}, new root {seen})"
         )

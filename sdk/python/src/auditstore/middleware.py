@@ -41,30 +41,53 @@ def current() -> AuditHandle:
     return handle if handle is not None else AuditHandle()
 
 
+#: What a request no route matched is recorded as: its concrete path could be
+#: longer than a resource id may be (and would make one event per typo).
+UNMATCHED = "unmatched"
+
+
+def _clamp(text: Optional[str], limit: int) -> Optional[str]:
+    return None if text is None else text[:limit]
+
+
 def request_event(
     *,
     actor: Optional[Dict[str, Any]],
     handle: AuditHandle,
     method: str,
-    route: str,
+    route: Optional[str],
+    path: str,
     status: int,
     client_ip: Optional[str],
     user_agent: Optional[str],
     request_id: Optional[str],
 ) -> Dict[str, Any]:
-    metadata: Dict[str, Any] = {"method": method, "route": route, "status": status}
-    if client_ip:
-        metadata["client_ip"] = client_ip
-    if user_agent:
-        metadata["user_agent"] = user_agent
-    if request_id:
-        metadata["request_id"] = request_id
+    """The event of one request. `route` is the matched route's pattern, or
+    None when no route matched (then the path goes to metadata only)."""
+    metadata: Dict[str, Any] = {"method": method, "route": route or UNMATCHED, "status": status}
+    if route is None:
+        metadata["path"] = _clamp(path, 1024)
+    for name, value in (("client_ip", client_ip), ("user_agent", user_agent), ("request_id", request_id)):
+        if value:
+            metadata[name] = _clamp(value, 512)
     return {
         "actor": actor or ANONYMOUS,
         "action": handle.action or f"http.{method.lower()}",
-        "resource": handle.resource or {"type": "route", "id": route},
+        "resource": handle.resource or {"type": "route", "id": _clamp(route, 256) or UNMATCHED},
         "metadata": metadata,
     }
+
+
+def extract(extractor: Any, request: Any) -> Any:
+    """An application's extractor's answer, or None if it raised: its
+    failure is the application's, never the request's."""
+    if extractor is None:
+        return None
+    try:
+        return extractor(request)
+    except Exception as e:  # noqa: BLE001
+        log.warning("AuditStore: an extractor failed: %s", type(e).__name__)
+        return None
 
 
 def record_quietly(client: Recorder, event: Dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ ledger, kept in a store, and every newer one proven consistent with it (RFC
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -95,9 +96,13 @@ def _judge(ledger: str, stored: Optional[Stored], seen: Checkpoint) -> Optional[
         raise RollbackError(ledger, stored["tree_size"], seen.tree_size)
     if seen.tree_size == stored["tree_size"]:
         if seen.root != stored["root"]:
-            raise ForkError(ledger, seen.tree_size, stored["root"], seen.root)
+            raise ForkError(ledger, seen.tree_size, stored["root"], seen.root, stored.get("note", ""), seen.note)
         return None
     return int(stored["tree_size"])
+
+
+def _newer(stored: Optional[Stored], seen: Checkpoint) -> bool:
+    return stored is None or int(stored["tree_size"]) < seen.tree_size
 
 
 def _prove(ledger: str, stored: Stored, seen: Checkpoint, proof: List[str]) -> None:
@@ -105,7 +110,12 @@ def _prove(ledger: str, stored: Stored, seen: Checkpoint, proof: List[str]) -> N
         verify_consistency(stored["tree_size"], seen.tree_size, stored["root"], seen.root, proof)
     except VerificationError as e:
         raise ForkError(
-            ledger, stored["tree_size"], stored["root"], f"{seen.root} at size {seen.tree_size} ({e})"
+            ledger,
+            stored["tree_size"],
+            stored["root"],
+            f"{seen.root} at size {seen.tree_size} ({e})",
+            stored.get("note", ""),
+            seen.note,
         ) from None
 
 
@@ -115,6 +125,7 @@ class CheckpointTracker:
     def __init__(self, client: Client, store: Optional[Store] = None) -> None:
         self.client = client
         self.store: Store = store if store is not None else MemoryStore()
+        self._lock = threading.Lock()
 
     def stored(self, ledger: str) -> Optional[Stored]:
         return self.store.load(ledger)
@@ -124,15 +135,17 @@ class CheckpointTracker:
 
     def track(self, ledger: str, note: str) -> Checkpoint:
         """Checks `note` (its signature, then consistency with what is stored)
-        and stores it when it is newer."""
+        and stores it when it is newer. One call at a time, so two threads
+        cannot store an older tree over a newer one."""
         seen = verify_checkpoint(note, self.client.pinned_key())
         check_origin(seen, ledger)
-        stored = self.store.load(ledger)
-        since = _judge(ledger, stored, seen)
-        if since is not None and stored is not None:
-            _prove(ledger, stored, seen, self.client.consistency_proof(ledger, since, seen.tree_size))
-        if stored is None or stored.get("tree_size") != seen.tree_size:
-            self.store.save(ledger, _stored(seen))
+        with self._lock:
+            stored = self.store.load(ledger)
+            since = _judge(ledger, stored, seen)
+            if since is not None and stored is not None:
+                _prove(ledger, stored, seen, self.client.consistency_proof(ledger, since, seen.tree_size))
+            if _newer(stored, seen):
+                self.store.save(ledger, _stored(seen))
         return seen
 
 
@@ -142,6 +155,8 @@ class AsyncCheckpointTracker:
     def __init__(self, client: AsyncClient, store: Optional[Store] = None) -> None:
         self.client = client
         self.store: Store = store if store is not None else MemoryStore()
+        # Made in the running loop (on Python 3.9 a lock binds to a loop when made).
+        self._lock: Optional[asyncio.Lock] = None
 
     async def update(self, ledger: str) -> Checkpoint:
         return await self.track(ledger, await self.client.checkpoint_note(ledger))
@@ -149,10 +164,13 @@ class AsyncCheckpointTracker:
     async def track(self, ledger: str, note: str) -> Checkpoint:
         seen = verify_checkpoint(note, self.client.pinned_key())
         check_origin(seen, ledger)
-        stored = self.store.load(ledger)
-        since = _judge(ledger, stored, seen)
-        if since is not None and stored is not None:
-            _prove(ledger, stored, seen, await self.client.consistency_proof(ledger, since, seen.tree_size))
-        if stored is None or stored.get("tree_size") != seen.tree_size:
-            self.store.save(ledger, _stored(seen))
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            stored = self.store.load(ledger)
+            since = _judge(ledger, stored, seen)
+            if since is not None and stored is not None:
+                _prove(ledger, stored, seen, await self.client.consistency_proof(ledger, since, seen.tree_size))
+            if _newer(stored, seen):
+                self.store.save(ledger, _stored(seen))
         return seen

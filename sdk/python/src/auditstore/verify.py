@@ -134,12 +134,15 @@ def normalise_time(text: Any) -> str:
 
 
 def _party(value: Any, what: str) -> Dict[str, Any]:
+    # Exactly the members the entry commits to: anything else would be
+    # content no hash covers (FORMAT.md §1, §4).
     if not isinstance(value, dict) or not isinstance(value.get("type"), str) or not isinstance(value.get("id"), str):
         raise VerificationError(f"{what} must have a type and an id")
-    out = {"type": value["type"], "id": value["id"]}
-    if "name" in value:
-        out["name"] = value["name"]
-    return out
+    if set(value) - {"type", "id", "name"}:
+        raise VerificationError(f"{what} has members other than type, id and name")
+    if "name" in value and not isinstance(value["name"], str):
+        raise VerificationError(f"{what}'s name must be a string")
+    return dict(value)
 
 
 def leaf_hash(event: Dict[str, Any]) -> str:
@@ -233,6 +236,26 @@ def verify_consistency(old_size: int, new_size: int, old_root: str, new_root: st
         raise VerificationError("the consistency proof does not join the two trees")
 
 
+# The eight points of small order on edwards25519 (8·P is the identity), in
+# their canonical encodings: a signature "by" one of them proves nothing
+# (FORMAT.md §10 has verifiers reject such keys). Encodings of y ≥ p are
+# refused separately, so no other spelling of these points gets through.
+_SMALL_ORDER = frozenset(
+    bytes.fromhex(h)
+    for h in (
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    )
+)
+_P = 2**255 - 19
+
+
 @dataclass(frozen=True)
 class VerifierKey:
     """A parsed verifier key `<name>+<key id hex>+<base64(0x01 || key)>`
@@ -257,6 +280,9 @@ def parse_verifier_key(text: Union[str, VerifierKey]) -> VerifierKey:
         raise VerificationError("not an Ed25519 verifier key")
     if _sha256(name.encode() + b"\n" + raw)[:4].hex() != key_id:
         raise VerificationError("the verifier key id does not match its key")
+    point = raw[1:]
+    if point in _SMALL_ORDER or int.from_bytes(point, "little") & (2**255 - 1) >= _P:
+        raise VerificationError("a small-order or non-canonical Ed25519 key")
     return VerifierKey(name, bytes.fromhex(key_id), Ed25519PublicKey.from_public_bytes(raw[1:]), m.group(0))
 
 
@@ -281,7 +307,8 @@ def verify_checkpoint(note: str, verifier: Union[str, VerifierKey]) -> Checkpoin
     """A C2SP signed note (FORMAT.md §10) verified against the pinned key,
     and its checkpoint body parsed strictly."""
     key = parse_verifier_key(verifier)
-    if not isinstance(note, str) or re.search(r"[\x00-\x09\x0b-\x1f]", note):
+    # Unicode control characters (C0 but newline, DEL, C1) are refused.
+    if not isinstance(note, str) or re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", note):
         raise VerificationError("a malformed note")
     split = note.rfind("\n\n")
     if split < 0:
