@@ -110,3 +110,44 @@ ensure_chromium() {
   fi
   export CHROMIUM_PATH=/usr/bin/chromium
 }
+
+# The Python SDK's venvs with its test requirements, pinned: one for the
+# machine's python3 (exported as AUDITSTORE_PYTHON_SDK), and one for Python
+# 3.9, the oldest the SDK supports, when pyenv has it (AUDITSTORE_PYTHON39_SDK,
+# else empty). The tests import the SDK from the working tree (conftest.py).
+ensure_python_sdk() {
+  python_sdk_venv "$AUDITSTORE_TOOLS/python-sdk-venv" python3
+  export AUDITSTORE_PYTHON_SDK="$AUDITSTORE_TOOLS/python-sdk-venv/bin/python"
+  local oldest=""
+  if command -v pyenv >/dev/null 2>&1; then
+    oldest="$(ls -d "$(pyenv root)"/versions/3.9.*/bin/python3 2>/dev/null | sort -V | tail -n 1)"
+  fi
+  export AUDITSTORE_PYTHON39_SDK=""
+  if [ -n "$oldest" ]; then
+    python_sdk_venv "$AUDITSTORE_TOOLS/python39-sdk-venv" "$oldest"
+    AUDITSTORE_PYTHON39_SDK="$AUDITSTORE_TOOLS/python39-sdk-venv/bin/python"
+  fi
+}
+
+python_sdk_venv() {
+  local venv="$1" python="$2" want
+  want="$(cat "$ROOT/sdk/python/requirements-test.txt" | sha256sum | cut -c1-16) $("$python" --version)"
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
+    say "installing the Python SDK's test requirements into $venv ($("$python" --version))"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/sdk/python/requirements-test.txt"
+    echo "$want" >"$venv/.installed"
+  fi
+}
+
+# Go for the Go SDK: Debian's golang-go (1.19 on bookworm) when none is
+# installed. The SDK has no dependencies, so the module proxy is off.
+ensure_go() {
+  if ! command -v go >/dev/null 2>&1; then
+    say "installing golang-go (Debian package)"
+    apt_install golang-go
+  fi
+  export GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local
+  export GOCACHE="$AUDITSTORE_CACHE/go-build" GOPATH="$AUDITSTORE_CACHE/go"
+}

@@ -51,15 +51,40 @@ unit_and_integration() {
 }
 
 # The SDKs (docs/SDK.md) against live servers: the binary the tests above
-# built, started by each SDK's tests on a fresh data directory.
+# built. The Rust SDK's tests start their own; the others share one started
+# here on a fresh data directory, each test making its own ledger and keys.
 sdks() {
   AUDITSTORE_BIN="$CARGO_TARGET_DIR/debug/auditstore" cargo test -p auditstore-client
-  typescript_sdk
+  if [ ! -d sdk/typescript/node_modules ] || [ sdk/typescript/package-lock.json -nt sdk/typescript/node_modules ]; then
+    (cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  ensure_python_sdk
+  ensure_go
+  start_sdk_server
+  local status=0
+  say "the TypeScript SDK (node --test)"
+  # NODE_EXTRA_CA_CERTS trusts the server's self-signed certificate.
+  (cd sdk/typescript && NODE_EXTRA_CA_CERTS="$AUDITSTORE_TEST_CA" node --test test/) || status=1
+  say "the Python SDK (ruff, mypy, pytest)"
+  (cd sdk/python && "${AUDITSTORE_PYTHON_SDK%/*}/ruff" check src tests bench && "${AUDITSTORE_PYTHON_SDK%/*}/ruff" format --check src tests bench \
+    && "${AUDITSTORE_PYTHON_SDK%/*}/mypy" && "$AUDITSTORE_PYTHON_SDK" -m pytest -q -p no:cacheprovider tests) || status=1
+  if [ -n "$AUDITSTORE_PYTHON39_SDK" ]; then
+    say "the Python SDK on Python 3.9, the oldest it supports (pytest)"
+    (cd sdk/python && "$AUDITSTORE_PYTHON39_SDK" -m pytest -q -p no:cacheprovider tests) || status=1
+  else
+    say "no Python 3.9 here (pyenv): the Python SDK ran on $(python3 --version) only"
+  fi
+  say "the Go SDK (gofmt, go vet, go test; $(go version | cut -d' ' -f3))"
+  (cd sdk/go && { [ -z "$(gofmt -l .)" ] || { echo "not gofmt-formatted: $(gofmt -l .)" >&2; false; }; } \
+    && go vet ./... && go test -count=1 ./...) || status=1
+  kill -TERM "$SDK_SERVER_PID"
+  wait "$SDK_SERVER_PID" || true
+  [ $status = 0 ] || { echo "server log:" >&2; tail -n 30 "$SERVICES_DIR/sdk-server.log" >&2; }
+  return $status
 }
 
-# The TypeScript SDK with Node's own test runner, against a server started
-# here (its self-signed certificate trusted through NODE_EXTRA_CA_CERTS).
-typescript_sdk() {
+# A server for the SDK tests; exports AUDITSTORE_TEST_URL, _ADMIN_KEY, _CA.
+start_sdk_server() {
   local port data log bin="$CARGO_TARGET_DIR/debug/auditstore"
   port="$(free_port)"
   data="$SERVICES_DIR/sdk-data"
@@ -67,6 +92,7 @@ typescript_sdk() {
   "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" --site-root "$ROOT/target/site" --log-format json \
     >"$log" 2>&1 &
   local pid=$!
+  SDK_SERVER_PID=$pid
   CLEANUPS+=("kill $pid 2>/dev/null")
   local i
   for i in $(seq 1 100); do
@@ -74,19 +100,10 @@ typescript_sdk() {
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
     sleep 0.2
   done
-  local admin
-  admin="$("$bin" admin bootstrap --data-dir "$data" --account sdk --log-format json \
+  export AUDITSTORE_TEST_URL="https://localhost:$port" AUDITSTORE_TEST_CA="$data/tls/cert.pem"
+  AUDITSTORE_TEST_ADMIN_KEY="$("$bin" admin bootstrap --data-dir "$data" --account sdk --log-format json \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["admin_key"])')"
-  if [ ! -d sdk/typescript/node_modules ] || [ sdk/typescript/package-lock.json -nt sdk/typescript/node_modules ]; then
-    (cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error)
-  fi
-  local status=0
-  (cd sdk/typescript && AUDITSTORE_TEST_URL="https://localhost:$port" AUDITSTORE_TEST_ADMIN_KEY="$admin" \
-    NODE_EXTRA_CA_CERTS="$data/tls/cert.pem" node --test test/) || status=$?
-  kill -TERM "$pid"
-  wait "$pid" || true
-  [ $status = 0 ] || { echo "server log:" >&2; tail -n 30 "$log" >&2; }
-  return $status
+  export AUDITSTORE_TEST_ADMIN_KEY
 }
 
 wasm() {

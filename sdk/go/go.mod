@@ -1,0 +1,3 @@
+module github.com/auditstore/auditstore/sdk/go
+
+go 1.19
