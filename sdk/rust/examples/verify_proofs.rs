@@ -22,9 +22,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ledger = env("AUDITSTORE_LEDGER")?;
     let verifier_key = env("AUDITSTORE_VERIFIER_KEY")?;
     let ca = std::fs::read(env("AUDITSTORE_CA")?)?;
-    let writer = Client::new(Config::new(env("AUDITSTORE_URL")?, env("AUDITSTORE_KEY")?).ledger(&ledger).ca_certificate(ca.clone()))?;
+    let writer = Client::new(
+        Config::new(env("AUDITSTORE_URL")?, env("AUDITSTORE_KEY")?).ledger(&ledger).ca_certificate(ca.clone()),
+    )?;
     let client = Client::new(
-        Config::new(env("AUDITSTORE_URL")?, env("AUDITSTORE_READ_KEY")?).ca_certificate(ca).verifier_key(&verifier_key)?,
+        Config::new(env("AUDITSTORE_URL")?, env("AUDITSTORE_READ_KEY")?)
+            .ca_certificate(ca)
+            .verifier_key(&verifier_key)?,
     )?;
     for start in (0..count).step_by(100) {
         let events = (start..(start + 100).min(count))

@@ -149,6 +149,17 @@ impl Client {
 
     /// [`Client::record`] for another ledger.
     pub fn record_to(&self, ledger: Option<&str>, event: Value) -> Result<(), Error> {
+        self.enqueue(ledger, event, matches!(self.inner.when_full, WhenFull::Drop))
+    }
+
+    /// Queues an event if there is room, else drops it and reports it to
+    /// `on_drop`, whatever `when_full` says: never waits and never answers
+    /// `QueueFull` (the middleware's way, docs/SDK.md §8).
+    pub fn record_nowait(&self, event: Value) -> Result<(), Error> {
+        self.enqueue(None, event, true)
+    }
+
+    fn enqueue(&self, ledger: Option<&str>, event: Value, drop_when_full: bool) -> Result<(), Error> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
@@ -159,25 +170,20 @@ impl Client {
                 self.inner.stats.recorded.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(Command::Event { event, .. })) => self.full(event),
+            Err(mpsc::error::TrySendError::Full(Command::Event { event, .. })) if drop_when_full => self.dropped(event),
             Err(mpsc::error::TrySendError::Full(_)) => Err(Error::QueueFull),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
         }
     }
 
-    fn full(&self, event: Value) -> Result<(), Error> {
-        match self.inner.when_full {
-            WhenFull::Drop => {
-                self.inner.stats.dropped.fetch_add(1, Ordering::SeqCst);
-                let events = [event];
-                match &self.inner.on_drop {
-                    Some(report) => report(&Error::QueueFull, &events),
-                    None => tracing::warn!("the AuditStore queue is full: an event was dropped"),
-                }
-                Ok(())
-            }
-            WhenFull::Block(_) => Err(Error::QueueFull),
+    fn dropped(&self, event: Value) -> Result<(), Error> {
+        self.inner.stats.dropped.fetch_add(1, Ordering::SeqCst);
+        let events = [event];
+        match &self.inner.on_drop {
+            Some(report) => report(&Error::QueueFull, &events),
+            None => tracing::warn!("the AuditStore queue is full: an event was dropped"),
         }
+        Ok(())
     }
 
     /// Queues an event, waiting for room as `WhenFull::Block` allows.

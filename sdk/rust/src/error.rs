@@ -22,6 +22,15 @@ pub struct Problem {
 }
 
 /// What can go wrong.
+/// The two signed notes of a [`Error::Fork`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkNotes {
+    /// The note the tracker had stored (empty if it kept none).
+    pub stored: String,
+    /// The note it was shown.
+    pub seen: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The server answered with a problem document.
@@ -35,7 +44,14 @@ pub enum Error {
     Verification(String),
     /// Two different trees of one size: the server showed two histories.
     #[error("FORK: ledger {ledger} has two different trees of size {size} (stored root {stored}, new root {seen})")]
-    Fork { ledger: String, size: u64, stored: String, seen: String },
+    Fork {
+        ledger: String,
+        size: u64,
+        stored: String,
+        seen: String,
+        /// The two signed notes: the evidence of the two histories.
+        notes: Box<ForkNotes>,
+    },
     /// A smaller tree than one already verified: the server rolled back.
     #[error("ROLLBACK: ledger {ledger} was verified at size {stored}, now shown at size {seen}")]
     Rollback { ledger: String, stored: u64, seen: u64 },

@@ -73,21 +73,39 @@ impl Client {
             crate::client::url_escape(id)
         );
         let mut response = self.transport().response(&route).await?;
+        // Into a temporary file beside `path`, renamed once its digest
+        // matched: `path` never holds a file that did not verify.
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".part");
+        let partial = std::path::PathBuf::from(partial);
         let io = |e: std::io::Error| Error::Store(format!("{}: {e}", path.display()));
-        let mut file = tokio::fs::File::create(path).await.map_err(io)?;
-        let mut digest = Sha256::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| Error::Network(e.to_string()))? {
-            digest.update(&chunk);
-            file.write_all(&chunk).await.map_err(io)?;
+        let written = async {
+            let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
+            let mut digest = Sha256::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| Error::Network(e.to_string()))? {
+                digest.update(&chunk);
+                file.write_all(&chunk).await.map_err(io)?;
+            }
+            file.sync_all().await.map_err(io)?;
+            let actual = hex(&digest.finalize());
+            if actual != expected {
+                return Err(Error::Verification(format!(
+                    "the downloaded export has SHA-256 {actual}, the export reported {expected}"
+                )));
+            }
+            Ok(actual)
         }
-        file.sync_all().await.map_err(io)?;
-        let actual = hex(&digest.finalize());
-        if actual != expected {
-            return Err(Error::Verification(format!(
-                "the downloaded export has SHA-256 {actual}, the export reported {expected}"
-            )));
+        .await;
+        match written {
+            Ok(actual) => {
+                tokio::fs::rename(&partial, path).await.map_err(io)?;
+                Ok(actual)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                Err(e)
+            }
         }
-        Ok(actual)
     }
 }
 

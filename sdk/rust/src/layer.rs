@@ -1,7 +1,8 @@
 //! Middleware (docs/SDK.md §8): a tower [`AuditLayer`] for axum and any
 //! tower HTTP service records one event per handled request through
-//! [`Client::record`], so a slow or unreachable AuditStore never fails or
-//! delays a request (events wait in the bounded queue).
+//! [`Client::record_nowait`], so a slow or unreachable AuditStore never
+//! fails or delays a request (events wait in the bounded queue; what
+//! overflows it goes to `on_drop`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +20,13 @@ pub type ActorFn = Arc<dyn Fn(&Parts) -> Option<(String, String)> + Send + Sync>
 
 /// The client address of a request, as the application trusts it.
 pub type ClientIpFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
+
+/// The route pattern a request matched (`/invoices/{id}`), when the
+/// application's router tells (axum: `MatchedPath` under `route_layer`).
+pub type RouteFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
+
+/// The longest resource id the server takes; longer concrete paths are cut.
+const MAX_ID: usize = 256;
 
 /// The per-request handle a handler sets the event's action and resource
 /// with (an extension of the request: `Extension<AuditHandle>` in axum).
@@ -45,6 +53,7 @@ pub struct AuditLayer {
     client: Client,
     actor: ActorFn,
     client_ip: Option<ClientIpFn>,
+    route: Option<RouteFn>,
     excluded: Arc<Vec<String>>,
 }
 
@@ -58,7 +67,7 @@ impl AuditLayer {
     /// Events go through `client` (to its configured ledger), with the
     /// actor `actor` finds (anonymous when it finds none).
     pub fn new(client: Client, actor: impl Fn(&Parts) -> Option<(String, String)> + Send + Sync + 'static) -> Self {
-        Self { client, actor: Arc::new(actor), client_ip: None, excluded: Arc::new(Vec::new()) }
+        Self { client, actor: Arc::new(actor), client_ip: None, route: None, excluded: Arc::new(Vec::new()) }
     }
 
     /// Paths starting with any of `prefixes` are not recorded (health
@@ -72,6 +81,15 @@ impl AuditLayer {
     /// the application trusts); none is recorded without it.
     pub fn client_ip(mut self, find: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static) -> Self {
         self.client_ip = Some(Arc::new(find));
+        self
+    }
+
+    /// How to find the route pattern the request matched, which names the
+    /// route in `metadata.route` and the default resource; without it (or
+    /// when it finds none) the concrete path does, cut to 256 characters.
+    /// In axum, add the layer with `route_layer` and read `MatchedPath`.
+    pub fn route(mut self, find: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.route = Some(Arc::new(find));
         self
     }
 }
@@ -108,15 +126,18 @@ impl AuditLayer {
     fn seen(&self, parts: &Parts, handle: AuditHandle) -> Seen {
         let mut metadata = Map::new();
         let method = parts.method.as_str().to_owned();
-        let path = parts.uri.path().to_owned();
+        let path = match self.route.as_ref().and_then(|find| find(parts)) {
+            Some(route) => route,
+            None => parts.uri.path().chars().take(MAX_ID).collect(),
+        };
         if let Some(ip) = self.client_ip.as_ref().and_then(|find| find(parts)) {
             metadata.insert("client_ip".into(), Value::String(ip));
         }
         if let Some(agent) = header(parts, "user-agent") {
-            metadata.insert("user_agent".into(), Value::String(agent));
+            metadata.insert("user_agent".into(), Value::String(agent.chars().take(512).collect()));
         }
         if let Some(id) = header(parts, "x-request-id") {
-            metadata.insert("request_id".into(), Value::String(id));
+            metadata.insert("request_id".into(), Value::String(id.chars().take(512).collect()));
         }
         metadata.insert("method".into(), Value::String(method.clone()));
         metadata.insert("route".into(), Value::String(path.clone()));
@@ -135,9 +156,9 @@ impl AuditLayer {
             "resource": {"type": resource_type, "id": resource_id},
             "metadata": metadata,
         });
-        // Never the request's failure: a full queue or a closed client is
-        // logged, the request goes on.
-        if let Err(error) = self.client.record(event) {
+        // Never the request's failure: a full queue drops to `on_drop`, a
+        // closed client is logged, the request goes on.
+        if let Err(error) = self.client.record_nowait(event) {
             tracing::warn!(%error, "an audit event of a request was not queued");
         }
     }

@@ -48,13 +48,15 @@ mod verify;
 
 pub use client::{Appended, AppendedEvent, Client};
 pub use config::{ApiKey, Config, WhenFull};
-pub use error::{Error, Problem};
+pub use error::{Error, ForkNotes, Problem};
 pub use exports::verify_file_sha256;
-pub use layer::{AuditHandle, AuditLayer, AuditService};
+pub use layer::{ActorFn, AuditHandle, AuditLayer, AuditService, ClientIpFn, RouteFn};
 pub use reads::{EventFilter, EventPage, Pages, StoredEvent};
 pub use sender::FlushReport;
 pub use tracker::{CheckpointStore, CheckpointTracker, FileStore, MemoryStore, TrackedCheckpoint};
-pub use verify::{leaf_hash, verify_checkpoint, verify_evidence, verify_inclusion, VerifiedCheckpoint};
+pub use verify::{
+    leaf_hash, verify_checkpoint, verify_evidence, verify_inclusion, VerifiedCheckpoint, VerifiedEvidence,
+};
 
 /// Re-exported for verifier keys and hashes.
 pub use audit_core::{Hash, VerifierKey};

@@ -112,6 +112,16 @@ impl Worker {
                     let _ = done.send(());
                 }
                 Some(Command::Close(done)) => {
+                    // No command after this one: a `record` that passed the
+                    // closed check just before it still sends its event
+                    // into the channel, and that event is sent here too.
+                    rx.close();
+                    while let Some(command) = rx.recv().await {
+                        match command {
+                            Command::Event { ledger, event, bytes } => self.add(ledger, event, bytes).await,
+                            Command::Flush(later) | Command::Close(later) => drop(later.send(())),
+                        }
+                    }
                     self.send_all().await;
                     let _ = done.send(());
                     return;

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use audit_core::{Hash, TreeSize};
 use serde::{Deserialize, Serialize};
 
+use crate::error::ForkNotes;
 use crate::verify::VerifiedCheckpoint;
 use crate::{Client, Error};
 
@@ -79,9 +80,16 @@ impl CheckpointStore for FileStore {
         let mut all = self.read()?;
         all.insert(ledger.to_owned(), checkpoint.clone());
         let bytes = serde_json::to_vec_pretty(&all).map_err(|e| Error::Store(e.to_string()))?;
-        let temporary = self.path.with_extension("tmp");
+        // A temporary file of this process beside the store, flushed to disk
+        // before it replaces the store: a crash leaves the old or the new.
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(format!(".{}.tmp", std::process::id()));
+        let temporary = self.path.with_file_name(name);
         let io = |e: std::io::Error| Error::Store(format!("{}: {e}", self.path.display()));
-        std::fs::write(&temporary, bytes).map_err(io)?;
+        let mut file = std::fs::File::create(&temporary).map_err(io)?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        drop(file);
         std::fs::rename(&temporary, &self.path).map_err(io)
     }
 }
@@ -90,6 +98,9 @@ impl CheckpointStore for FileStore {
 pub struct CheckpointTracker<S: CheckpointStore> {
     client: Client,
     store: S,
+    // One `track` at a time: two concurrent ones could otherwise store an
+    // older tree over a newer one.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl<S: CheckpointStore> std::fmt::Debug for CheckpointTracker<S> {
@@ -102,7 +113,7 @@ impl<S: CheckpointStore> CheckpointTracker<S> {
     /// A tracker proving consistency through `client` (which pins the
     /// verifier key).
     pub fn new(client: Client, store: S) -> Self {
-        Self { client, store }
+        Self { client, store, turn: tokio::sync::Mutex::new(()) }
     }
 
     /// The checkpoint stored for `ledger`, if any.
@@ -123,6 +134,7 @@ impl<S: CheckpointStore> CheckpointTracker<S> {
         if !audit_core::origin_names_ledger(&seen.origin, ledger) {
             return Err(Error::Verification(format!("the checkpoint is of {}, not of ledger {ledger}", seen.origin)));
         }
+        let _turn = self.turn.lock().await;
         // Every tree extends the empty one.
         let Some(stored) = self.store.load(ledger)?.filter(|s| s.tree_size > 0) else {
             self.save(ledger, &seen)?;
@@ -141,6 +153,7 @@ impl<S: CheckpointStore> CheckpointTracker<S> {
                 size: seen.tree_size,
                 stored: stored.root,
                 seen: seen.root.to_hex(),
+                notes: Box::new(ForkNotes { stored: stored.note, seen: seen.note }),
             });
         }
         let proof = self.client.consistency_proof(ledger, stored.tree_size, Some(seen.tree_size)).await?;
@@ -156,6 +169,7 @@ impl<S: CheckpointStore> CheckpointTracker<S> {
             size: stored.tree_size,
             stored: stored.root.clone(),
             seen: format!("{} at size {} ({e})", seen.root.to_hex(), seen.tree_size),
+            notes: Box::new(ForkNotes { stored: stored.note.clone(), seen: seen.note.clone() }),
         })?;
         self.save(ledger, &seen)?;
         Ok(seen)

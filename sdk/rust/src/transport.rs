@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use rand::Rng as _;
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
 use crate::config::{ApiKey, Config};
@@ -17,6 +17,7 @@ pub(crate) struct Transport {
     http: reqwest::Client,
     base: String,
     key: ApiKey,
+    timeout: Duration,
     max_retries: u32,
     retry_base: Duration,
     retry_max: Duration,
@@ -24,8 +25,14 @@ pub(crate) struct Transport {
 
 impl Transport {
     pub(crate) fn new(config: &Config) -> Result<Self, Error> {
+        // The timeout bounds a request as a whole (set per request), except a
+        // download, whose body may take longer: there each read is bounded.
+        // No redirects: a POST must not turn into a GET whose 200 would count
+        // a batch as delivered.
         let mut builder = reqwest::Client::builder()
-            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .read_timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("auditstore-client-rust/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &config.ca_certificate {
             let cert =
@@ -37,6 +44,7 @@ impl Transport {
             http,
             base: config.base_url.clone(),
             key: config.api_key.clone(),
+            timeout: config.timeout,
             max_retries: config.max_retries,
             retry_base: config.retry_base,
             retry_max: config.retry_max,
@@ -56,48 +64,66 @@ impl Transport {
     }
 
     /// Sends a request (built anew for each attempt) and answers its JSON
-    /// body, retrying what may be retried.
+    /// body, retrying what may be retried (a body cut short too: the
+    /// request is idempotent, events by their ids).
     pub(crate) async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, Error> {
-        let response = self.send(method, path, body).await?;
-        let text = response.text().await.map_err(|e| Error::Network(describe(&e)))?;
+        let text = self.send(method, path, body).await?;
         serde_json::from_str(&text).map_err(|_| Error::Protocol(format!("{path} answered no JSON")))
     }
 
     /// Like [`Self::json`], for a text body (checkpoints).
     pub(crate) async fn text(&self, path: &str) -> Result<String, Error> {
-        let response = self.send(Method::GET, path, None).await?;
-        response.text().await.map_err(|e| Error::Network(describe(&e)))
-    }
-
-    /// A GET whose body the caller reads itself (downloads).
-    pub(crate) async fn response(&self, path: &str) -> Result<Response, Error> {
         self.send(Method::GET, path, None).await
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Response, Error> {
+    /// A GET whose body the caller reads itself (downloads): no timeout over
+    /// the whole of it, only over each read.
+    pub(crate) async fn response(&self, path: &str) -> Result<Response, Error> {
         let mut attempt = 0;
         loop {
-            let mut request = self.request(method.clone(), path);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let error = match request.send().await {
+            let error = match self.request(Method::GET, path).send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => problem(response).await,
                 Err(e) => Error::Network(describe(&e)),
             };
-            if !error.is_retryable() || attempt >= self.max_retries {
-                return Err(error);
-            }
-            attempt += 1;
-            let retry_after = match &error {
-                Error::Problem(p) => p.retry_after,
-                _ => None,
-            };
-            let wait = self.backoff(attempt, retry_after);
-            tracing::debug!(path, attempt, ?wait, %error, "retrying an AuditStore request");
-            tokio::time::sleep(wait).await;
+            self.pause(error, &mut attempt, path).await?;
         }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<String, Error> {
+        let mut attempt = 0;
+        loop {
+            let mut request = self.request(method.clone(), path).timeout(self.timeout);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let error = match request.send().await {
+                Ok(response) if response.status().is_success() => match response.text().await {
+                    Ok(text) => return Ok(text),
+                    Err(e) => Error::Network(describe(&e)),
+                },
+                Ok(response) => problem(response).await,
+                Err(e) => Error::Network(describe(&e)),
+            };
+            self.pause(error, &mut attempt, path).await?;
+        }
+    }
+
+    /// After a failed attempt: the error again when it is final, else the
+    /// backoff's wait.
+    async fn pause(&self, error: Error, attempt: &mut u32, path: &str) -> Result<(), Error> {
+        if !error.is_retryable() || *attempt >= self.max_retries {
+            return Err(error);
+        }
+        *attempt += 1;
+        let retry_after = match &error {
+            Error::Problem(p) => p.retry_after,
+            _ => None,
+        };
+        let wait = self.backoff(*attempt, retry_after);
+        tracing::debug!(path, attempt = *attempt, ?wait, %error, "retrying an AuditStore request");
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 }
 
@@ -118,9 +144,8 @@ async fn problem(response: Response) -> Error {
         kind: "about:blank".into(),
         retry_after: None,
     });
-    if problem.status == 0 || StatusCode::from_u16(problem.status).is_err() {
-        problem.status = status.as_u16();
-    }
+    // The HTTP status decides (retries included), whatever the body says.
+    problem.status = status.as_u16();
     problem.retry_after = retry_after;
     Error::Problem(problem)
 }

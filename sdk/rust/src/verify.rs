@@ -62,11 +62,29 @@ pub fn verify_inclusion(event: &Value, seq: u64, proof: &[Hash], checkpoint: &Ve
     Ok(())
 }
 
+/// What a verified evidence file proves: `event` is entry `seq` of
+/// `ledger` in the signed tree of `tree_size`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedEvidence {
+    pub ledger: String,
+    pub seq: u64,
+    pub tree_size: u64,
+    /// The normalised event the file carries, as JSON.
+    pub event: Value,
+}
+
 /// Verifies a per-event evidence file offline (FORMAT.md §12) against the
-/// pinned key; answers the ledger id, the event's seq and the tree size it
-/// is proven in.
-pub fn verify_evidence(text: &str, key: &VerifierKey) -> Result<(String, u64, u64), Error> {
+/// pinned key: the event re-hashed, its inclusion proof, the checkpoint's
+/// signature. Answers the event and where it is proven.
+pub fn verify_evidence(text: &str, key: &VerifierKey) -> Result<VerifiedEvidence, Error> {
     let evidence = audit_core::Evidence::parse(text)?;
     let verified = evidence.verify(std::slice::from_ref(key))?;
-    Ok((verified.ledger.to_string(), verified.seq.get(), verified.tree_size.get()))
+    let event = serde_json::to_value(evidence.event())
+        .map_err(|e| Error::Verification(format!("the evidence's event: {e}")))?;
+    Ok(VerifiedEvidence {
+        ledger: verified.ledger.to_string(),
+        seq: verified.seq.get(),
+        tree_size: verified.tree_size.get(),
+        event,
+    })
 }

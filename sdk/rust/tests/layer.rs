@@ -22,12 +22,14 @@ fn app(client: Client) -> axum::Router {
         )
         .route("/reports", get(|| async { "report" }))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(
+        // As a route layer, so axum's `MatchedPath` names the route.
+        .route_layer(
             AuditLayer::new(client, |parts| {
                 parts.headers.get("x-user").and_then(|v| v.to_str().ok()).map(|u| ("user".to_owned(), u.to_owned()))
             })
             .exclude(&["/healthz"])
-            .client_ip(|_| Some("203.0.113.9".to_owned())),
+            .client_ip(|_| Some("203.0.113.9".to_owned()))
+            .route(|parts| parts.extensions.get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned())),
         )
 }
 
@@ -60,6 +62,7 @@ async fn one_event_per_request_with_the_handlers_action_and_the_request_context(
     let metadata = &update.json["metadata"];
     assert_eq!((metadata["request_id"].as_str(), metadata["status"].as_u64()), (Some("req-1"), Some(200)));
     assert_eq!(metadata["client_ip"], "203.0.113.9");
+    assert_eq!(metadata["route"], "/invoices/{id}", "the route's pattern, not the path");
     let read = page.events.iter().find(|e| e.json["action"] == "http.get").expect("the default action");
     assert_eq!(read.json["actor"]["type"], "anonymous");
     assert_eq!(read.json["resource"], serde_json::json!({"type": "route", "id": "/reports"}));
@@ -79,4 +82,27 @@ async fn requests_are_served_while_auditstore_is_unreachable() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let report = client.close(Duration::from_secs(10)).await.expect("closed");
     assert_eq!(report.failed, 20, "{report:?}");
+}
+
+#[tokio::test]
+async fn what_overflows_the_queue_goes_to_on_drop_and_the_requests_are_served() {
+    // The sender is stuck retrying its first batch, so the queue fills.
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = dropped.clone();
+    let config = Config::new("https://127.0.0.1:9", "auds_k_s")
+        .ledger("ldg_1")
+        .queue_size(2)
+        .batch_size(1)
+        .retry_base(Duration::from_secs(5))
+        .on_drop(move |_, events| {
+            seen.fetch_add(events.len(), std::sync::atomic::Ordering::SeqCst);
+        });
+    let client = Client::new(config).expect("client");
+    let base = serve(app(client.clone())).await;
+    for _ in 0..10 {
+        assert_eq!(reqwest::get(format!("{base}/reports")).await.expect("served").status(), 200);
+    }
+    let dropped = dropped.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(dropped >= 6, "at most the queue and the batch in flight are kept: {dropped} dropped");
+    assert_eq!(client.report().dropped as usize, dropped);
 }

@@ -81,12 +81,22 @@ async fn appends_answer_their_hashes_and_reads_verify_against_the_pinned_key() {
     let forged =
         checkpoint.note.replacen(&checkpoint.tree_size.to_string(), &(checkpoint.tree_size + 1).to_string(), 1);
     assert!(verify_checkpoint(&forged, &live.verifier_key.parse().expect("key")).is_err(), "altered note");
+    // One byte of the signature flipped.
+    let (body, line) = checkpoint.note.trim_end().rsplit_once("\n\n").expect("a signed note");
+    let (prefix, blob) = line.rsplit_once(' ').expect("a signature line");
+    use base64::Engine as _;
+    let mut raw = base64::engine::general_purpose::STANDARD.decode(blob).expect("base64");
+    raw[10] ^= 1;
+    let flipped = format!("{body}\n\n{prefix} {}\n", base64::engine::general_purpose::STANDARD.encode(raw));
+    assert!(verify_checkpoint(&flipped, &live.verifier_key.parse().expect("key")).is_err(), "a flipped signature byte");
 
     // Evidence files, offline, and their twin.
     let evidence = reader.evidence(&live.ledger, &first.id).await.expect("evidence");
     let key = live.verifier_key.parse().expect("key");
-    let (ledger, seq, _) = verify_evidence(&evidence, &key).expect("evidence verifies");
-    assert_eq!((ledger.as_str(), seq), (live.ledger.as_str(), first.seq));
+    let verified = verify_evidence(&evidence, &key).expect("evidence verifies");
+    assert_eq!((verified.ledger.as_str(), verified.seq), (live.ledger.as_str(), first.seq));
+    assert_eq!(verified.event["id"], json!(first.id));
+    assert!(verify_evidence(&evidence, &other_key).is_err(), "evidence under another key");
     // Twins: another seq, and another event's content at this seq.
     let index = format!("\nindex {}\n", first.seq);
     assert!(evidence.contains(&index));

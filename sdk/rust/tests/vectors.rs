@@ -44,3 +44,29 @@ fn an_event_without_id_or_with_bad_members_has_no_leaf_hash() {
     bad["occurred_at"] = Value::String("yesterday".into());
     assert!(leaf_hash(&bad).is_err());
 }
+
+/// The shared RFC 8785 vectors (cyberphone/json-canonicalization), through
+/// the canonicalisation the SDK's leaf hashes use (audit-core's), byte for
+/// byte; and a twin: a reordered or respaced input canonicalises the same,
+/// another value does not.
+#[test]
+fn the_shared_jcs_vectors_canonicalise_byte_for_byte() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/jcs");
+    let mut names: Vec<_> = std::fs::read_dir(format!("{dir}/input"))
+        .expect("shared/vectors/jcs/input")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5);
+    for name in names {
+        let name = name.to_string_lossy();
+        let input = std::fs::read_to_string(format!("{dir}/input/{name}")).expect("input");
+        let output = std::fs::read_to_string(format!("{dir}/output/{name}")).expect("output");
+        assert_eq!(audit_core::jcs::canonicalize_str(&input).expect("canonicalises"), output, "{name}");
+    }
+    assert_eq!(
+        audit_core::jcs::canonicalize_str("{ \"b\": 1, \"a\": [1.0, 2e0] }").expect("jcs"),
+        r#"{"a":[1,2],"b":1}"#
+    );
+    assert_ne!(audit_core::jcs::canonicalize_str(r#"{"a":[1,3],"b":1}"#).expect("jcs"), r#"{"a":[1,2],"b":1}"#);
+}
