@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import routes
 from .batches import Queue, Report
-from .client import Progress, _report, check_download, export_done
+from .client import Progress, _report, check_download, export_polled
 from .config import DROP, Block, Config, Event, prepare
 from .errors import AuditStoreError, ClosedError, NetworkError, QueueFullError, VerificationError
 from .transport import Transport
@@ -304,12 +304,8 @@ class AsyncClient:
         deadline = time.monotonic() + timeout
         while True:
             status = await self.export_status(ledger, export_id)
-            if on_progress is not None:
-                on_progress(int(status.get("events_written") or 0), int(status.get("events_total") or 0))
-            if export_done(export_id, status):
+            if export_polled(export_id, status, on_progress, deadline, timeout):
                 return status
-            if time.monotonic() >= deadline:
-                raise NetworkError(f"export {export_id} was not done within {timeout} s")
             await asyncio.sleep(poll if poll is not None else self.config.retry_base)
 
     async def download_export(self, ledger: str, export_id: str, path: str) -> str:

@@ -38,6 +38,20 @@ def export_done(export_id: str, status: Dict[str, Any]) -> bool:
     return False
 
 
+def export_polled(
+    export_id: str, status: Dict[str, Any], on_progress: Optional[Progress], deadline: float, timeout: float
+) -> bool:
+    """One poll of `wait_export`: progress reported; True once done; raises
+    if it failed, expired, or the wait passed its deadline."""
+    if on_progress is not None:
+        on_progress(int(status.get("events_written") or 0), int(status.get("events_total") or 0))
+    if export_done(export_id, status):
+        return True
+    if time.monotonic() >= deadline:
+        raise NetworkError(f"export {export_id} was not done within {timeout} s")
+    return False
+
+
 def check_download(export_id: str, status: Dict[str, Any], digest: Optional[str] = None) -> str:
     expected = status.get("sha256")
     if not expected:
@@ -315,12 +329,8 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             status = self.export_status(ledger, export_id)
-            if on_progress is not None:
-                on_progress(int(status.get("events_written") or 0), int(status.get("events_total") or 0))
-            if export_done(export_id, status):
+            if export_polled(export_id, status, on_progress, deadline, timeout):
                 return status
-            if time.monotonic() >= deadline:
-                raise NetworkError(f"export {export_id} was not done within {timeout} s")
             time.sleep(poll if poll is not None else self.config.retry_base)
 
     def download_export(self, ledger: str, export_id: str, path: str) -> str:

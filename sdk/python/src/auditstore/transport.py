@@ -86,6 +86,13 @@ class Transport:
         self._sync_transport = sync_transport
         self._lock = threading.Lock()
 
+    def _wait(self, error: AuditStoreError, attempt: int) -> float:
+        """Before retry `attempt` (1 for the first): the wait (§3), or the
+        error raised when it is final."""
+        if not is_retryable(error) or attempt > self.config.max_retries:
+            raise error
+        return self.config.backoff(attempt, getattr(error, "retry_after", None))
+
     def _url(self, path: str) -> str:
         return f"{self.config.base_url}/v1{path}"
 
@@ -123,10 +130,8 @@ class Transport:
                 result = _network(e)
             if not isinstance(result, AuditStoreError):
                 return result
-            if not is_retryable(result) or attempt >= self.config.max_retries:
-                raise result
             attempt += 1
-            time.sleep(self.config.backoff(attempt, getattr(result, "retry_after", None)))
+            time.sleep(self._wait(result, attempt))
 
     async def arequest(
         self, method: str, path: str, body: Any = None, *, params: Params = None, as_: str = "json"
@@ -146,10 +151,8 @@ class Transport:
                 result = _network(e)
             if not isinstance(result, AuditStoreError):
                 return result
-            if not is_retryable(result) or attempt >= self.config.max_retries:
-                raise result
             attempt += 1
-            await asyncio.sleep(self.config.backoff(attempt, getattr(result, "retry_after", None)))
+            await asyncio.sleep(self._wait(result, attempt))
 
     def download(self, path: str, dest: str) -> str:
         """Streams a file to `dest` (through a temporary file beside it, renamed
@@ -169,9 +172,7 @@ class Transport:
                 error = _network(e)
             finally:
                 out.discard()
-            if not is_retryable(error) or attempt >= self.config.max_retries:
-                raise error
-            time.sleep(self.config.backoff(attempt + 1, getattr(error, "retry_after", None)))
+            time.sleep(self._wait(error, attempt + 1))
         raise AssertionError("unreachable")
 
     async def adownload(self, path: str, dest: str) -> str:
@@ -191,9 +192,7 @@ class Transport:
                 error = _network(e)
             finally:
                 out.discard()
-            if not is_retryable(error) or attempt >= self.config.max_retries:
-                raise error
-            await asyncio.sleep(self.config.backoff(attempt + 1, getattr(error, "retry_after", None)))
+            await asyncio.sleep(self._wait(error, attempt + 1))
         raise AssertionError("unreachable")
 
     def close(self) -> None:
