@@ -115,7 +115,8 @@ func (in *clientState) record(ledger string, event Event, noWait bool) error {
 	}
 	dropped, err := in.enqueue(item{ledger: ledger, event: prepared, json: data}, noWait)
 	if dropped {
-		// Reported outside the lock: a callback may call Close.
+		// Reported outside the lock, so that even a callback that calls
+		// Close against ReportFunc's advice cannot deadlock on it.
 		report(in.settings, in.settings.OnDrop, &Error{Kind: ErrQueueFull}, []Event{prepared}, "dropped")
 	}
 	return err

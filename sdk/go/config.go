@@ -58,8 +58,14 @@ func (w WhenFull) String() string {
 	return fmt.Sprintf("block(%s)", w.wait)
 }
 
-// ReportFunc is called with events the background sender dropped or gave up
-// on, and why. It runs on the sender's goroutine: it should return quickly.
+// ReportFunc is called with events that were dropped or given up on, and
+// why. It should return quickly, and it must not call the client's Flush or
+// Close: OnError runs on the background sender's goroutine, which both of
+// them wait for, so either would wait for itself forever (unless its
+// context ends); OnDrop runs in the goroutine whose Record dropped the
+// event (a request's, for the middleware), which would then wait for the
+// network, as Record never does. A callback that needs either starts a
+// goroutine for it.
 type ReportFunc func(err error, events []Event)
 
 // Config is how a Client works (docs/SDK.md §1). BaseURL and APIKey are
@@ -107,10 +113,14 @@ type Config struct {
 	// every verification needs it.
 	VerifierKey string
 	// OnDrop is called with events dropped because the queue was full (Drop
-	// policy, or the middleware, which never waits); nil logs a warning.
+	// policy, or the middleware, which never waits), in the goroutine that
+	// recorded them; nil logs a warning. It must not call Flush or Close
+	// (see ReportFunc).
 	OnDrop ReportFunc
 	// OnError is called with batches the sender gave up on (a 4xx, or
-	// retries spent); nil logs a warning.
+	// retries spent), in order, on the sender's goroutine; nil logs a
+	// warning. It must not call Flush or Close, which would deadlock (see
+	// ReportFunc).
 	OnError ReportFunc
 	// Logger receives the warnings (nil: the standard logger).
 	Logger *log.Logger

@@ -89,7 +89,8 @@ type Error struct {
 	Message string
 
 	// For ErrFork and ErrRollback: the ledger, the tree sizes and roots
-	// (lowercase hex) stored and seen, and both signed notes.
+	// (lowercase hex) stored and seen, and both signed notes. An ErrStore
+	// refusing to save a smaller tree has the ledger and both sizes.
 	Ledger     string
 	StoredSize uint64
 	SeenSize   uint64

@@ -30,11 +30,17 @@ type Event struct {
 	// Metadata is any JSON object (nil means {}). Integers beyond ±(2^53−1)
 	// are refused by the server: send them as strings.
 	Metadata map[string]interface{} `json:"metadata,omitempty"`
+
+	// uncommitted says what the JSON answer this event was read from
+	// carried that no hash commits to (StoredEvent.UnmarshalJSON), so that
+	// no verification accepts it.
+	uncommitted string
 }
 
 // StoredEvent is an event as the server answers it: the normalised event
 // and its place in the ledger. A tombstoned event (retention) keeps only its
-// ID and hashes.
+// ID and hashes. Decoded from JSON, it remembers whether the answer was
+// exactly what a leaf hash commits to (see UnmarshalJSON).
 type StoredEvent struct {
 	Event
 	Seq        uint64 `json:"seq"`

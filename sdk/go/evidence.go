@@ -35,10 +35,8 @@ func VerifyEvidence(text string, key *VerifierKey) (*VerifiedEvidence, error) {
 	if !utf8.ValidString(text) {
 		return bad("not valid UTF-8")
 	}
-	for i := 0; i < len(text); i++ {
-		if text[i] < 0x20 && text[i] != '\n' {
-			return bad("a control character")
-		}
+	if hasControl(text) {
+		return bad("a control character other than newline (C0, DEL or C1)")
 	}
 	rest, ok := cutLine(text, tlogProofHeader)
 	if !ok {
@@ -143,11 +141,12 @@ func eventOfExtra(content []byte) (Event, *normalised, error) {
 		}
 		*target = value
 	}
-	if event.Actor, ok = partyOf(object["actor"]); !ok {
-		return fail("has no valid actor")
+	var problem string
+	if event.Actor, problem = partyOf(object["actor"]); problem != "" {
+		return fail("has an actor that %s", problem)
 	}
-	if event.Resource, ok = partyOf(object["resource"]); !ok {
-		return fail("has no valid resource")
+	if event.Resource, problem = partyOf(object["resource"]); problem != "" {
+		return fail("has a resource that %s", problem)
 	}
 	if event.Metadata, ok = object["metadata"].(map[string]interface{}); !ok {
 		return fail("has no metadata object")
@@ -163,25 +162,4 @@ func eventOfExtra(content []byte) (Event, *normalised, error) {
 		return fail("is not the canonical JSON (RFC 8785) of the normalised event")
 	}
 	return event, n, nil
-}
-
-// partyOf reads {type, id, name?} with nothing else, every member a string.
-func partyOf(value interface{}) (Party, bool) {
-	object, ok := value.(map[string]interface{})
-	if !ok {
-		return Party{}, false
-	}
-	var p Party
-	var okType, okID, okName bool
-	p.Type, okType = object["type"].(string)
-	p.ID, okID = object["id"].(string)
-	members := 2
-	if name, present := object["name"]; present {
-		p.Name, okName = name.(string)
-		if !okName || p.Name == "" {
-			return Party{}, false
-		}
-		members++
-	}
-	return p, okType && okID && len(object) == members
 }

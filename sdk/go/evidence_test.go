@@ -115,6 +115,11 @@ func TestCheckpointsVerifyAgainstThePinnedKeyAndTwinsFail(t *testing.T) {
 		"invalid UTF-8":          strings.Replace(note, "acme", "\xffcme", 1),
 		"non-canonical base64":   resign(strings.Replace(body, rootText, nonCanonical(rootText), 1)),
 		"a signature name space": strings.Replace(note, "\u2014 audit.example.com ", "\u2014 audit.example.com  ", 1),
+		// Signed, so only the control character is wrong: DEL and C1 (NEL).
+		"a DEL in an extension":  resign(body + "extension\x7fline\n"),
+		"a NEL in an extension":  resign(body + "extension\u0085line\n"),
+		"a DEL in the origin":    resign(strings.Replace(body, "acme-prod", "acme\x7fprod", 1)),
+		"a C1 control in a body": resign(strings.Replace(body, "acme-prod", "acme\u009bprod", 1)),
 	}
 	for what, forged := range twins {
 		_, err := VerifyCheckpoint(forged, key)
@@ -122,6 +127,11 @@ func TestCheckpointsVerifyAgainstThePinnedKeyAndTwinsFail(t *testing.T) {
 			t.Errorf("%s: %v", what, err)
 		}
 		t.Logf("%s: %v", what, err)
+	}
+	for _, what := range []string{"a DEL in an extension", "a NEL in an extension", "a DEL in the origin", "a C1 control in a body"} {
+		if _, err := VerifyCheckpoint(twins[what], key); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("%s says so: %v", what, err)
+		}
 	}
 	if _, err := VerifyCheckpoint(sizeForged, key); err == nil || !strings.Contains(err.Error(), "does not verify") {
 		t.Errorf("a forged size says so: %v", err)
@@ -206,5 +216,58 @@ func TestEvidenceVerifiesOfflineForEveryEventAndTwinsFail(t *testing.T) {
 	single := signedCheckpoint(key, private, "audit.example.com/ledgers/acme-prod", 1, leaves[0])
 	if v, err := VerifyEvidence(evidenceFile(t, events, leaves[:1], 0, single), key); err != nil || v.Seq != 0 {
 		t.Errorf("the evidence of a tree of one: %v", err)
+	}
+}
+
+// The twins of one evidence file whose error must name what is wrong: a
+// flipped signature byte, control characters in a signed note, and an
+// actor or resource with a member besides type, id and name. Such a member
+// changes no leaf hash (nothing commits to it), so the tree and its signed
+// checkpoint still verify: only the check of the extra data's structure
+// can refuse it.
+func TestEvidenceTwinsNameWhatIsWrong(t *testing.T) {
+	key, private := testKey(t, "audit.example.com", 7)
+	other, otherPrivate := testKey(t, "audit.example.com", 8)
+	events, leaves := vectorLeaves(t)
+	root := treeHash(leaves)
+	note := signedCheckpoint(key, private, "audit.example.com/ledgers/acme-prod", len(leaves), root)
+	text := evidenceFile(t, events, leaves, 8, note)
+	extraLine := strings.Split(text, "\n")[1]
+	content, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(extraLine, "extra "))
+	withExtra := func(old, new string) string {
+		if !strings.Contains(string(content), old) {
+			t.Fatalf("%q is not in %s", old, content)
+		}
+		changed := strings.Replace(string(content), old, new, 1)
+		return strings.Replace(text, extraLine, "extra "+base64.StdEncoding.EncodeToString([]byte(changed)), 1)
+	}
+	body := note[:strings.Index(note, "\n\n")+1]
+	signedWith := func(extension string) string {
+		extended := body + extension + "\n"
+		return evidenceFile(t, events, leaves, 8, extended+"\n"+signLine(key, private, extended))
+	}
+	if _, err := VerifyEvidence(signedWith("a plain extension"), key); err != nil {
+		t.Fatalf("with an extension line: %v", err)
+	}
+	twins := map[string][2]string{
+		"a flipped signature byte":    {strings.Replace(text, note, flipSignature(note), 1), "does not verify"},
+		"an actor with an email":      {withExtra(`"actor":{"id":"u_9"`, `"actor":{"email":"jane@example.com","id":"u_9"`), `actor that has a member "email"`},
+		"a resource with an owner":    {withExtra(`"type":"session"}`, `"owner":"u_1","type":"session"}`), `resource that has a member "owner"`},
+		"an actor with a null name":   {withExtra(`"id":"u_9",`, `"id":"u_9","name":null,`), "actor that has a name that is not a non-empty string"},
+		"an actor's ID in capitals":   {withExtra(`"actor":{"id"`, `"actor":{"ID"`), `actor that has a member "ID"`},
+		"a DEL in an extension line":  {signedWith("extension\x7f"), "control character"},
+		"a NEL in an extension line":  {signedWith("extension\u0085"), "control character"},
+		"a C1 control in the body":    {strings.Replace(text, "index 8\n", "index 8\u0085\n", 1), "control character"},
+		"a DEL after the proof":       {strings.Replace(text, "\n\naudit.example.com", "\n\x7f\naudit.example.com", 1), "control character"},
+		"another key's signed note":   {evidenceFile(t, events, leaves, 8, signedCheckpoint(other, otherPrivate, "audit.example.com/ledgers/acme-prod", len(leaves), root)), "no signature by the pinned key"},
+		"a note over another root":    {evidenceFile(t, events, leaves, 8, signedCheckpoint(key, private, "audit.example.com/ledgers/acme-prod", len(leaves), leaves[0])), "signed root"},
+		"a resource without its type": {withExtra(`,"type":"session"}`, `}`), "resource that has no type"},
+	}
+	for what, twin := range twins {
+		_, err := VerifyEvidence(twin[0], key)
+		if !errors.Is(err, ErrVerification) || !strings.Contains(err.Error(), twin[1]) {
+			t.Errorf("%s: %v", what, err)
+		}
+		t.Logf("%s: %v", what, err)
 	}
 }

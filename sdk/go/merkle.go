@@ -48,10 +48,16 @@ func VerifyInclusion(index, size uint64, leaf Hash, proof []Hash, root Hash) err
 // checkpoint's tree (docs/SDK.md §6): its leaf hash computed here from its
 // content, never taken from the server, and the inclusion proof checked
 // against the checkpoint's root and size. The checkpoint must come from
-// VerifyCheckpoint or Client.Checkpoint, which checked its signature.
+// VerifyCheckpoint or Client.Checkpoint, which checked its signature. An
+// event of a StoredEvent read from JSON whose answer carried what no hash
+// commits to (an actor's member besides type, id and name, a duplicate
+// member, a member in another case) fails, naming it.
 func VerifyEventInclusion(event Event, seq uint64, proof []Hash, checkpoint *Checkpoint) error {
 	if checkpoint == nil {
 		return newError(ErrInvalid, "no checkpoint")
+	}
+	if err := checkCommitted(event); err != nil {
+		return err
 	}
 	leaf, err := LeafHash(event)
 	if err != nil {

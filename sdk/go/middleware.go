@@ -1,11 +1,12 @@
 package auditstore
 
 import (
-	"bufio"
 	"context"
-	"io"
+	"errors"
+	"log"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"unicode"
@@ -20,17 +21,25 @@ import (
 // MiddlewareOptions configures Middleware.
 type MiddlewareOptions struct {
 	// Actor finds who the request acts for (its authenticated user); nil or
-	// a nil answer records {"type": "anonymous", "id": "anonymous"}.
+	// a nil answer records {"type": "anonymous", "id": "anonymous"}. An id
+	// or name longer than 256 characters is cut; an actor the server would
+	// still refuse is recorded as anonymous (logged once).
 	Actor func(*http.Request) *Party
-	// SkipAnonymous leaves requests without an actor unrecorded.
+	// SkipAnonymous leaves requests for which Actor answers nil unrecorded
+	// (one whose Actor panicked is recorded, as anonymous).
 	SkipAnonymous bool
 	// Exclude lists path prefixes not recorded (health checks, static files).
 	Exclude []string
 	// ClientIP finds the client address (a proxy header the application
 	// trusts); nil takes the peer's address.
 	ClientIP func(*http.Request) string
-	// RouteOf names the request's route pattern (a router's); nil takes the
-	// request path.
+	// RouteOf names the request's route pattern (a router's), "" for a
+	// request no route matched, recorded as "unmatched"; nil takes the
+	// request path, cut to 256 characters.
+	//
+	// An extractor (Actor, ClientIP, RouteOf) that panics never fails the
+	// request: the panic is logged and the event recorded without what it
+	// would have found (anonymous, the peer's address, "unmatched").
 	RouteOf func(*http.Request) string
 	// Ledger records to another ledger than the client's.
 	Ledger string
@@ -90,12 +99,12 @@ func (a *RequestAudit) Skip() {
 
 // Middleware wraps handlers so that each request they handle is recorded.
 func Middleware(client *Client, options MiddlewareOptions) func(http.Handler) http.Handler {
-	ledger := options.Ledger
-	if ledger == "" {
-		ledger = client.in.settings.Ledger
+	m := &middleware{client: client, options: options, ledger: options.Ledger, logger: client.in.settings.Logger}
+	if m.ledger == "" {
+		m.ledger = client.in.settings.Ledger
 	}
-	if ledger == "" {
-		client.in.settings.Logger.Printf("auditstore: the middleware has no ledger (Config.Ledger or MiddlewareOptions.Ledger): no request will be recorded")
+	if m.ledger == "" {
+		m.logger.Printf("auditstore: the middleware has no ledger (Config.Ledger or MiddlewareOptions.Ledger): no request will be recorded")
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,13 +118,14 @@ func Middleware(client *Client, options MiddlewareOptions) func(http.Handler) ht
 			rec := &recorder{w: w}
 			defer func() {
 				// A panicking handler's request is recorded as a 500, then
-				// the panic goes on to net/http.
+				// the panic goes on to net/http as it was: recording never
+				// panics, since the application's extractors are guarded.
 				recovered := recover()
 				status := rec.result()
 				if recovered != nil && !rec.wrote {
 					status = http.StatusInternalServerError
 				}
-				recordRequest(client, ledger, options, r, handle, status)
+				m.record(r, handle, status)
 				if recovered != nil {
 					panic(recovered)
 				}
@@ -125,38 +135,64 @@ func Middleware(client *Client, options MiddlewareOptions) func(http.Handler) ht
 	}
 }
 
-// recordRequest queues the request's event without ever waiting; a failure
-// is logged and dropped, never the request's.
-func recordRequest(client *Client, ledger string, options MiddlewareOptions, r *http.Request, handle *RequestAudit, status int) {
+// unmatchedRoute is the route and resource id of a request no route matched
+// (docs/SDK.md §8).
+const unmatchedRoute = "unmatched"
+
+// middleware is one Middleware call's settings.
+type middleware struct {
+	client  *Client
+	ledger  string
+	options MiddlewareOptions
+	logger  *log.Logger
+	// badActor logs once that the Actor extractor answers actors the server
+	// would refuse, rather than once per request.
+	badActor sync.Once
+}
+
+// record queues the request's event without ever waiting; a failure is
+// logged and dropped, never the request's.
+func (m *middleware) record(r *http.Request, handle *RequestAudit, status int) {
 	handle.mu.Lock()
 	action, resourceType, resourceID, actor, skip := handle.action, handle.resourceType, handle.resourceID, handle.actor, handle.skip
 	handle.mu.Unlock()
 	if skip {
 		return
 	}
+	options := m.options
+	found := true
 	if actor == nil && options.Actor != nil {
-		actor = options.Actor(r)
+		found = m.extract("Actor", func() { actor = options.Actor(r) })
 	}
 	if actor == nil {
-		if options.SkipAnonymous {
+		// An extractor that panicked found nothing: the request is recorded
+		// without its actor, not skipped as an anonymous one.
+		if found && options.SkipAnonymous {
 			return
 		}
 		actor = &Party{Type: "anonymous", ID: "anonymous"}
 	}
 	route := r.URL.Path
-	if options.RouteOf != nil {
-		route = options.RouteOf(r)
+	if options.RouteOf != nil && !m.extract("RouteOf", func() { route = options.RouteOf(r) }) {
+		route = unmatchedRoute
 	}
-	route = requestText(route)
+	// An empty route (a RouteOf that matched nothing, a CONNECT request's
+	// empty path) would be a resource id the server refuses.
+	if route = requestText(route); route == "" {
+		route = unmatchedRoute
+	}
 	if action == "" {
 		action, resourceType, resourceID = "http."+strings.ToLower(r.Method), "route", route
 	}
 	metadata := map[string]interface{}{"method": r.Method, "route": route, "status": status}
-	ip := ""
+	peer := ""
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		peer = host
+	}
+	// A ClientIP that panics leaves the peer's address.
+	ip := peer
 	if options.ClientIP != nil {
-		ip = options.ClientIP(r)
-	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ip = host
+		m.extract("ClientIP", func() { ip = options.ClientIP(r) })
 	}
 	if ip != "" {
 		metadata["client_ip"] = requestText(ip)
@@ -167,10 +203,50 @@ func recordRequest(client *Client, ledger string, options MiddlewareOptions, r *
 	if id := r.Header.Get("X-Request-Id"); id != "" {
 		metadata["request_id"] = requestText(id)
 	}
-	event := Event{Actor: *actor, Action: action, Resource: Party{Type: resourceType, ID: resourceID}, Metadata: metadata}
-	if err := client.in.record(ledger, event, true); err != nil {
-		client.in.settings.Logger.Printf("auditstore: a request's event was not queued: %v", err)
+	event := Event{Actor: m.fitActor(*actor), Action: action, Resource: Party{Type: resourceType, ID: resourceID}, Metadata: metadata}
+	if err := m.client.in.record(m.ledger, event, true); err != nil {
+		m.logger.Printf("auditstore: a request's event was not queued: %v", err)
 	}
+}
+
+// extract runs one of the application's extractors. One that panics is the
+// application's failure, not the request's (docs/SDK.md §8): the panic is
+// logged, by its type only, since its value may quote the request, and
+// extract answers false so the event is recorded without what the
+// extractor would have found.
+func (m *middleware) extract(name string, call func()) (ok bool) {
+	defer func() {
+		// ok is still false after any panic, panic(nil) included, whose
+		// recover() answers nil before Go 1.21.
+		if !ok {
+			recovered := recover()
+			m.logger.Printf("auditstore: the middleware's %s extractor panicked (%T); the request is recorded without it\n%s",
+				name, recovered, debug.Stack())
+		}
+	}()
+	call()
+	return true
+}
+
+// fitActor makes an actor from the application fit an event: its id and
+// name cut as requestText cuts request strings, so that a long user id is
+// still recorded. One the server would still refuse (an empty id, a type
+// with a space) is recorded as anonymous rather than lost with its event.
+func (m *middleware) fitActor(actor Party) Party {
+	fitted := Party{Type: actor.Type, ID: requestText(actor.ID), Name: requestText(actor.Name)}
+	err := checkParty("actor", fitted)
+	if err == nil {
+		return fitted
+	}
+	m.badActor.Do(func() {
+		field := "actor"
+		var failure *Error
+		if errors.As(err, &failure) && failure.Field != "" {
+			field = failure.Field
+		}
+		m.logger.Printf("auditstore: the middleware's actor has an invalid %s; such requests are recorded as anonymous", field)
+	})
+	return Party{Type: "anonymous", ID: "anonymous"}
 }
 
 // requestText makes text from a request (a path, a header) fit an event:
@@ -188,136 +264,4 @@ func requestText(text string) string {
 		text = string(runes[:maxTextLen-1]) + "…"
 	}
 	return text
-}
-
-// recorder captures the status a handler answers, passing everything on.
-type recorder struct {
-	w        http.ResponseWriter
-	status   int
-	wrote    bool
-	hijacked bool
-}
-
-func (r *recorder) Header() http.Header {
-	return r.w.Header()
-}
-
-func (r *recorder) WriteHeader(status int) {
-	// 1xx answers are interim: the final status comes after them.
-	if !r.wrote && status >= 200 {
-		r.status, r.wrote = status, true
-	}
-	r.w.WriteHeader(status)
-}
-
-func (r *recorder) Write(data []byte) (int, error) {
-	r.written()
-	return r.w.Write(data)
-}
-
-// Unwrap lets http.ResponseController (Go 1.20 and later) reach the
-// underlying writer's other abilities.
-func (r *recorder) Unwrap() http.ResponseWriter {
-	return r.w
-}
-
-func (r *recorder) written() {
-	if !r.wrote {
-		r.status, r.wrote = http.StatusOK, true
-	}
-}
-
-// result is the status to record: what was written, 200 when nothing was
-// (net/http answers 200 then), 101 for a connection taken over (an upgrade).
-func (r *recorder) result() int {
-	switch {
-	case r.wrote:
-		return r.status
-	case r.hijacked:
-		return http.StatusSwitchingProtocols
-	}
-	return http.StatusOK
-}
-
-func (r *recorder) flush() {
-	r.written()
-	r.w.(http.Flusher).Flush()
-}
-
-func (r *recorder) hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, rw, err := r.w.(http.Hijacker).Hijack()
-	if err == nil {
-		r.hijacked = true
-	}
-	return conn, rw, err
-}
-
-func (r *recorder) readFrom(src io.Reader) (int64, error) {
-	r.written()
-	return r.w.(io.ReaderFrom).ReadFrom(src)
-}
-
-type flushFunc func()
-
-func (f flushFunc) Flush() { f() }
-
-type hijackFunc func() (net.Conn, *bufio.ReadWriter, error)
-
-func (f hijackFunc) Hijack() (net.Conn, *bufio.ReadWriter, error) { return f() }
-
-type readFromFunc func(io.Reader) (int64, error)
-
-func (f readFromFunc) ReadFrom(src io.Reader) (int64, error) { return f(src) }
-
-// wrap answers a ResponseWriter with exactly the optional interfaces the
-// wrapped writer has (http.Flusher, http.Hijacker, io.ReaderFrom), so a
-// handler's type assertions answer as they would without the middleware.
-func (r *recorder) wrap() http.ResponseWriter {
-	_, canFlush := r.w.(http.Flusher)
-	_, canHijack := r.w.(http.Hijacker)
-	_, canReadFrom := r.w.(io.ReaderFrom)
-	f, h, rf := flushFunc(r.flush), hijackFunc(r.hijack), readFromFunc(r.readFrom)
-	switch {
-	case canFlush && canHijack && canReadFrom:
-		return struct {
-			*recorder
-			http.Flusher
-			http.Hijacker
-			io.ReaderFrom
-		}{r, f, h, rf}
-	case canFlush && canHijack:
-		return struct {
-			*recorder
-			http.Flusher
-			http.Hijacker
-		}{r, f, h}
-	case canFlush && canReadFrom:
-		return struct {
-			*recorder
-			http.Flusher
-			io.ReaderFrom
-		}{r, f, rf}
-	case canHijack && canReadFrom:
-		return struct {
-			*recorder
-			http.Hijacker
-			io.ReaderFrom
-		}{r, h, rf}
-	case canFlush:
-		return struct {
-			*recorder
-			http.Flusher
-		}{r, f}
-	case canHijack:
-		return struct {
-			*recorder
-			http.Hijacker
-		}{r, h}
-	case canReadFrom:
-		return struct {
-			*recorder
-			io.ReaderFrom
-		}{r, rf}
-	}
-	return r
 }

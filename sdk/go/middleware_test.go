@@ -132,6 +132,9 @@ func abilities(w http.ResponseWriter) string {
 	if _, ok := w.(io.ReaderFrom); ok {
 		out = append(out, "readerfrom")
 	}
+	if _, ok := w.(http.Pusher); ok {
+		out = append(out, "pusher")
+	}
 	return strings.Join(out, " ")
 }
 

@@ -138,6 +138,19 @@ type Checkpoint struct {
 	Note string
 }
 
+// hasControl says whether text holds a control character other than
+// newline: C0, DEL and C1 (U+0080–U+009F, such as NEL), which a note or an
+// evidence file never carries and which could make a line read differently
+// elsewhere than here. The text is valid UTF-8.
+func hasControl(text string) bool {
+	for _, r := range text {
+		if r != '\n' && unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}
+
 // openNote checks a signed note against key and returns its text (C2SP
 // signed-note): valid UTF-8, no control characters but newline; split at
 // the last blank line; one to 100 signature lines, each "— <name>
@@ -147,10 +160,8 @@ func openNote(note string, key *VerifierKey) (string, error) {
 	if !utf8.ValidString(note) {
 		return "", verificationError("the note is not valid UTF-8")
 	}
-	for i := 0; i < len(note); i++ {
-		if note[i] < 0x20 && note[i] != '\n' {
-			return "", verificationError("the note has a control character")
-		}
+	if hasControl(note) {
+		return "", verificationError("the note has a control character other than newline (C0, DEL or C1)")
 	}
 	split := strings.LastIndex(note, "\n\n")
 	if split < 0 {

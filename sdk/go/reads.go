@@ -276,7 +276,9 @@ func (c *Client) Evidence(ctx context.Context, ledger, id string) (string, error
 }
 
 // GetVerifiedEvent reads one event and proves it included in the ledger's
-// current signed checkpoint, trusting nothing of the server's: its leaf
+// current signed checkpoint, trusting nothing of the server's: the answer
+// read strictly (no duplicate members, parties of exactly type, id and an
+// optional non-empty name, nothing a hash would not commit to), its leaf
 // hash computed here from its content (never the one sent with it), the
 // inclusion proof checked against the checkpoint's root, the checkpoint's
 // signature against the pinned key.
@@ -292,7 +294,11 @@ func (c *Client) GetVerifiedEvent(ctx context.Context, ledger, id string) (*Stor
 		return nil, nil, verificationError("event %s is a tombstone: its content is archived", id)
 	}
 	if event.ID != id {
-		return nil, nil, verificationError("asked for event %s, the server answered %s", id, event.ID)
+		return nil, nil, verificationError("asked for event %s, the server answered %q", id, truncate(event.ID, 128))
+	}
+	// GetEvent's decoding read the answer a second time, strictly.
+	if err := checkCommitted(event.Event); err != nil {
+		return nil, nil, err
 	}
 	local, err := LeafHash(event.Event)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,7 +27,12 @@ type TrackedCheckpoint struct {
 }
 
 // Store is where a tracker keeps its checkpoints. Load answers nil when the
-// ledger has none.
+// ledger has none. Save should refuse to replace a ledger's checkpoint with
+// one of a smaller tree (ErrStore) or another root of the same size
+// (ErrFork), as MemoryStore and FileStore do, so that a second tracker
+// sharing the store cannot take it back to an older tree. A store is meant
+// for one tracker: the tracker checks one checkpoint at a time only among
+// its own calls.
 type Store interface {
 	Load(ctx context.Context, ledger string) (*TrackedCheckpoint, error)
 	Save(ctx context.Context, ledger string, checkpoint TrackedCheckpoint) error
@@ -54,14 +60,39 @@ func (m *MemoryStore) Load(_ context.Context, ledger string) (*TrackedCheckpoint
 	return nil, nil
 }
 
-// Save keeps the ledger's checkpoint.
+// Save keeps the ledger's checkpoint, unless the one kept is of a larger
+// tree (ErrStore) or of the same size with another root (ErrFork).
 func (m *MemoryStore) Save(_ context.Context, ledger string, checkpoint TrackedCheckpoint) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.checkpoints == nil {
 		m.checkpoints = map[string]TrackedCheckpoint{}
 	}
+	if stored, ok := m.checkpoints[ledger]; ok {
+		if err := checkReplace(ledger, stored, checkpoint); err != nil {
+			return err
+		}
+	}
 	m.checkpoints[ledger] = checkpoint
+	return nil
+}
+
+// checkReplace refuses to replace a stored checkpoint with one of a smaller
+// tree, which only a second tracker sharing the store saves (a tracker
+// itself refuses a smaller tree as ErrRollback before saving), or with
+// another root of the same size: two signed trees of one size are a fork,
+// whoever verified them.
+func checkReplace(ledger string, stored, next TrackedCheckpoint) error {
+	switch {
+	case next.TreeSize < stored.TreeSize:
+		return &Error{Kind: ErrStore, Ledger: ledger, StoredSize: stored.TreeSize, SeenSize: next.TreeSize,
+			Message: fmt.Sprintf("ledger %s: the store holds a tree of size %d, larger than the %d to be saved "+
+				"(is a second tracker using this store?)", ledger, stored.TreeSize, next.TreeSize)}
+	case next.TreeSize == stored.TreeSize && next.Root != stored.Root:
+		return &Error{Kind: ErrFork, Ledger: ledger, StoredSize: stored.TreeSize, SeenSize: next.TreeSize,
+			StoredRoot: stored.Root, SeenRoot: next.Root, StoredNote: stored.Note, SeenNote: next.Note,
+			Message: "the store holds another root of this size"}
+	}
 	return nil
 }
 
@@ -108,13 +139,20 @@ func (f *FileStore) Load(_ context.Context, ledger string) (*TrackedCheckpoint, 
 	return nil, nil
 }
 
-// Save replaces the ledger's checkpoint in the file.
+// Save replaces the ledger's checkpoint in the file, unless the one kept is
+// of a larger tree (ErrStore) or of the same size with another root
+// (ErrFork). The file is not locked: one process at a time may use it.
 func (f *FileStore) Save(_ context.Context, ledger string, checkpoint TrackedCheckpoint) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	all, err := f.read()
 	if err != nil {
 		return err
+	}
+	if stored, ok := all[ledger]; ok {
+		if err := checkReplace(ledger, stored, checkpoint); err != nil {
+			return err
+		}
 	}
 	all[ledger] = checkpoint
 	data, err := json.MarshalIndent(all, "", "  ")
@@ -150,7 +188,10 @@ func (f *FileStore) Save(_ context.Context, ledger string, checkpoint TrackedChe
 }
 
 // CheckpointTracker verifies every checkpoint it is shown against the last
-// one it verified for that ledger.
+// one it verified for that ledger. Give each tracker a store of its own:
+// two trackers sharing one (or one file) do not check one checkpoint at a
+// time between them, and a save that would take the store back to a
+// smaller tree fails with ErrStore.
 type CheckpointTracker struct {
 	client *Client
 	store  Store
