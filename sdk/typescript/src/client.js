@@ -4,9 +4,10 @@
 // Crypto, AbortSignal.timeout).
 
 import { ClosedError, NetworkError, ProblemError, QueueFullError, VerificationError, isRetryable } from './errors.js';
-import { leafHash, originNamesLedger, parseVerifierKey, verifyCheckpoint, verifyInclusion } from './verify.js';
+import { originNamesLedger, parseVerifierKey, verifyCheckpoint, verifyEvent } from './verify.js';
 
 const ENVELOPE_BYTES = 13; // {"events":[ ]}
+const isNode = typeof process !== 'undefined' && Boolean(process.versions?.node);
 const encoder = new TextEncoder();
 const KEY = Symbol('apiKey');
 
@@ -40,6 +41,25 @@ function shownKey(secret) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The body of a batch, from each event's JSON text as `prepare` made it:
+ * the bytes sent are those measured, on every attempt. */
+function batchBody(texts) {
+  return `{"events":[${texts.join(',')}]}`;
+}
+
+// A callback of the application's failing is not the sender's failure.
+function notify(callback, error, events) {
+  try {
+    callback(error, events);
+  } catch {
+    // Nothing to do: the events are counted either way.
+  }
+}
+
+// What the events of a batch were when recorded, for a callback: parsed
+// from the JSON sent, so a later change to the caller's objects shows not.
+const recorded = (items) => items.map((item) => JSON.parse(item.json));
+
 export class Client {
   /**
    * @param {object} options see index.d.ts (ClientOptions)
@@ -71,6 +91,10 @@ export class Client {
     this.queue = [];
     // Events queued per ledger, so a record costs O(1) whatever the queue holds.
     this.waiting = new Map();
+    // Every queued event is numbered in recorded order, so `flush` can wait
+    // for those recorded before it and not for the ones after.
+    this.numbered = 0;
+    this.inFlight = [];
     this.pumping = null;
     this.timer = null;
     this.closed = false;
@@ -100,48 +124,78 @@ export class Client {
     return Math.max(Math.random() * bound, retryAfter ?? 0);
   }
 
-  async request(method, path, body, { text = false } = {}) {
+  /** One API call with the retries of SDK.md §3. `body` is JSON text (sent
+   * as it is) or a value serialised once, so every attempt sends the same
+   * bytes. `as`: 'json', 'text', or 'response' (the response once its
+   * headers are in, the timeout then lifted, for a download's body). */
+  async request(method, path, body, { as = 'json' } = {}) {
+    const payload = body === undefined || typeof body === 'string' ? body : JSON.stringify(body);
     for (let attempt = 0; ; attempt++) {
       let error;
       try {
-        const response = await this.fetch(`${this.baseUrl}/v1${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${this[KEY]}`,
-            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-        if (response.ok) {
-          if (text === 'response') return response;
-          return text ? response.text() : response.json();
-        }
-        const wait = retryAfterMs(response.headers.get('retry-after'));
-        let problem;
-        try {
-          problem = await response.json();
-        } catch {
-          problem = { status: response.status, title: response.statusText, detail: '' };
-        }
-        error = new ProblemError({ ...problem, status: response.status }, wait);
+        return await this.attempt(method, path, payload, as);
       } catch (e) {
-        if (e instanceof ProblemError) throw e;
-        error = new NetworkError(`AuditStore could not be reached: ${e?.cause?.message ?? e?.message ?? e}`);
+        error = e instanceof ProblemError ? e : new NetworkError(`AuditStore could not be reached: ${e?.cause?.message ?? e?.message ?? e}`);
       }
       if (!isRetryable(error) || attempt >= this.maxRetries) throw error;
       await sleep(this.backoffMs(attempt + 1, error.retryAfterMs));
     }
   }
 
+  /** One attempt, within the request timeout: over the whole exchange,
+   * but for 'response' only until the headers are in (a download's body may
+   * well take longer). */
+  async attempt(method, path, payload, as) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    try {
+      const response = await this.fetch(`${this.baseUrl}/v1${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this[KEY]}`,
+          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: payload,
+        // A followed redirect would turn a POST into a GET elsewhere.
+        redirect: 'manual',
+        signal: controller.signal,
+      });
+      if (as === 'response' && response.ok) return response;
+      if (response.ok) {
+        // Awaited here, so a body that fails to arrive is a NetworkError,
+        // retried like any other (safe: events carry their ids).
+        return await (as === 'text' ? response.text() : response.json());
+      }
+      throw await this.problem(response);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The error a non-2xx response stands for. */
+  async problem(response) {
+    if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) return redirected(response);
+    const wait = retryAfterMs(response.headers.get('retry-after'));
+    let problem;
+    try {
+      problem = await response.json();
+    } catch {
+      problem = { status: response.status, title: response.statusText, detail: '' };
+    }
+    return new ProblemError({ ...problem, status: response.status }, wait);
+  }
+
+  /** The event with its id and time, serialised once: its JSON text is what
+   * every attempt sends, whatever the caller later does to its objects. */
   prepare(event) {
     if (!event || typeof event !== 'object' || Array.isArray(event)) throw new TypeError('an event is an object');
     const out = { ...event };
     if (out.id === undefined) out.id = uuidv7();
     if (out.occurred_at === undefined) out.occurred_at = new Date().toISOString();
-    const bytes = encoder.encode(JSON.stringify(out)).length;
+    const json = JSON.stringify(out);
+    const bytes = encoder.encode(json).length;
     if (bytes + ENVELOPE_BYTES > this.batchBytes) throw new TypeError(`the event is ${bytes} bytes, more than a batch may carry`);
-    return { event: out, bytes };
+    return { json, bytes };
   }
 
   ledgerOf(ledger) {
@@ -152,16 +206,25 @@ export class Client {
 
   /** Queues an event and returns at once; the background pump sends it. */
   record(event, { ledger } = {}) {
+    this.recordNow(event, ledger, this.whenFull === 'drop');
+  }
+
+  /** Queues an event if there is room, else drops it and reports it to
+   * `onDrop`, whatever `whenFull` says: never waits, never throws
+   * QueueFullError (the middleware's way, SDK.md §2, §8). */
+  recordNowait(event, { ledger } = {}) {
+    this.recordNow(event, ledger, true);
+  }
+
+  recordNow(event, ledger, drop) {
     if (this.closed) throw new ClosedError();
     const target = this.ledgerOf(ledger);
     const prepared = this.prepare(event);
     if (this.queue.length >= this.queueSize) {
-      if (this.whenFull === 'drop') {
-        this.stats.dropped++;
-        this.onDrop(new QueueFullError(), [prepared.event]);
-        return;
-      }
-      throw new QueueFullError();
+      if (!drop) throw new QueueFullError();
+      this.stats.dropped++;
+      notify(this.onDrop, new QueueFullError(), [JSON.parse(prepared.json)]);
+      return;
     }
     this.enqueue(target, prepared);
   }
@@ -180,8 +243,8 @@ export class Client {
     this.enqueue(target, prepared);
   }
 
-  enqueue(ledger, { event, bytes }) {
-    this.queue.push({ ledger, event, bytes });
+  enqueue(ledger, { json, bytes }) {
+    this.queue.push({ number: ++this.numbered, ledger, json, bytes });
     this.stats.recorded++;
     const waiting = (this.waiting.get(ledger) ?? 0) + 1;
     this.waiting.set(ledger, waiting);
@@ -200,47 +263,74 @@ export class Client {
       this.pumping = this.pump().finally(() => {
         this.pumping = null;
         if (this.queue.length) this.kick();
-        else for (const done of this.waiters.splice(0)) done();
+        this.settle();
       });
     }
     return this.pumping;
   }
 
-  /** Sends batches until the queue is empty, one request at a time; a
-   * batch takes a ledger's events in order up to the size limits. */
+  /** Sends batches until the queue is empty, one request at a time. */
   async pump() {
     while (this.queue.length) {
-      const ledger = this.queue[0].ledger;
-      const batch = [];
-      let bytes = ENVELOPE_BYTES;
-      const rest = [];
-      // Once one of the ledger's events waits, the later ones wait too (order).
-      let full = false;
-      for (const item of this.queue) {
-        if (item.ledger === ledger && !full && batch.length < this.batchSize && bytes + item.bytes + 1 <= this.batchBytes) {
-          batch.push(item.event);
-          bytes += item.bytes + 1;
-        } else {
-          if (item.ledger === ledger) full = true;
-          rest.push(item);
-        }
-      }
-      this.queue = rest;
-      const left = (this.waiting.get(ledger) ?? 0) - batch.length;
-      if (left > 0) this.waiting.set(ledger, left);
-      else this.waiting.delete(ledger);
+      const batch = this.take();
+      this.inFlight = batch.items;
       try {
-        await this.request('POST', `/ledgers/${encodeURIComponent(ledger)}/events`, { events: batch });
-        this.stats.delivered += batch.length;
+        await this.request('POST', `/ledgers/${encodeURIComponent(batch.ledger)}/events`, batchBody(batch.items.map((item) => item.json)));
+        this.stats.delivered += batch.items.length;
       } catch (error) {
-        this.stats.failed += batch.length;
-        try {
-          this.onError(error, batch);
-        } catch {
-          // A reporting callback's failure is not the sender's.
-        }
+        this.stats.failed += batch.items.length;
+        notify(this.onError, error, recorded(batch.items));
+      }
+      this.inFlight = [];
+      this.settle();
+    }
+  }
+
+  /** The oldest event's ledger's next batch: its events in order, within
+   * the limits; the events it passes keep their place. The first always
+   * fits (`prepare` refused an event that would not fit alone), so no
+   * batch is empty. */
+  take() {
+    const ledger = this.queue[0].ledger;
+    const items = [];
+    let bytes = ENVELOPE_BYTES;
+    const rest = [];
+    // Once one of the ledger's events waits, the later ones wait too (order).
+    let full = false;
+    for (const item of this.queue) {
+      // A comma before every event but the first.
+      const grown = bytes + item.bytes + (items.length ? 1 : 0);
+      if (item.ledger === ledger && !full && items.length < this.batchSize && (grown <= this.batchBytes || !items.length)) {
+        items.push(item);
+        bytes = grown;
+      } else {
+        if (item.ledger === ledger) full = true;
+        rest.push(item);
       }
     }
+    this.queue = rest;
+    const left = (this.waiting.get(ledger) ?? 0) - items.length;
+    if (left > 0) this.waiting.set(ledger, left);
+    else this.waiting.delete(ledger);
+    return { ledger, items };
+  }
+
+  /** The number of the oldest event neither delivered nor given up, or
+   * null. The queue stays in recorded order (`take` keeps what it passes in
+   * place), so it is the first queued one or the first in flight. */
+  lowestPending() {
+    const lows = [this.inFlight[0]?.number, this.queue[0]?.number].filter((n) => n !== undefined);
+    return lows.length ? Math.min(...lows) : null;
+  }
+
+  // Resolves the flushes whose events are all delivered or given up.
+  settle() {
+    const low = this.lowestPending();
+    this.waiters = this.waiters.filter(({ upto, done }) => {
+      if (low !== null && low <= upto) return true;
+      done();
+      return false;
+    });
   }
 
   report() {
@@ -255,11 +345,16 @@ export class Client {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    const drained = this.queue.length || this.pumping ? new Promise((resolve) => this.waiters.push(resolve)) : Promise.resolve();
+    const upto = this.numbered;
+    let waiter;
+    const settled = new Promise((resolve) => (waiter = { upto, done: resolve }));
+    this.waiters.push(waiter);
     if (this.queue.length) this.kick();
+    this.settle();
     let timer;
-    await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    await Promise.race([settled, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
+    this.waiters = this.waiters.filter((w) => w !== waiter);
     return this.report();
   }
 
@@ -275,8 +370,8 @@ export class Client {
    * where each landed: `{tree_size, events: [{id, seq, leaf_hash, chain_hash}]}`. */
   async append(events, { ledger } = {}) {
     const target = this.ledgerOf(ledger);
-    const prepared = events.map((e) => this.prepare(e).event);
-    return this.request('POST', `/ledgers/${encodeURIComponent(target)}/events`, { events: prepared });
+    const texts = events.map((e) => this.prepare(e).json);
+    return this.request('POST', `/ledgers/${encodeURIComponent(target)}/events`, batchBody(texts));
   }
 
   async getEvent(ledger, id) {
@@ -305,7 +400,7 @@ export class Client {
 
   async checkpointNote(ledger, treeSize) {
     const size = treeSize === undefined ? '' : `?tree_size=${treeSize}`;
-    return this.request('GET', `/ledgers/${encodeURIComponent(ledger)}/checkpoint${size}`, undefined, { text: true });
+    return this.request('GET', `/ledgers/${encodeURIComponent(ledger)}/checkpoint${size}`, undefined, { as: 'text' });
   }
 
   async pinnedKey() {
@@ -334,15 +429,13 @@ export class Client {
 
   /** One event, proven included in the latest signed checkpoint: its leaf
    * hash computed here, the proof against the checkpoint's root, the
-   * checkpoint's signature against the pinned key. */
+   * checkpoint's signature against the pinned key (`verifyEvent`). */
   async getVerifiedEvent(ledger, id) {
     const event = await this.getEvent(ledger, id);
     if (event.tombstoned) throw new VerificationError(`event ${id} is a tombstone: its content is archived`);
-    const local = await leafHash(event);
-    if (local !== event.leaf_hash) throw new VerificationError(`event ${id}'s content does not hash to the leaf hash it came with`);
     const checkpoint = await this.checkpoint(ledger);
     const proof = await this.inclusionProof(ledger, event.seq, checkpoint.treeSize);
-    await verifyInclusion(event.seq, checkpoint.treeSize, local, proof, checkpoint.root);
+    await verifyEvent(event, proof, checkpoint);
     return { event, checkpoint };
   }
 
@@ -351,7 +444,7 @@ export class Client {
   }
 
   async evidence(ledger, id) {
-    return this.request('GET', `/ledgers/${encodeURIComponent(ledger)}/events/${encodeURIComponent(id)}/evidence`, undefined, { text: true });
+    return this.request('GET', `/ledgers/${encodeURIComponent(ledger)}/events/${encodeURIComponent(id)}/evidence`, undefined, { as: 'text' });
   }
 
   async startExport(ledger, request) {
@@ -363,8 +456,9 @@ export class Client {
   }
 
   /** Polls until the export is done (its status) or failed, reporting
-   * `onProgress(eventsWritten, eventsTotal)`. */
-  async waitExport(ledger, id, { pollMs = 500, timeoutMs = 600_000, onProgress = () => {} } = {}) {
+   * `onProgress(eventsWritten, eventsTotal)`; every `pollMs`, by default
+   * the retry backoff's base (SDK.md §5). */
+  async waitExport(ledger, id, { pollMs = this.retryBaseMs, timeoutMs = 600_000, onProgress = () => {} } = {}) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const status = await this.exportStatus(ledger, id);
@@ -376,14 +470,66 @@ export class Client {
     }
   }
 
-  /** A done export's file, checked against the SHA-256 it reported. */
-  async downloadExport(ledger, id) {
+  /** A done export's file, checked against the SHA-256 it reported. With
+   * `path` (Node): streamed to a temporary file beside it while hashed,
+   * renamed to `path` once the digest matches (a mismatch leaves no file);
+   * answers the digest. Without: the bytes (browsers). */
+  async downloadExport(ledger, id, path) {
     const status = await this.exportStatus(ledger, id);
     if (!status.sha256) throw new VerificationError(`export ${id} is not done (${status.status})`);
-    const response = await this.request('GET', `/ledgers/${encodeURIComponent(ledger)}/exports/${encodeURIComponent(id)}/download`, undefined, { text: 'response' });
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    const digest = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
-    if (digest !== status.sha256) throw new VerificationError(`the downloaded export has SHA-256 ${digest}, the export reported ${status.sha256}`);
+    const response = await this.request('GET', `/ledgers/${encodeURIComponent(ledger)}/exports/${encodeURIComponent(id)}/download`, undefined, { as: 'response' });
+    if (path !== undefined) return this.downloadTo(response, path, id, status.sha256);
+    let bytes;
+    try {
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch (e) {
+      throw new NetworkError(`export ${id}'s download broke off: ${e?.cause?.message ?? e?.message ?? e}`);
+    }
+    checkDigest(id, hexOf(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))), status.sha256);
     return bytes;
   }
+
+  async downloadTo(response, path, id, expected) {
+    if (!isNode) throw new TypeError('downloading to a path needs Node; without one the bytes are answered');
+    const [{ open, rename, unlink }, { createHash, randomBytes }] = await Promise.all([import('node:fs/promises'), import('node:crypto')]);
+    const part = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.part`;
+    const hash = createHash('sha256');
+    const file = await open(part, 'wx');
+    try {
+      try {
+        for await (const chunk of response.body ?? []) {
+          hash.update(chunk);
+          await file.write(chunk);
+        }
+      } catch (e) {
+        throw new NetworkError(`export ${id}'s download broke off: ${e?.cause?.message ?? e?.message ?? e}`);
+      }
+      await file.sync();
+      await file.close();
+      checkDigest(id, hash.digest('hex'), expected);
+      await rename(part, path);
+      return expected;
+    } catch (e) {
+      await file.close().catch(() => {});
+      await unlink(part).catch(() => {});
+      throw e;
+    }
+  }
+}
+
+// A redirect is not followed (a POST would become a GET elsewhere) nor
+// retried: the base URL is wrong, which only its owner can mend. A browser
+// shows an opaque redirect with status 0 and no location.
+function redirected(response) {
+  response.body?.cancel().catch(() => {});
+  const status = response.status || 302;
+  const location = response.headers.get('location');
+  const detail = `a redirect (${status}${location ? ` to ${location}` : ''}), which this client does not follow`;
+  return new ProblemError({ status, title: 'Redirect', detail });
+}
+
+const hexOf = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+function checkDigest(id, digest, expected) {
+  if (digest !== expected) throw new VerificationError(`the downloaded export has SHA-256 ${digest}, the export reported ${expected}`);
 }

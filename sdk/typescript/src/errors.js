@@ -29,9 +29,10 @@ export class VerificationError extends AuditStoreError {}
 
 /** Two different trees of one size: the server showed two histories. */
 export class ForkError extends AuditStoreError {
-  constructor(ledger, size, stored, seen) {
+  constructor(ledger, size, stored, seen, storedNote = '', seenNote = '') {
     super(`FORK: ledger ${ledger} has two different trees of size ${size} (stored root ${stored}, new root ${seen})`);
-    Object.assign(this, { ledger, size, stored, seen });
+    // The two signed notes are the evidence of the two histories.
+    Object.assign(this, { ledger, size, stored, seen, storedNote, seenNote });
   }
 }
 

@@ -2,7 +2,12 @@
 // `req.audit.set(action, resourceType, resourceId)` in a handler names
 // what it did; `actor(req)` says who (`{type, id}` or null).
 
-import { AuditHandle, excluded, recordQuietly, requestEvent } from './middleware.js';
+import { AuditHandle, excluded, extract, recordQuietly, requestEvent } from './middleware.js';
+
+// The matched route's pattern, or null when no route matched (a 404).
+function routeOf(req) {
+  return req.route?.path ? `${req.baseUrl ?? ''}${req.route.path}` : null;
+}
 
 export function auditstore(client, { actor = () => null, exclude = [], clientIp = (req) => req.ip } = {}) {
   return function auditstoreMiddleware(req, res, next) {
@@ -10,16 +15,18 @@ export function auditstore(client, { actor = () => null, exclude = [], clientIp 
     if (excluded(path, exclude)) return next();
     const handle = new AuditHandle();
     req.audit = handle;
+    // Runs outside the request's own error handling: nothing in it may
+    // throw, or the process would go down with it.
     res.on('finish', () => {
-      recordQuietly(
-        client,
+      recordQuietly(client, () =>
         requestEvent({
-          actor: actor(req),
+          actor: extract(actor, req),
           handle,
           method: req.method,
-          route: req.route?.path ? `${req.baseUrl ?? ''}${req.route.path}` : path,
+          route: routeOf(req),
+          path: (req.originalUrl ?? req.url ?? path).split('?')[0],
           status: res.statusCode,
-          clientIp: clientIp(req),
+          clientIp: extract(clientIp, req),
           userAgent: req.get?.('user-agent'),
           requestId: req.get?.('x-request-id'),
         }),

@@ -3,7 +3,13 @@
 // what it did; `actor(request)` says who (`{type, id}` or null). Register
 // it with `fastify-plugin` semantics: it decorates the root instance.
 
-import { AuditHandle, excluded, recordQuietly, requestEvent } from './middleware.js';
+import { AuditHandle, excluded, extract, recordQuietly, requestEvent } from './middleware.js';
+
+// The matched route's pattern, or null when no route matched (Fastify's
+// 404 handler has none).
+function routeOf(request) {
+  return request.is404 ? null : (request.routeOptions?.url ?? null);
+}
 
 export function auditstorePlugin(client, { actor = () => null, exclude = [], clientIp = (request) => request.ip } = {}) {
   const plugin = async function auditstore(fastify) {
@@ -14,15 +20,15 @@ export function auditstorePlugin(client, { actor = () => null, exclude = [], cli
     fastify.addHook('onResponse', async (request, reply) => {
       const path = request.url.split('?')[0];
       if (excluded(path, exclude)) return;
-      recordQuietly(
-        client,
+      recordQuietly(client, () =>
         requestEvent({
-          actor: actor(request),
+          actor: extract(actor, request),
           handle: request.audit ?? new AuditHandle(),
           method: request.method,
-          route: request.routeOptions?.url ?? path,
+          route: routeOf(request),
+          path,
           status: reply.statusCode,
-          clientIp: clientIp(request),
+          clientIp: extract(clientIp, request),
           userAgent: request.headers['user-agent'],
           requestId: request.headers['x-request-id'],
         }),

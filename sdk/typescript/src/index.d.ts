@@ -75,8 +75,12 @@ export declare class Client {
   constructor(options: ClientOptions);
   readonly baseUrl: string;
   readonly ledger: string | null;
+  /** Queues the event; a full queue throws QueueFullError, or drops it to `onDrop` with `whenFull: 'drop'`. */
   record(event: AuditEvent, options?: { ledger?: string }): void;
+  /** Queues the event if there is room, else drops it and reports it to `onDrop`, whatever `whenFull` says. */
+  recordNowait(event: AuditEvent, options?: { ledger?: string }): void;
   recordWait(event: AuditEvent, options?: { ledger?: string }): Promise<void>;
+  /** Resolves once every event recorded before the call is delivered or given up, or after `timeoutMs`. */
   flush(timeoutMs?: number): Promise<FlushReport>;
   close(timeoutMs?: number): Promise<FlushReport>;
   report(): FlushReport;
@@ -96,9 +100,13 @@ export declare class Client {
   waitExport(
     ledger: string,
     id: string,
+    /** `pollMs` defaults to `retryBaseMs`. */
     options?: { pollMs?: number; timeoutMs?: number; onProgress?: (written: number, total: number) => void },
   ): Promise<Record<string, unknown>>;
+  /** The export's bytes, checked against its reported SHA-256. */
   downloadExport(ledger: string, id: string): Promise<Uint8Array>;
+  /** Node: the export streamed to `path` (renamed into place only once its SHA-256 matches); answers the digest (hex). */
+  downloadExport(ledger: string, id: string, path: string): Promise<string>;
 }
 
 export declare function uuidv7(): string;
@@ -109,6 +117,13 @@ export declare function normaliseTime(text: string): string;
 export declare function verifyCheckpoint(note: string, verifierKey: string): Promise<VerifiedCheckpoint>;
 export declare function verifyInclusion(index: number, size: number, leaf: string, proof: string[], root: string): Promise<void>;
 export declare function verifyConsistency(oldSize: number, newSize: number, oldRoot: string, newRoot: string, proof: string[]): Promise<void>;
+/** The event's leaf hash computed from its content (a differing sent `leaf_hash` fails, a tombstone fails), proven
+ * entry `event.seq` of the checkpoint's tree; answers the leaf hash (hex). */
+export declare function verifyEvent(
+  event: AuditEvent & { seq: number; leaf_hash?: string; tombstoned?: boolean },
+  proof: string[],
+  checkpoint: VerifiedCheckpoint,
+): Promise<string>;
 export declare function verifyEvidence(text: string, verifierKey: string): Promise<{ ledger: string; seq: number; treeSize: number; event: AuditEvent }>;
 export declare function parseVerifierKey(text: string): Promise<{ name: string; id: string; text: string }>;
 
@@ -157,6 +172,10 @@ export declare class ForkError extends AuditStoreError {
   size: number;
   stored: string;
   seen: string;
+  /** The stored signed note, where known (else ''). */
+  storedNote: string;
+  /** The newly seen signed note. */
+  seenNote: string;
 }
 export declare class RollbackError extends AuditStoreError {
   ledger: string;

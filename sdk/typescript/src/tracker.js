@@ -6,6 +6,21 @@
 import { ForkError, RollbackError, VerificationError } from './errors.js';
 import { originNamesLedger, verifyCheckpoint, verifyConsistency } from './verify.js';
 
+/** Runs `work` after every earlier call with the same key settled: a
+ * promise chain per key, dropped once it is idle. */
+function serialiser() {
+  const chains = new Map();
+  return (key, work) => {
+    const run = (chains.get(key) ?? Promise.resolve()).then(work);
+    const tail = run.catch(() => {});
+    chains.set(key, tail);
+    tail.then(() => {
+      if (chains.get(key) === tail) chains.delete(key);
+    });
+    return run;
+  };
+}
+
 /** In memory. */
 export class MemoryStore {
   constructor() {
@@ -20,30 +35,51 @@ export class MemoryStore {
 }
 
 /** A JSON file of `{ledger: {tree_size, root, note}}` (Node), replaced
- * atomically: written beside it and renamed. */
+ * atomically: written to a temporary file beside it, flushed to disk and
+ * renamed, so a crash leaves the old or the new one. */
 export class FileStore {
   constructor(path) {
     this.path = path;
+    // One save at a time: each rewrites the whole file, so two at once
+    // (for two ledgers) would lose one.
+    this.serial = serialiser();
   }
   async read() {
     const fs = await import('node:fs/promises');
+    let data;
     try {
-      return JSON.parse(await fs.readFile(this.path, 'utf8'));
+      data = JSON.parse(await fs.readFile(this.path, 'utf8'));
     } catch (e) {
       if (e.code === 'ENOENT') return {};
       throw e;
     }
+    if (!data || typeof data !== 'object' || Array.isArray(data)) throw new VerificationError(`${this.path} is not a checkpoint store`);
+    return data;
   }
   async load(ledger) {
     return (await this.read())[ledger] ?? null;
   }
   async save(ledger, checkpoint) {
-    const fs = await import('node:fs/promises');
+    return this.serial('', () => this.write(ledger, checkpoint));
+  }
+  async write(ledger, checkpoint) {
+    const [fs, { randomBytes }] = await Promise.all([import('node:fs/promises'), import('node:crypto')]);
     const all = await this.read();
     all[ledger] = checkpoint;
-    const temporary = `${this.path}.tmp`;
-    await fs.writeFile(temporary, JSON.stringify(all, null, 2));
-    await fs.rename(temporary, this.path);
+    // A name of its own, so two processes sharing the file never write one
+    // temporary file together.
+    const temporary = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    const file = await fs.open(temporary, 'wx');
+    try {
+      await file.writeFile(JSON.stringify(all, null, 2));
+      await file.sync();
+      await file.close();
+      await fs.rename(temporary, this.path);
+    } catch (e) {
+      await file.close().catch(() => {});
+      await fs.unlink(temporary).catch(() => {});
+      throw e;
+    }
   }
 }
 
@@ -52,6 +88,7 @@ export class CheckpointTracker {
   constructor(client, store = new MemoryStore()) {
     this.client = client;
     this.store = store;
+    this.serial = serialiser();
   }
 
   async stored(ledger) {
@@ -64,29 +101,39 @@ export class CheckpointTracker {
   }
 
   /** Checks `note` (signature, then consistency with what is stored) and
-   * stores it when it is newer. */
+   * stores it when it is newer. One call per ledger at a time, so two
+   * concurrent calls cannot store an older tree over a newer one. */
   async track(ledger, note) {
     const seen = await verifyCheckpoint(note, await this.client.pinnedKey());
     if (!originNamesLedger(seen.origin, ledger)) throw new VerificationError(`the checkpoint is of ${seen.origin}, not of ledger ${ledger}`);
+    return this.serial(ledger, () => this.judge(ledger, seen, note));
+  }
+
+  async judge(ledger, seen, note) {
     const stored = await this.store.load(ledger);
-    const record = { tree_size: seen.treeSize, root: seen.root, note };
     // Every tree extends the empty one.
-    if (!stored || stored.tree_size === 0) {
-      await this.store.save(ledger, record);
-      return seen;
+    if (stored && stored.tree_size !== 0) {
+      if (seen.treeSize < stored.tree_size) throw new RollbackError(ledger, stored.tree_size, seen.treeSize);
+      if (seen.treeSize === stored.tree_size) {
+        if (seen.root !== stored.root) throw new ForkError(ledger, seen.treeSize, stored.root, seen.root, stored.note ?? '', note);
+        return seen;
+      }
+      await this.prove(ledger, stored, seen, note);
     }
-    if (seen.treeSize < stored.tree_size) throw new RollbackError(ledger, stored.tree_size, seen.treeSize);
-    if (seen.treeSize === stored.tree_size) {
-      if (seen.root !== stored.root) throw new ForkError(ledger, seen.treeSize, stored.root, seen.root);
-      return seen;
-    }
+    // Read again before writing: another tracker sharing the store may have
+    // stored a newer tree meanwhile, which an older one must not replace.
+    const latest = await this.store.load(ledger);
+    if (!latest || latest.tree_size < seen.treeSize) await this.store.save(ledger, { tree_size: seen.treeSize, root: seen.root, note });
+    return seen;
+  }
+
+  async prove(ledger, stored, seen, note) {
     const proof = await this.client.consistencyProof(ledger, stored.tree_size, seen.treeSize);
     try {
       await verifyConsistency(stored.tree_size, seen.treeSize, stored.root, seen.root, proof);
     } catch (e) {
-      throw new ForkError(ledger, stored.tree_size, stored.root, `${seen.root} at size ${seen.treeSize} (${e.message})`);
+      if (!(e instanceof VerificationError)) throw e;
+      throw new ForkError(ledger, stored.tree_size, stored.root, `${seen.root} at size ${seen.treeSize} (${e.message})`, stored.note ?? '', note);
     }
-    await this.store.save(ledger, record);
-    return seen;
   }
 }

@@ -35,6 +35,14 @@ export function fromHex(text) {
   return bytes;
 }
 
+// A SHA-256 hash given as hex: anything but 32 bytes is not one, and a
+// shorter "hash" must not pass for a proof element or a root.
+function hash32(text) {
+  const bytes = fromHex(text);
+  if (bytes.length !== 32) throw new VerificationError(`a SHA-256 hash is 32 bytes, not ${bytes.length}`);
+  return bytes;
+}
+
 function fromBase64(text) {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new VerificationError('not base64');
   const raw = atob(text);
@@ -90,18 +98,26 @@ export function normaliseTime(text) {
   return utc.toISOString();
 }
 
+// Exactly the members the entry commits to: any other would be content no
+// hash covers, shown as if it were signed (FORMAT.md §1, §4).
+const PARTY_MEMBERS = new Set(['type', 'id', 'name']);
+
 function party(value, what) {
-  if (!value || typeof value !== 'object' || typeof value.type !== 'string' || typeof value.id !== 'string') {
+  if (!value || typeof value !== 'object' || Array.isArray(value) || typeof value.type !== 'string' || typeof value.id !== 'string') {
     throw new VerificationError(`${what} must have a type and an id`);
   }
+  if (Object.keys(value).some((k) => !PARTY_MEMBERS.has(k))) throw new VerificationError(`${what} has members other than type, id and name`);
+  if ('name' in value && typeof value.name !== 'string') throw new VerificationError(`${what}'s name must be a string`);
   const out = { type: value.type, id: value.id };
-  if (value.name !== undefined) out.name = value.name;
+  if ('name' in value) out.name = value.name;
   return out;
 }
 
 /** The RFC 9162 leaf hash (lowercase hex) of an event, computed from its
  * content: `id`, `actor`, `action`, `resource`, `occurred_at`, `metadata`
- * (FORMAT.md §4). Other members (`seq`, `received_at`…) are not part of it. */
+ * (FORMAT.md §4). Other top-level members (`seq`, `received_at`…) are not
+ * part of it; an actor or resource with members other than type, id and
+ * name is refused, since nothing would commit to them. */
 export async function leafHash(event) {
   if (!event || typeof event !== 'object') throw new VerificationError('an event is a JSON object');
   if (typeof event.id !== 'string') throw new VerificationError('the event has no id, so no leaf hash');
@@ -130,9 +146,9 @@ export async function verifyInclusion(index, size, leaf, proof, root) {
   if (!(index < size)) throw new VerificationError(`leaf ${index} is not in a tree of ${size}`);
   let fn = BigInt(index);
   let sn = BigInt(size) - 1n;
-  let r = fromHex(leaf);
+  let r = hash32(leaf);
   for (const hex of proof) {
-    const p = fromHex(hex);
+    const p = hash32(hex);
     if (sn === 0n) throw new VerificationError('the inclusion proof is too long');
     if (fn % 2n === 1n || fn === sn) {
       r = await node(p, r);
@@ -149,7 +165,7 @@ export async function verifyInclusion(index, size, leaf, proof, root) {
     sn >>= 1n;
   }
   if (sn !== 0n) throw new VerificationError('the inclusion proof is too short');
-  if (!equal(r, fromHex(root))) throw new VerificationError('the inclusion proof does not lead to the signed root');
+  if (!equal(r, hash32(root))) throw new VerificationError('the inclusion proof does not lead to the signed root');
 }
 
 /** RFC 9162 §2.1.4.2: the tree of `oldSize` with `oldRoot` is a prefix of
@@ -157,14 +173,18 @@ export async function verifyInclusion(index, size, leaf, proof, root) {
 export async function verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
   if (oldSize > newSize) throw new VerificationError(`the tree shrank from ${oldSize} to ${newSize}`);
   if (oldSize === 0) throw new VerificationError('no consistency proof from the empty tree');
+  // Equal sizes need no proof: the roots are compared as they are (as RFC
+  // 9162 and the transparency-dev vectors do), not hashed with anything.
   if (oldSize === newSize) {
     if (proof.length !== 0 || oldRoot !== newRoot) throw new VerificationError('two different trees of one size');
     return;
   }
   if (proof.length === 0) throw new VerificationError('an empty consistency proof');
-  let path = proof.map(fromHex);
+  const first = hash32(oldRoot);
+  const second = hash32(newRoot);
+  let path = proof.map(hash32);
   const m = BigInt(oldSize);
-  if ((m & (m - 1n)) === 0n) path = [fromHex(oldRoot), ...path];
+  if ((m & (m - 1n)) === 0n) path = [first, ...path];
   let fn = m - 1n;
   let sn = BigInt(newSize) - 1n;
   while (fn % 2n === 1n) {
@@ -190,9 +210,35 @@ export async function verifyConsistency(oldSize, newSize, oldRoot, newRoot, proo
     fn >>= 1n;
     sn >>= 1n;
   }
-  if (sn !== 0n || !equal(fr, fromHex(oldRoot)) || !equal(sr, fromHex(newRoot))) {
+  if (sn !== 0n || !equal(fr, first) || !equal(sr, second)) {
     throw new VerificationError('the consistency proof does not join the two trees');
   }
+}
+
+// The eight points of small order on edwards25519 (8·P is the identity), in
+// their canonical encodings (the list libsodium blocks; recomputed here from
+// the curve equation): a signature "by" one of them proves nothing, so
+// FORMAT.md §10 has verifiers refuse such keys. Encodings of y ≥ p are
+// refused separately, so no other spelling of these points gets through.
+const SMALL_ORDER = new Set([
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0000000000000000000000000000000000000000000000000000000000000080',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+]);
+const FIELD_PRIME = 2n ** 255n - 19n;
+
+// Whether a 32-byte Ed25519 public key is a small-order point or a
+// non-canonical encoding (its y, the low 255 bits little-endian, ≥ p).
+function weakKey(point) {
+  if (SMALL_ORDER.has(toHex(point))) return true;
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? point[i] & 0x7f : point[i]);
+  return y >= FIELD_PRIME;
 }
 
 /** A parsed verifier key `<name>+<key id hex>+<base64(0x01 || key)>`. */
@@ -205,6 +251,7 @@ export async function parseVerifierKey(text) {
   if (raw.length !== 33 || raw[0] !== 1) throw new VerificationError('not an Ed25519 verifier key');
   const computed = toHex((await sha256(concat(encoder.encode(name), new Uint8Array([0x0a]), raw))).slice(0, 4));
   if (computed !== id) throw new VerificationError('the verifier key id does not match its key');
+  if (weakKey(raw.slice(1))) throw new VerificationError('a small-order or non-canonical Ed25519 key');
   const key = await crypto.subtle.importKey('raw', raw.slice(1), { name: 'Ed25519' }, false, ['verify']);
   return { name, id, key, text: m[0] };
 }
@@ -213,14 +260,17 @@ export async function parseVerifierKey(text) {
  * its text): `{origin, treeSize, root (hex), note}`. */
 export async function verifyCheckpoint(note, verifier) {
   const key = typeof verifier === 'string' ? await parseVerifierKey(verifier) : verifier;
-  if (typeof note !== 'string' || /[\u0000-\u0009\u000b-\u001f]/.test(note)) throw new VerificationError('a malformed note');
+  // Unicode control characters (C0 but newline, DEL, C1) are refused.
+  if (typeof note !== 'string' || /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(note)) throw new VerificationError('a malformed note');
   const split = note.lastIndexOf('\n\n');
   if (split < 0) throw new VerificationError('a note without signatures');
   const text = note.slice(0, split + 1);
   const lines = note.slice(split + 2);
   if (!lines.endsWith('\n')) throw new VerificationError('a signature line must end in a newline');
+  const signatureLines = lines.slice(0, -1).split('\n');
+  if (signatureLines.length > 100) throw new VerificationError('more than 100 signature lines');
   let verified = 0;
-  for (const line of lines.slice(0, -1).split('\n')) {
+  for (const line of signatureLines) {
     const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/.exec(line);
     if (!m) throw new VerificationError('a malformed signature line');
     const [, name, b64] = m;
@@ -232,7 +282,8 @@ export async function verifyCheckpoint(note, verifier) {
   }
   if (verified === 0) throw new VerificationError('no signature by the pinned key');
   const body = text.slice(0, -1).split('\n');
-  if (body.length < 3) throw new VerificationError('a malformed checkpoint body');
+  // Extension lines after the root are ignored, but only non-empty ones.
+  if (body.length < 3 || body.slice(3).some((line) => line === '')) throw new VerificationError('a malformed checkpoint body');
   const [origin, size, root] = body;
   if (!/^(0|[1-9][0-9]*)$/.test(size)) throw new VerificationError('a malformed tree size');
   const rootBytes = fromBase64(root);
@@ -243,6 +294,36 @@ export async function verifyCheckpoint(note, verifier) {
 /** Whether a checkpoint's origin names `ledger` (`<host>/ledgers/<ledger>`). */
 export function originNamesLedger(origin, ledger) {
   return origin.endsWith(`/ledgers/${ledger}`);
+}
+
+const EVIDENCE_MEMBERS = ['action', 'actor', 'id', 'metadata', 'occurred_at', 'resource'];
+
+// The extra data of an evidence file: exactly the canonical JSON of a
+// normalised event (FORMAT.md §12), so each event has one encoding and no
+// member rides along that the leaf hash does not cover.
+function parseExtra(b64) {
+  let json;
+  let event;
+  try {
+    json = decoder.decode(fromBase64(b64));
+    event = JSON.parse(json);
+  } catch {
+    throw new VerificationError('the extra data is not JSON');
+  }
+  if (!event || typeof event !== 'object' || Array.isArray(event) || jcs(event) !== json) {
+    throw new VerificationError('the extra data is not the canonical JSON of the event');
+  }
+  const members = Object.keys(event).sort();
+  if (members.length !== EVIDENCE_MEMBERS.length || members.some((k, i) => k !== EVIDENCE_MEMBERS[i])) {
+    throw new VerificationError(`the extra data's event must have exactly the members ${EVIDENCE_MEMBERS.join(', ')}`);
+  }
+  if (!event.metadata || typeof event.metadata !== 'object' || Array.isArray(event.metadata)) {
+    throw new VerificationError("the extra data's metadata is not an object");
+  }
+  if (typeof event.occurred_at !== 'string' || normaliseTime(event.occurred_at) !== event.occurred_at) {
+    throw new VerificationError("the extra data's occurred_at is not normalised");
+  }
+  return event;
 }
 
 /** An evidence file (FORMAT.md §12) verified offline against the pinned
@@ -257,19 +338,33 @@ export async function verifyEvidence(text, verifier) {
   let at = 3;
   while (at < lines.length && lines[at] !== '') {
     const hash = fromBase64(lines[at]);
-    if (hash.length !== 32) throw new VerificationError('a malformed proof line');
+    if (hash.length !== 32 || proof.length >= 64) throw new VerificationError('a malformed proof line');
     proof.push(toHex(hash));
     at++;
   }
   if (lines[at] !== '') throw new VerificationError('the proof must end with an empty line');
   const note = lines.slice(at + 1).join('\n');
   const checkpoint = await verifyCheckpoint(note, verifier);
-  const json = decoder.decode(fromBase64(extra[1]));
-  const event = JSON.parse(json);
-  if (jcs(event) !== json) throw new VerificationError('the extra data is not the canonical JSON of the event');
+  const event = parseExtra(extra[1]);
   const seq = Number(index[1]);
   await verifyInclusion(seq, checkpoint.treeSize, await leafHash(event), proof, checkpoint.root);
   const ledger = checkpoint.origin.slice(checkpoint.origin.lastIndexOf('/ledgers/') + '/ledgers/'.length);
   if (!checkpoint.origin.includes('/ledgers/') || ledger === '') throw new VerificationError('the origin names no ledger');
   return { ledger, seq, treeSize: checkpoint.treeSize, event };
+}
+
+/** An event proven entry `event.seq` of the signed tree (SDK.md §6): its
+ * leaf hash computed here from its content (never the one the server sent;
+ * an event whose sent `leaf_hash` differs fails), the inclusion proof
+ * against the checkpoint's root. Answers the leaf hash (hex). */
+export async function verifyEvent(event, proof, checkpoint) {
+  if (!event || typeof event !== 'object') throw new VerificationError('an event is a JSON object');
+  if (event.tombstoned) throw new VerificationError(`event ${event.id} is a tombstone: its content is archived`);
+  const local = await leafHash(event);
+  if (event.leaf_hash !== undefined && event.leaf_hash !== local) {
+    throw new VerificationError(`event ${event.id}'s content does not hash to the leaf hash it came with`);
+  }
+  if (!Number.isSafeInteger(event.seq) || event.seq < 0) throw new VerificationError('the event has no seq');
+  await verifyInclusion(event.seq, checkpoint.treeSize, local, proof, checkpoint.root);
+  return local;
 }

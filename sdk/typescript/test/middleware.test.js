@@ -1,6 +1,8 @@
 // Express and Fastify middleware against a live AuditStore: one event per
 // request with the handler's action, the request context in metadata,
-// excluded routes left out, and requests served while AuditStore is down.
+// excluded routes left out, unmatched routes recorded without their path
+// as resource, extractors that throw survived, overflow reported to
+// onDrop, and requests served while AuditStore is down.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,9 +33,13 @@ function assertEvents(events) {
   assert.equal(events.length, 2, 'the excluded route is not recorded');
   const update = events.find((e) => e.action === 'invoice.updated');
   assert.deepEqual([update.actor.id, update.resource.id, update.metadata.request_id, update.metadata.status], ['jane', 'inv_7', 'req-1', 200]);
+  // The route is named by its pattern, never the concrete path.
+  assert.equal(update.metadata.route, '/invoices/:id');
+  assert.equal(update.metadata.path, undefined);
   const read = events.find((e) => e.action === 'http.get');
   assert.equal(read.actor.type, 'anonymous');
   assert.deepEqual(read.resource, { type: 'route', id: '/reports' });
+  assert.equal(read.metadata.route, '/reports');
   assert.equal(read.metadata.user_agent, 'tests/1');
 }
 
@@ -72,9 +78,7 @@ test('Fastify: one event per request with the handler’s action and the request
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   await check(env, address);
   assert.equal((await client.flush(30_000)).delivered, 2);
-  const events = await recorded(env);
-  // Fastify names the route by its pattern.
-  assertEvents(events.map((e) => (e.action === 'http.get' ? e : e)));
+  assertEvents(await recorded(env));
   await app.close();
   await client.close();
 });
@@ -94,3 +98,93 @@ test('requests are served while AuditStore is unreachable', async () => {
   assert.equal(report.failed, 20);
   server.close();
 });
+
+// The frameworks, each with routes `/invoices/:id` and `/reports`, the
+// middleware given `options`; answers the base URL and a close function.
+const frameworks = {
+  async Express(client, options) {
+    const app = express();
+    app.use(auditstore(client, options));
+    app.get('/invoices/:id', (req, res) => res.send('invoice'));
+    app.get('/reports', (req, res) => res.send('report'));
+    const server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    return { base: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((resolve) => server.close(resolve)) };
+  },
+  async Fastify(client, options) {
+    const app = Fastify();
+    await app.register(auditstorePlugin(client, options));
+    app.get('/invoices/:id', async () => 'invoice');
+    app.get('/reports', async () => 'report');
+    return { base: await app.listen({ port: 0, host: '127.0.0.1' }), close: () => app.close() };
+  },
+};
+
+for (const [name, serve] of Object.entries(frameworks)) {
+  test(`${name}: a 404 to a 2000-character path is recorded as unmatched and delivered`, async () => {
+    const env = await live();
+    const client = new Client({ baseUrl: env.base, apiKey: env.writer, ledger: env.ledger });
+    const app = await serve(client, { actor: (req) => actor(req.headers) });
+    const long = `/${'a'.repeat(2000)}`;
+    assert.equal((await fetch(`${app.base}${long}?q=1`, { headers: { 'user-agent': 'u'.repeat(3000) } })).status, 404);
+    assert.equal((await fetch(`${app.base}/invoices/inv_9`)).status, 200);
+    const report = await client.flush(30_000);
+    assert.deepEqual([report.delivered, report.failed], [2, 0]);
+    const events = await recorded(env);
+    const missed = events.find((e) => e.metadata.status === 404);
+    assert.deepEqual(missed.resource, { type: 'route', id: 'unmatched' });
+    assert.equal(missed.metadata.route, 'unmatched');
+    assert.equal(missed.metadata.path, long.slice(0, 1024));
+    assert.equal(missed.metadata.user_agent, 'u'.repeat(512));
+    const found = events.find((e) => e.metadata.status === 200);
+    assert.deepEqual([found.resource.id, found.metadata.route], ['/invoices/:id', '/invoices/:id']);
+    await app.close();
+    await client.close();
+  });
+
+  test(`${name}: an actor extractor that throws fails neither the request nor the process`, async () => {
+    const env = await live();
+    const client = new Client({ baseUrl: env.base, apiKey: env.writer, ledger: env.ledger });
+    const warned = [];
+    const warn = console.warn;
+    console.warn = (message) => warned.push(message);
+    try {
+      const app = await serve(client, {
+        actor: () => {
+          throw new Error('no session store');
+        },
+        clientIp: () => {
+          throw new Error('no proxy header');
+        },
+      });
+      assert.equal(await (await fetch(`${app.base}/reports`)).text(), 'report');
+      assert.equal((await client.flush(30_000)).delivered, 1);
+      await app.close();
+    } finally {
+      console.warn = warn;
+    }
+    const [event] = await recorded(env);
+    assert.deepEqual(event.actor, { type: 'anonymous', id: 'anonymous' });
+    assert.equal(event.metadata.client_ip, undefined);
+    assert.ok(warned.some((m) => /extractor failed: no session store/.test(m)), warned.join('\n'));
+    await client.close();
+  });
+
+  test(`${name}: what overflows the queue goes to onDrop, whatever whenFull says`, async () => {
+    const env = await live();
+    const dropped = [];
+    const client = new Client({
+      baseUrl: env.base, apiKey: env.writer, ledger: env.ledger, queueSize: 1, flushIntervalMs: 60_000,
+      onDrop: (error, events) => dropped.push([error.name, events.length]),
+    });
+    const app = await serve(client, {});
+    for (let i = 0; i < 3; i++) assert.equal((await fetch(`${app.base}/reports`)).status, 200);
+    // Fastify's onResponse hook runs after the answer is sent.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(dropped, [['QueueFullError', 1], ['QueueFullError', 1]]);
+    const report = await client.close(30_000);
+    assert.deepEqual([report.delivered, report.dropped], [1, 2]);
+    await app.close();
+  });
+}
