@@ -4,42 +4,15 @@
 // Crypto, AbortSignal.timeout).
 
 import { ClosedError, NetworkError, ProblemError, QueueFullError, VerificationError, isRetryable } from './errors.js';
+import { bytesOf, downloadTo } from './download.js';
+import { retryAfterMs, shownKey, sleep, uuidv7 } from './util.js';
 import { originNamesLedger, parseVerifierKey, verifyCheckpoint, verifyEvent } from './verify.js';
 
+export { retryAfterMs, uuidv7 };
+
 const ENVELOPE_BYTES = 13; // {"events":[ ]}
-const isNode = typeof process !== 'undefined' && Boolean(process.versions?.node);
 const encoder = new TextEncoder();
 const KEY = Symbol('apiKey');
-
-/** A UUIDv7 (RFC 9562): 48 bits of Unix ms, then random bits. */
-export function uuidv7() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  let ms = BigInt(Date.now());
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = Number(ms & 0xffn);
-    ms >>= 8n;
-  }
-  bytes[6] = (bytes[6] & 0x0f) | 0x70;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), in ms. */
-export function retryAfterMs(value, now = Date.now()) {
-  if (value == null) return null;
-  const text = String(value).trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
-}
-
-function shownKey(secret) {
-  const m = /^auds_([^_]+)_/.exec(secret);
-  return m ? `auds_${m[1]}_…` : '…';
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The body of a batch, from each event's JSON text as `prepare` made it:
  * the bytes sent are those measured, on every attempt. */
@@ -478,42 +451,8 @@ export class Client {
     const status = await this.exportStatus(ledger, id);
     if (!status.sha256) throw new VerificationError(`export ${id} is not done (${status.status})`);
     const response = await this.request('GET', `/ledgers/${encodeURIComponent(ledger)}/exports/${encodeURIComponent(id)}/download`, undefined, { as: 'response' });
-    if (path !== undefined) return this.downloadTo(response, path, id, status.sha256);
-    let bytes;
-    try {
-      bytes = new Uint8Array(await response.arrayBuffer());
-    } catch (e) {
-      throw new NetworkError(`export ${id}'s download broke off: ${e?.cause?.message ?? e?.message ?? e}`);
-    }
-    checkDigest(id, hexOf(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))), status.sha256);
-    return bytes;
-  }
-
-  async downloadTo(response, path, id, expected) {
-    if (!isNode) throw new TypeError('downloading to a path needs Node; without one the bytes are answered');
-    const [{ open, rename, unlink }, { createHash, randomBytes }] = await Promise.all([import('node:fs/promises'), import('node:crypto')]);
-    const part = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.part`;
-    const hash = createHash('sha256');
-    const file = await open(part, 'wx');
-    try {
-      try {
-        for await (const chunk of response.body ?? []) {
-          hash.update(chunk);
-          await file.write(chunk);
-        }
-      } catch (e) {
-        throw new NetworkError(`export ${id}'s download broke off: ${e?.cause?.message ?? e?.message ?? e}`);
-      }
-      await file.sync();
-      await file.close();
-      checkDigest(id, hash.digest('hex'), expected);
-      await rename(part, path);
-      return expected;
-    } catch (e) {
-      await file.close().catch(() => {});
-      await unlink(part).catch(() => {});
-      throw e;
-    }
+    if (path !== undefined) return downloadTo(response, path, id, status.sha256);
+    return bytesOf(response, id, status.sha256);
   }
 }
 
@@ -526,10 +465,4 @@ function redirected(response) {
   const location = response.headers.get('location');
   const detail = `a redirect (${status}${location ? ` to ${location}` : ''}), which this client does not follow`;
   return new ProblemError({ status, title: 'Redirect', detail });
-}
-
-const hexOf = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-
-function checkDigest(id, digest, expected) {
-  if (digest !== expected) throw new VerificationError(`the downloaded export has SHA-256 ${digest}, the export reported ${expected}`);
 }
