@@ -88,3 +88,33 @@ def test_what_is_queued_is_sent_at_interpreter_exit(live, flavour):
     )
     with Client(live.base, live.reader, ca_certificate=live.ca) as reader:
         assert len(list(reader.events(live.ledger, action="exit.test"))) == 120
+
+
+FORK = """
+import os, sys
+from auditstore import Client
+base, key, ledger, ca = sys.argv[1:]
+event = lambda n: {"actor": {"type": "user", "id": "u"}, "action": "fork.test", "resource": {"type": "n", "id": str(n)}}
+client = Client(base, key, ledger=ledger, ca_certificate=ca, flush_interval=3600)
+client.record(event(0))
+pid = os.fork()
+if pid == 0:
+    # The child has the queue (event 0 too: sent twice, stored once by its id)
+    # but not the parent's thread: it must send with a sender of its own.
+    client.record(event(1))
+    report = client.close(30)
+    os._exit(0 if report.delivered == 2 and report.pending == 0 else 1)
+_, status = os.waitpid(pid, 0)
+report = client.close(30)
+sys.exit(os.waitstatus_to_exitcode(status) or (0 if report.delivered == 1 else 2))
+"""
+
+
+def test_a_forked_child_sends_with_a_sender_of_its_own(live):
+    subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(FORK), live.base, live.writer, live.ledger, live.ca],
+        check=True,
+        timeout=90,
+    )
+    with Client(live.base, live.reader, ca_certificate=live.ca) as reader:
+        assert sorted(e["resource"]["id"] for e in reader.events(live.ledger, action="fork.test")) == ["0", "1"]

@@ -9,6 +9,7 @@ import hmac
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -78,8 +79,17 @@ class Client:
         atexit.register(self._at_exit)
         # A forked child (a pre-forking server) has the queue but not the
         # thread: it starts its own sender and connection pool.
+        # (Through a weak reference: fork hooks cannot be removed, and must
+        # not keep every client ever made alive.)
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+            this = weakref.ref(self)
+
+            def reset() -> None:
+                client = this()
+                if client is not None:
+                    client._after_fork()
+
+            os.register_at_fork(after_in_child=reset)
 
     def _after_fork(self) -> None:
         self._cond = threading.Condition()
