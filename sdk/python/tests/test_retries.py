@@ -201,3 +201,18 @@ def test_the_key_shows_nowhere():
     assert "s3cr3t" not in shown, shown
     assert "auds_0123abcd_…" in shown
     client.close()
+
+
+def test_an_event_is_sent_as_it_was_when_recorded_on_every_attempt():
+    stand_in = StandIn([(503, None)])
+    client = Client(stand_in.base, "auds_k_secret", ledger="ldg_1", flush_interval=60, retry_base=0.01)
+    recorded = dict(event(), metadata={"amount": {"value": 1}})
+    client.record(recorded)
+    # A later change to the caller's object is not sent under the event's id.
+    recorded["metadata"]["amount"]["value"] = 2
+    assert client.close().delivered == 1
+    bodies = [body for _, body, _ in stand_in.seen]
+    assert len(bodies) == 2, "the 503, then the retry"
+    assert bodies[0] == bodies[1]
+    assert bodies[0]["events"][0]["metadata"] == {"amount": {"value": 1}}
+    stand_in.close()

@@ -66,14 +66,14 @@ class AsyncClient:
         if self._closed:
             raise ClosedError()
         target = self.config.ledger_of(ledger)
-        prepared, size = prepare(event, self.config.batch_bytes)
+        prepared, text = prepare(event, self.config.batch_bytes)
         if self._queue.full():
             if self.config.when_full == DROP:
                 self._queue.dropped()
                 _report(self.config.on_drop, QueueFullError(), [prepared])
                 return
             raise QueueFullError()
-        self._push(target, prepared, size)
+        self._push(target, text)
 
     def record_nowait(self, event: Event, *, ledger: Optional[str] = None) -> None:
         """Queues an event if there is room, else drops it and reports it to
@@ -91,7 +91,7 @@ class AsyncClient:
         if self._closed:
             raise ClosedError()
         target = self.config.ledger_of(ledger)
-        prepared, size = prepare(event, self.config.batch_bytes)
+        text = prepare(event, self.config.batch_bytes)[1]
         timeout = self.config.when_full.timeout if isinstance(self.config.when_full, Block) else 0.0
         cond = self._condition()
         deadline = time.monotonic() + timeout
@@ -108,12 +108,12 @@ class AsyncClient:
                     pass
         if self._closed:
             raise ClosedError()
-        self._push(target, prepared, size)
+        self._push(target, text)
 
-    def _push(self, ledger: str, event: Event, size: int) -> None:
+    def _push(self, ledger: str, text: bytes) -> None:
         if not self._queue.items:
             self._oldest = time.monotonic()
-        full = self._queue.push(ledger, event, size)
+        full = self._queue.push(ledger, text)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         elif full or len(self._queue.items) == 1:
@@ -147,7 +147,7 @@ class AsyncClient:
                 self._oldest = time.monotonic() - self.config.flush_interval if self._queue.items else None
             error: Optional[AuditStoreError] = None
             try:
-                await self._call(routes.append(batch.ledger, batch.events))
+                await self._call(routes.append(batch.ledger, batch.texts))
             except AuditStoreError as e:
                 error = e
             except Exception as e:  # noqa: BLE001 - the task must outlive anything one request does
@@ -207,7 +207,7 @@ class AsyncClient:
             batch = self._queue.in_flight or self._queue.take()
             if batch is None:
                 break
-            call = routes.append(batch.ledger, batch.events)
+            call = routes.append(batch.ledger, batch.texts)
             try:
                 self._transport.request(call.method, call.path, call.body)
                 self._queue.done(True)
@@ -224,8 +224,8 @@ class AsyncClient:
 
     async def append(self, events: List[Event], *, ledger: Optional[str] = None) -> Dict[str, Any]:
         """Appends `events` now and answers where each landed (see `Client.append`)."""
-        prepared = [prepare(e, self.config.batch_bytes)[0] for e in events]
-        return await self._call(routes.append(self.config.ledger_of(ledger), prepared))
+        texts = [prepare(e, self.config.batch_bytes)[1] for e in events]
+        return await self._call(routes.append(self.config.ledger_of(ledger), texts))
 
     # Reading (§5): as `Client`'s, awaited.
 

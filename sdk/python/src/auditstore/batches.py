@@ -5,6 +5,7 @@ from its event loop only."""
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass
 from typing import Deque, Dict, List, Optional
@@ -26,8 +27,8 @@ class Report:
 class Item:
     number: int
     ledger: str
-    event: Event
-    size: int
+    #: The event's JSON as `prepare` made it.
+    json: bytes
 
 
 @dataclass
@@ -36,8 +37,13 @@ class Batch:
     items: List[Item]
 
     @property
+    def texts(self) -> List[bytes]:
+        return [item.json for item in self.items]
+
+    @property
     def events(self) -> List[Event]:
-        return [item.event for item in self.items]
+        """The events as they were sent, for a report to the application."""
+        return [json.loads(item.json) for item in self.items]
 
 
 class Queue:
@@ -55,10 +61,10 @@ class Queue:
     def full(self) -> bool:
         return len(self.items) >= self.size
 
-    def push(self, ledger: str, event: Event, size: int) -> bool:
-        """Queues an event; answers whether its ledger now has a full batch."""
+    def push(self, ledger: str, text: bytes) -> bool:
+        """Queues an event's JSON; answers whether its ledger now has a full batch."""
         self.numbered += 1
-        self.items.append(Item(self.numbered, ledger, event, size))
+        self.items.append(Item(self.numbered, ledger, text))
         count = self.per_ledger.get(ledger, 0) + 1
         self.per_ledger[ledger] = count
         self.report.pending += 1
@@ -79,7 +85,7 @@ class Queue:
                 passed.append(self.items.popleft())
                 continue
             # A comma before every event but the first.
-            grown = size + item.size + (1 if batch else 0)
+            grown = size + len(item.json) + (1 if batch else 0)
             if grown > self.batch_bytes:
                 break
             batch.append(self.items.popleft())

@@ -120,7 +120,7 @@ class Client:
 
     def _enqueue(self, event: Event, ledger: Optional[str], *, drop: bool) -> None:
         target = self.config.ledger_of(ledger)
-        prepared, size = prepare(event, self.config.batch_bytes)
+        prepared, text = prepare(event, self.config.batch_bytes)
         with self._cond:
             if self._closed:
                 raise ClosedError()
@@ -131,7 +131,7 @@ class Client:
                 self._wait_for_room()
                 if not self._queue.items:
                     self._oldest = time.monotonic()
-                self._queue.push(target, prepared, size)
+                self._queue.push(target, text)
                 self._start()
                 self._cond.notify_all()
         if dropped:
@@ -190,7 +190,7 @@ class Client:
                 return
             error: Optional[AuditStoreError] = None
             try:
-                self._call(routes.append(batch.ledger, batch.events))
+                self._call(routes.append(batch.ledger, batch.texts))
             except AuditStoreError as e:
                 error = e
             except Exception as e:  # noqa: BLE001 - the thread must outlive anything one request does
@@ -250,8 +250,8 @@ class Client:
         """Appends `events` now (ids assigned to those without, retried as §3
         says) and answers where each landed: `{tree_size, events: [{id, seq,
         leaf_hash, chain_hash}]}`."""
-        prepared = [prepare(e, self.config.batch_bytes)[0] for e in events]
-        return self._call(routes.append(self.config.ledger_of(ledger), prepared))
+        texts = [prepare(e, self.config.batch_bytes)[1] for e in events]
+        return self._call(routes.append(self.config.ledger_of(ledger), texts))
 
     # Reading (§5).
 

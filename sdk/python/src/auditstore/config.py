@@ -163,15 +163,17 @@ def retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[f
     return max(0.0, at.timestamp() - (time.time() if now is None else now))
 
 
-def prepare(event: Event, batch_bytes: int) -> tuple[Event, int]:
+def prepare(event: Event, batch_bytes: int) -> tuple[Event, bytes]:
     """The event as it is queued: its own copy, with an id and a time, and
-    its size in bytes of JSON (so batches stay under `batch_bytes`)."""
+    its JSON, made once here: every attempt sends these bytes (a change the
+    caller makes to the event later is not sent under its id), and their
+    length keeps batches under `batch_bytes`."""
     if not isinstance(event, dict):
         raise TypeError("an event is a dict")
     out = dict(event)
     out.setdefault("id", uuidv7())
     out.setdefault("occurred_at", now_rfc3339())
-    size = len(json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    if size + ENVELOPE_BYTES > batch_bytes:
-        raise ValueError(f"the event is {size} bytes, more than a batch may carry")
-    return out, size
+    text = json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if len(text) + ENVELOPE_BYTES > batch_bytes:
+        raise ValueError(f"the event is {len(text)} bytes, more than a batch may carry")
+    return out, text

@@ -97,8 +97,8 @@ class Transport:
         return f"{self.config.base_url}/v1{path}"
 
     def _body(self, body: Any) -> Optional[bytes]:
-        if body is None:
-            return None
+        if body is None or isinstance(body, bytes):
+            return body
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def _sync_client(self) -> httpx.Client:
