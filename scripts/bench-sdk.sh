@@ -38,11 +38,7 @@ fresh_server() {
   CLEANUPS+=("kill $SERVER_PID 2>/dev/null")
   URL="https://localhost:$port"
   CA="$data/tls/cert.pem"
-  local i
-  for i in $(seq 1 100); do
-    curl -sf --cacert "$CA" "$URL/readyz" >/dev/null 2>&1 && break
-    sleep 0.2
-  done
+  wait_ready "$SERVER_PID" "$data.log" "$URL" --cacert "$CA" || return 1
   local json='import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'
   ADMIN="$("$bin" admin bootstrap --data-dir "$data" --account bench --log-format json | python3 -c "$json" admin_key)"
   api() { curl -sf --cacert "$CA" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' "$URL/v1$1" -d "$2"; }

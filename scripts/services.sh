@@ -15,6 +15,18 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Waits (up to 20 s) until the server PID answers URL/readyz; fails with its
+# LOG when it exits first. The rest are curl's options (a --cacert).
+wait_ready() {
+  local pid="$1" log="$2" url="$3" i
+  shift 3
+  for i in $(seq 1 100); do
+    curl -sf "$@" "$url/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
 apt_install() {
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian package(s) $*: install them (apt-get install $*) or run as root" >&2

@@ -94,12 +94,7 @@ start_sdk_server() {
   local pid=$!
   SDK_SERVER_PID=$pid
   CLEANUPS+=("kill $pid 2>/dev/null")
-  local i
-  for i in $(seq 1 100); do
-    curl -sf --cacert "$data/tls/cert.pem" "https://localhost:$port/readyz" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
-    sleep 0.2
-  done
+  wait_ready "$pid" "$log" "https://localhost:$port" --cacert "$data/tls/cert.pem" || return 1
   export AUDITSTORE_TEST_URL="https://localhost:$port" AUDITSTORE_TEST_CA="$data/tls/cert.pem"
   AUDITSTORE_TEST_ADMIN_KEY="$("$bin" admin bootstrap --data-dir "$data" --account sdk --log-format json \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["admin_key"])')"
@@ -124,12 +119,7 @@ end2end() {
     --webhook-allow-private --webhook-retry-schedule 1,1,1 >"$log" 2>&1 &
   local pid=$!
   CLEANUPS+=("kill $pid 2>/dev/null")
-  local i
-  for i in $(seq 1 100); do
-    curl -skf "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
-    sleep 0.2
-  done
+  wait_ready "$pid" "$log" "https://127.0.0.1:$port" -k || return 1
   # The first-run setup link the server printed (a fresh database has no
   # dashboard user): the first journey creates the owner with it.
   local setup_path
@@ -166,11 +156,7 @@ fuzz() {
   local pid=$!
   CLEANUPS+=("kill $pid 2>/dev/null")
   local i base="https://localhost:$port" cert="$data/tls/cert.pem"
-  for i in $(seq 1 100); do
-    curl -sf --cacert "$cert" "$base/readyz" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
-    sleep 0.2
-  done
+  wait_ready "$pid" "$log" "$base" --cacert "$cert" || return 1
   local json='import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'
   local admin ledger write read
   admin="$("$bin" admin bootstrap --data-dir "$data" --account fuzz --log-format json | python3 -c "$json" admin_key)"
