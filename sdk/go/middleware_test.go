@@ -162,8 +162,16 @@ func TestTheWrappedWriterKeepsExactlyTheInterfacesOfTheWrappedOne(t *testing.T) 
 			http.NotFound(w, r)
 		}
 	}))
-	// httptest.NewServer's writers can flush, be hijacked and read from.
-	app := httptest.NewServer(wrapped)
+	// httptest.NewServer's writers can flush, be hijacked and read from. The
+	// client reads the hijacked answer before the handler returns, so the test
+	// waits for the middleware to have recorded it before it flushes.
+	hijacked := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wrapped.ServeHTTP(w, r)
+		if r.URL.Path == "/hijack" {
+			close(hijacked)
+		}
+	}))
 	defer app.Close()
 	for path, want := range map[string]string{"/stream": "a", "/hijack": "hijacked"} {
 		request, _ := http.NewRequest("GET", app.URL+path, nil)
@@ -174,6 +182,7 @@ func TestTheWrappedWriterKeepsExactlyTheInterfacesOfTheWrappedOne(t *testing.T) 
 			t.Errorf("under net/http the handler sees %q", seen.Load())
 		}
 	}
+	<-hijacked
 	answer, err := http.Get(app.URL + "/missing")
 	if err != nil || answer.StatusCode != 404 {
 		t.Fatalf("%v %v", answer, err)
