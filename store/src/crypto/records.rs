@@ -36,6 +36,14 @@ const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 /// `ledger_heads.key_version` once a ledger's keys are destroyed.
 pub(crate) const DESTROYED: i64 = -1;
 
+/// The bytes of a blind-index term kept: half of the HMAC, which keeps a
+/// collision between two values of a ledger out of reach (about 2^64 values
+/// before one is likely) while the index rows, written five an event, stay
+/// small (see the compact term index migration).
+pub(crate) const TERM_LEN: usize = 16;
+/// A blind-index term: `TERM_LEN` bytes of HMAC-SHA256.
+pub(crate) type Term = [u8; TERM_LEN];
+
 /// The columns of an event row that its sealed record is bound to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RowBinding<'a> {
@@ -172,14 +180,18 @@ impl Dek {
     }
 
     /// The blind-index term of `field = value` (only meaningful from a
-    /// ledger's first DEK; see [`Keyring::index_key`]).
-    pub(crate) fn term(&self, field: &str, value: &str) -> [u8; 32] {
+    /// ledger's first DEK; see [`Keyring::index_key`]): HMAC-SHA256
+    /// truncated to its leftmost [`TERM_LEN`] bytes (RFC 2104 section 5).
+    pub(crate) fn term(&self, field: &str, value: &str) -> Term {
         let mut mac = self.index.clone();
         mac.update(b"auditstore/v1/term\n");
         mac.update(field.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        mac.finalize().into_bytes().into()
+        let full = mac.finalize().into_bytes();
+        let mut term = [0; TERM_LEN];
+        term.copy_from_slice(&full[..TERM_LEN]);
+        term
     }
 }
 
@@ -353,6 +365,24 @@ mod tests {
         assert_ne!(a.term("action", "login"), b.term("action", "login"));
         assert_ne!(a.term("action", "login"), a.term("actor.id", "login"));
         assert_ne!(a.term("ac", "tionlogin"), a.term("action", "login"));
+    }
+
+    /// The compact term index migration kept the first half of each stored
+    /// (full) HMAC: a term is exactly that prefix, or filters would miss
+    /// every event indexed before the upgrade.
+    #[test]
+    fn a_term_is_the_first_half_of_the_full_hmac_of_earlier_releases() {
+        let secret = Zeroizing::new([7u8; 32]);
+        let mut index_key = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, secret.as_slice())
+            .expand(b"auditstore/v1/blind-index", &mut index_key)
+            .expect("hkdf");
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&index_key).expect("key");
+        mac.update(b"auditstore/v1/term\nactor.id\0jane");
+        let full = mac.finalize().into_bytes();
+        let term = Dek::new(1, &secret).expect("dek").term("actor.id", "jane");
+        assert_eq!(term.as_slice(), &full[..TERM_LEN]);
+        assert_ne!(term, Dek::new(1, &secret).expect("dek").term("actor.id", "jane "));
     }
 
     #[test]

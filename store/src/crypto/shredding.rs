@@ -46,7 +46,10 @@ impl Keyring {
                 .bind(ledger.as_str())
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM event_terms WHERE ledger_id = $1").bind(ledger.as_str()).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM event_terms WHERE ledger = (SELECT number FROM ledgers WHERE id = $1)")
+                .bind(ledger.as_str())
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             destroyed
         });

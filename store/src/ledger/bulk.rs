@@ -14,6 +14,7 @@ use audit_core::{EventId, Hash, LedgerId};
 
 use super::plan::Plan;
 use super::sequencer::AppendedEvent;
+use crate::crypto::records::Term;
 use crate::db::{from_i64, to_hash, to_i64, Conn, PerBackend};
 use crate::StoreError;
 
@@ -166,13 +167,14 @@ pub(super) async fn write_plan(conn: Conn<'_>, ledger: &LedgerId, plan: &Plan) -
     Ok(())
 }
 
-/// Inserts filter-index terms `(term, seq)` of a ledger, those already
-/// there left as they are (indexing is idempotent).
-pub(super) async fn insert_terms(conn: Conn<'_>, ledger: &str, terms: &[([u8; 32], i64)]) -> Result<(), StoreError> {
+/// Inserts filter-index terms `(term, seq)` of the ledger numbered
+/// `ledger` (`ledgers.number`), those already there left as they are
+/// (indexing is idempotent).
+pub(super) async fn insert_terms(conn: Conn<'_>, ledger: i64, terms: &[(Term, i64)]) -> Result<(), StoreError> {
     match conn {
         PerBackend::Sqlite(c) => {
             for chunk in terms.chunks(CHUNK) {
-                let mut query = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger_id, term, seq) ");
+                let mut query = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger, term, seq) ");
                 query.push_values(chunk, |mut b, (term, seq)| {
                     b.push_bind(ledger).push_bind(term.as_slice()).push_bind(*seq);
                 });
@@ -182,7 +184,7 @@ pub(super) async fn insert_terms(conn: Conn<'_>, ledger: &str, terms: &[([u8; 32
         }
         PerBackend::Postgres(c) if !terms.is_empty() => {
             sqlx::query(
-                "INSERT INTO event_terms (ledger_id, term, seq) SELECT $1, * FROM UNNEST($2::bytea[], $3::bigint[]) \
+                "INSERT INTO event_terms (ledger, term, seq) SELECT $1, * FROM UNNEST($2::bytea[], $3::bigint[]) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(ledger)

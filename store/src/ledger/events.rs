@@ -7,7 +7,7 @@ use sqlx::Row as _;
 
 use super::event_rows::{raw_event, RawEvent, StoredEvent, COLUMNS, COLUMNS_E};
 use super::indexer::{terms_of, FIELDS};
-use crate::crypto::records::Dek;
+use crate::crypto::records::{Dek, Term};
 use crate::db::{on_db, to_hash, to_i64};
 use crate::{Store, StoreError};
 
@@ -49,7 +49,7 @@ impl EventFilter {
 
 /// The blind-index terms an event must have to match `filter`'s equality
 /// filters, under the ledger's index key.
-pub(crate) fn filter_terms(filter: &EventFilter, index: &Dek) -> Vec<[u8; 32]> {
+pub(crate) fn filter_terms(filter: &EventFilter, index: &Dek) -> Vec<Term> {
     FIELDS
         .iter()
         .zip(filter.values())
@@ -112,7 +112,7 @@ impl Store {
         let limit = limit.clamp(1, MAX_PAGE);
         let before = cursor.map(decode_cursor).transpose()?;
         // Terms are keyed per ledger, so they are computed only when needed.
-        let terms: Vec<[u8; 32]> =
+        let terms: Vec<Term> =
             if filter.has_terms() { filter_terms(filter, &*self.keys.index_key(ledger).await?) } else { Vec::new() };
         let fetch = i64::from(limit) + 1;
         let mut events = Vec::new();
@@ -152,7 +152,7 @@ impl Store {
         &self,
         ledger: &LedgerId,
         filter: &EventFilter,
-        terms: &[[u8; 32]],
+        terms: &[Term],
         indexed: u64,
         before: Option<u64>,
         fetch: i64,
@@ -221,7 +221,7 @@ impl Store {
         &self,
         ledger: &LedgerId,
         filter: &EventFilter,
-        terms: &[[u8; 32]],
+        terms: &[Term],
         before: Option<u64>,
         fetch: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
@@ -232,10 +232,10 @@ impl Store {
             let mut query = match terms.split_first() {
                 Some((first, _)) => {
                     let mut q = sqlx::QueryBuilder::new(format!(
-                        "SELECT {COLUMNS_E} FROM event_terms t JOIN events e ON e.ledger_id = t.ledger_id AND e.seq = t.seq \
-                         WHERE t.ledger_id = "
+                        "SELECT {COLUMNS_E} FROM event_terms t JOIN events e ON e.seq = t.seq AND e.ledger_id = "
                     ));
-                    q.push_bind(ledger.as_str()).push(" AND t.term = ").push_bind(first.as_slice());
+                    q.push_bind(ledger.as_str()).push(" WHERE t.ledger = (SELECT number FROM ledgers WHERE id = ");
+                    q.push_bind(ledger.as_str()).push(") AND t.term = ").push_bind(first.as_slice());
                     q
                 }
                 None => {
@@ -258,7 +258,7 @@ impl Store {
             for term in terms.iter().skip(1) {
                 query
                     .push(
-                        " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger_id = e.ledger_id AND x.seq = e.seq AND x.term = ",
+                        " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
                     )
                     .push_bind(term.as_slice())
                     .push(")");

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use super::event_rows::{raw_event, COLUMNS};
-use crate::crypto::records::{integrity, Dek, DESTROYED};
+use crate::crypto::records::{integrity, Dek, Term, DESTROYED};
 use crate::db::{from_i64, on_db, to_i64, write_tx};
 use crate::{Backend, Store, StoreError};
 
@@ -49,7 +49,7 @@ pub(crate) const FIELDS: [(&str, &str, Option<&str>); 5] = [
 /// The blind-index terms of a stored event's content (the normalised ingest
 /// JSON): HMACs under the ledger's index key, so the index holds nothing a
 /// dictionary could reverse without the key.
-pub(crate) fn terms_of(event: &audit_core::Event, index: &Dek) -> Vec<[u8; 32]> {
+pub(crate) fn terms_of(event: &audit_core::Event, index: &Dek) -> Vec<Term> {
     FIELDS
         .iter()
         .map(|(field, outer, inner)| {
@@ -87,7 +87,7 @@ struct SearchableParty<'a> {
 
 /// The terms of a stored record, in the order of [`FIELDS`]; `None` when it
 /// does not hold an event.
-fn record_terms(record: &[u8], index: &Dek) -> Option<[[u8; 32]; 5]> {
+fn record_terms(record: &[u8], index: &Dek) -> Option<[Term; 5]> {
     let fields: Searchable<'_> = serde_json::from_slice(record).ok()?;
     let values = [&fields.actor.kind, &fields.actor.id, &fields.action, &fields.resource.kind, &fields.resource.id];
     Some(std::array::from_fn(|i| index.term(FIELDS[i].0, values[i])))
@@ -194,7 +194,7 @@ impl Store {
                 .map(raw_event)
                 .collect::<Result<Vec<_>, _>>()?
         });
-        let mut terms: Vec<([u8; 32], i64)> = Vec::with_capacity(rows.len() * FIELDS.len());
+        let mut terms: Vec<(Term, i64)> = Vec::with_capacity(rows.len() * FIELDS.len());
         for raw in rows {
             // A tombstoned event has nothing left to search.
             let Some(record) = &raw.content else { continue };
@@ -221,7 +221,17 @@ impl Store {
         // Sorted bulk: neighbouring rows land on neighbouring pages.
         terms.sort_unstable();
         let destroyed = write_tx!(&self.db, |tx, sql| {
-            super::bulk::insert_terms((&mut *tx).into(), ledger, &terms).await?;
+            // The number the ledger's term rows name it by; none once the
+            // ledger is deleted, and then nothing of it is indexed.
+            let number: Option<i64> = sqlx::query_scalar("SELECT number FROM ledgers WHERE id = $1")
+                .bind(ledger)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(number) = number else {
+                tx.rollback().await?;
+                return Ok(0);
+            };
+            super::bulk::insert_terms((&mut *tx).into(), number, &terms).await?;
             // Keys destroyed since the terms were computed: none are kept.
             // FOR SHARE (PostgreSQL) waits for a concurrent destruction,
             // which locks the head row FOR UPDATE, and then sees it; one
@@ -252,12 +262,13 @@ impl Store {
                 let first = to_i64(from)?;
                 if last_end.is_some_and(|end| end > first) {
                     sqlx::query(
-                        "DELETE FROM event_terms WHERE ledger_id = $1 AND seq >= $2 AND seq < $3 AND seq IN \
+                        "DELETE FROM event_terms WHERE ledger = $4 AND seq >= $2 AND seq < $3 AND seq IN \
                          (SELECT seq FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3 AND content IS NULL)",
                     )
                     .bind(ledger)
                     .bind(to_i64(from)?)
                     .bind(to_i64(to)?)
+                    .bind(number)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -7,6 +7,7 @@
 use audit_core::LedgerId;
 
 use super::holds::{HoldScope, LegalHold};
+use crate::crypto::records::Term;
 use crate::db::{on_db, to_i64};
 use crate::ledger::event_rows::{raw_event, COLUMNS};
 use crate::ledger::events::filter_terms;
@@ -112,7 +113,7 @@ impl Store {
         &self,
         ledger: &LedgerId,
         filter: &EventFilter,
-        terms: Option<(&[[u8; 32]], u64)>,
+        terms: Option<(&[Term], u64)>,
     ) -> Result<u64, StoreError> {
         let count: i64 = on_db!(&self.db.pool, |p| {
             // With terms, the count is driven by the first term's index run,
@@ -120,10 +121,11 @@ impl Store {
             let mut query = match terms.and_then(|(terms, indexed)| terms.split_first().map(|f| (f, indexed))) {
                 Some(((first, _), indexed)) => {
                     let mut q = sqlx::QueryBuilder::new(
-                        "SELECT COUNT(*) FROM event_terms t JOIN events e ON e.ledger_id = t.ledger_id AND e.seq = t.seq \
-                         WHERE e.content IS NOT NULL AND t.ledger_id = ",
+                        "SELECT COUNT(*) FROM event_terms t JOIN events e ON e.seq = t.seq AND e.ledger_id = ",
                     );
-                    q.push_bind(ledger.as_str()).push(" AND t.term = ").push_bind(first.as_slice());
+                    q.push_bind(ledger.as_str());
+                    q.push(" WHERE e.content IS NOT NULL AND t.ledger = (SELECT number FROM ledgers WHERE id = ");
+                    q.push_bind(ledger.as_str()).push(") AND t.term = ").push_bind(first.as_slice());
                     q.push(" AND t.seq < ").push_bind(to_i64(indexed)?);
                     q
                 }
@@ -144,7 +146,7 @@ impl Store {
             for term in terms.map(|(terms, _)| terms).unwrap_or_default().iter().skip(1) {
                 query
                     .push(
-                        " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger_id = e.ledger_id AND x.seq = e.seq AND x.term = ",
+                        " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
                     )
                     .push_bind(term.as_slice())
                     .push(")");

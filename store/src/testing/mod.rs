@@ -41,6 +41,40 @@ pub async fn fresh_postgres_url() -> Result<String, StoreError> {
     Ok(replace_database(&admin, &name))
 }
 
+/// Applies only the migrations older than `version` to the database at
+/// `url`, as a release of that time left it (they are copied to `scratch`,
+/// an empty directory, first): upgrade tests fill it the old way and then
+/// open it with [`crate::Store::open`], which applies the rest.
+pub async fn migrate_before(url: &str, version: i64, scratch: &std::path::Path) -> Result<(), StoreError> {
+    let sqlite = url.starts_with("sqlite:");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(if sqlite {
+        "sqlite"
+    } else {
+        "postgres"
+    });
+    let io = |e: std::io::Error| StoreError::Invalid(format!("copying the migrations: {e}"));
+    for entry in std::fs::read_dir(&source).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if name.split('_').next().and_then(|v| v.parse::<i64>().ok()).is_some_and(|of| of < version) {
+            std::fs::copy(&path, scratch.join(&name)).map_err(io)?;
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(scratch).await?;
+    if sqlite {
+        use std::str::FromStr as _;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?.create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+        migrator.run(&mut conn).await?;
+        conn.close().await?;
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        migrator.run(&mut conn).await?;
+        conn.close().await?;
+    }
+    Ok(())
+}
+
 /// Runs raw SQL against a database behind the application's back, the way
 /// an attacker with database access (or a broken disk) would: tests use it to
 /// check that tampering and lost tables are noticed.
@@ -294,6 +328,9 @@ pub async fn raw_insert_baseline(
     batch: usize,
 ) -> Result<(), StoreError> {
     let ledger_id = ledger.id.as_str();
+    let number: i64 = crate::db::on_db!(&store.db.pool, |p| {
+        sqlx::query_scalar("SELECT number FROM ledgers WHERE id = $1").bind(ledger_id).fetch_one(p).await?
+    });
     let received = crate::now_ms();
     let mut seq = 0i64;
     for chunk in contents.chunks(batch.max(1)) {
@@ -323,12 +360,12 @@ pub async fn raw_insert_baseline(
                         .push_bind(hash.as_slice());
                 });
                 query.build().execute(&mut *tx).await?;
-                let mut terms = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger_id, term, seq) ");
-                let term_rows: Vec<(i64, [u8; 32])> = part
+                let mut terms = sqlx::QueryBuilder::new("INSERT INTO event_terms (ledger, term, seq) ");
+                let term_rows: Vec<(i64, crate::crypto::records::Term)> = part
                     .iter()
                     .flat_map(|(seq, _, _)| {
                         (0u8..5).map(move |field| {
-                            let mut term = [0u8; 32];
+                            let mut term = [0u8; crate::crypto::records::TERM_LEN];
                             term[0] = field;
                             term[1..9].copy_from_slice(&(seq % 1000).to_be_bytes());
                             (*seq, term)
@@ -336,7 +373,7 @@ pub async fn raw_insert_baseline(
                     })
                     .collect();
                 terms.push_values(&term_rows, |mut b, (seq, term)| {
-                    b.push_bind(ledger_id).push_bind(term.as_slice()).push_bind(*seq);
+                    b.push_bind(number).push_bind(term.as_slice()).push_bind(*seq);
                 });
                 terms.build().execute(&mut *tx).await?;
             }

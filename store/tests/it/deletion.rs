@@ -13,20 +13,28 @@ use store::{EventFilter, StoreError};
 
 use crate::{both_backends, event, system_metadata};
 
-/// How many rows of `ledger` each history table still holds.
+/// How many rows of `ledger` each history table still holds. Term rows
+/// name their ledger by its number, which goes with the ledger: any term
+/// row of a number no ledger has is one a deletion left behind.
 async fn rows_left(url: &str, ledger: &str) -> Vec<(&'static str, usize)> {
     let mut left = Vec::new();
-    for (table, column, key) in [
-        ("events", "leaf_hash", "ledger_id"),
-        ("merkle_nodes", "hash", "ledger_id"),
-        ("checkpoints", "root_hash", "ledger_id"),
-        ("ledger_keys", "wrapped", "ledger_id"),
-        ("event_terms", "term", "ledger_id"),
+    for (table, column, of_ledger) in [
+        ("events", "leaf_hash", format!("ledger_id = '{ledger}'")),
+        ("merkle_nodes", "hash", format!("ledger_id = '{ledger}'")),
+        ("checkpoints", "root_hash", format!("ledger_id = '{ledger}'")),
+        ("ledger_keys", "wrapped", format!("ledger_id = '{ledger}'")),
+        ("event_terms", "term", "ledger NOT IN (SELECT number FROM ledgers)".to_owned()),
     ] {
-        let sql = format!("SELECT {column} FROM {table} WHERE {key} = '{ledger}'");
+        let sql = format!("SELECT {column} FROM {table} WHERE {of_ledger}");
         left.push((table, fetch_blobs(url, &sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).len()));
     }
     left
+}
+
+/// How many filter-index rows `ledger` has.
+async fn terms_of(url: &str, ledger: &str) -> usize {
+    let sql = format!("SELECT term FROM event_terms WHERE ledger = (SELECT number FROM ledgers WHERE id = '{ledger}')");
+    fetch_blobs(url, &sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).len()
 }
 
 #[tokio::test]
@@ -114,6 +122,8 @@ async fn a_ledger_is_deleted_only_unheld_after_its_grace_and_leaves_its_final_ch
         store.release_hold(&account.id, &late.id, "closed", &origin()).await.expect("release");
 
         let (final_note, final_checkpoint) = store.verified_checkpoint(&doomed.id, None).await.expect("checkpoint");
+        while store.index_pending().await.expect("index") > 0 {}
+        assert_eq!(terms_of(&url, id).await, 50, "the unarchived events' terms, before the deletion");
         assert_eq!(store.run_ledger_deletions(&archive, &origin()).await.expect("run"), 1);
         let done = store.ledger_deletion(&due.id).await.expect("record");
         assert_eq!(done.status, DeletionStatus::Deleted);

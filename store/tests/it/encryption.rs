@@ -34,6 +34,11 @@ async fn destroyed_ledger_keys_leave_nothing_readable_through_any_path() {
             execute_raw(&url, &format!("VACUUM INTO '{}'", backup.display())).await.expect("backup");
         }
 
+        let terms_sql = format!(
+            "SELECT term FROM event_terms WHERE ledger = (SELECT number FROM ledgers WHERE id = '{}')",
+            doomed.id
+        );
+        assert_eq!(fetch_blobs(&url, &terms_sql).await.expect("terms").len(), 40, "five terms an event");
         assert_eq!(store.destroy_ledger_keys(&doomed.id).await.expect("destroyed"), 2);
         let doomed = store.ledger(&account.id, &doomed.id).await.expect("the ledger itself remains");
         assert!(matches!(store.event(&doomed.id, "x").await, Err(StoreError::NotFound(_))));
@@ -53,9 +58,7 @@ async fn destroyed_ledger_keys_leave_nothing_readable_through_any_path() {
             store.rotate_ledger_key(&doomed.id, &store::testing::origin()).await,
             Err(StoreError::KeysDestroyed)
         ));
-        let terms = fetch_blobs(&url, &format!("SELECT term FROM event_terms WHERE ledger_id = '{}'", doomed.id))
-            .await
-            .expect("terms");
+        let terms = fetch_blobs(&url, &terms_sql).await.expect("terms");
         assert!(terms.is_empty(), "no blind-index terms are left");
         // Integrity stays provable: hashes and proofs are not encrypted.
         assert_eq!(store.inclusion_proof(&doomed, 3, 8).await.expect("proof").len(), 3);

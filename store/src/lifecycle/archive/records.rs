@@ -259,12 +259,15 @@ impl Store {
                 .await?
                 .rows_affected();
                 // The blind-index terms would still say who did what.
-                sqlx::query("DELETE FROM event_terms WHERE ledger_id = $1 AND seq >= $2 AND seq < $3")
-                    .bind(r.ledger.as_str())
-                    .bind(start)
-                    .bind(end)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM event_terms WHERE ledger = (SELECT number FROM ledgers WHERE id = $1) \
+                     AND seq >= $2 AND seq < $3",
+                )
+                .bind(r.ledger.as_str())
+                .bind(start)
+                .bind(end)
+                .execute(&mut *tx)
+                .await?;
             }
             if tombstoned != r.events {
                 return Err(StoreError::Conflict(format!(

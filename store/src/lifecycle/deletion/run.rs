@@ -19,9 +19,14 @@ use crate::{now_ms, Origin, Store, StoreError};
 /// ledger goes in steps, so no transaction holds SQLite's writer long.
 const DELETE_BATCH: u64 = 10_000;
 
-/// The tables deleted in batches, by the column they are walked along.
-const BATCHED: [(&str, &str); 4] =
-    [("event_terms", "seq"), ("events", "seq"), ("merkle_nodes", "idx"), ("checkpoints", "tree_size")];
+/// The tables deleted in batches: how their rows name the ledger (`$1`, its
+/// id), and the column they are walked along.
+const BATCHED: [(&str, &str, &str); 4] = [
+    ("event_terms", "ledger = (SELECT number FROM ledgers WHERE id = $1)", "seq"),
+    ("events", "ledger_id = $1", "seq"),
+    ("merkle_nodes", "ledger_id = $1", "idx"),
+    ("checkpoints", "ledger_id = $1", "tree_size"),
+];
 
 impl Store {
     /// Carries out every deletion whose time has come, and resumes those a
@@ -79,8 +84,8 @@ impl Store {
         }
         let size = current.final_tree_size.ok_or(StoreError::Corrupt("a deletion under way lost its final size"))?;
         archive.remove_ledger(ledger).await?;
-        for (table, column) in BATCHED {
-            self.delete_in_batches(ledger, table, column, size).await?;
+        for (table, of_ledger, column) in BATCHED {
+            self.delete_in_batches(ledger, table, of_ledger, column, size).await?;
         }
         self.finish_deletion(&current, origin).await?;
         Ok(true)
@@ -166,10 +171,11 @@ impl Store {
         &self,
         ledger: &LedgerId,
         table: &str,
+        of_ledger: &str,
         column: &str,
         size: u64,
     ) -> Result<(), StoreError> {
-        let sql = format!("DELETE FROM {table} WHERE ledger_id = $1 AND {column} >= $2 AND {column} < $3");
+        let sql = format!("DELETE FROM {table} WHERE {of_ledger} AND {column} >= $2 AND {column} < $3");
         let mut from = 0;
         while from <= size {
             let to = from.saturating_add(DELETE_BATCH);
@@ -219,7 +225,7 @@ impl Store {
                 "DELETE FROM api_key_ledgers WHERE ledger_id = $1",
                 "DELETE FROM ledger_keys WHERE ledger_id = $1",
                 // Anything the batches left (a row beyond the recorded size).
-                "DELETE FROM event_terms WHERE ledger_id = $1",
+                "DELETE FROM event_terms WHERE ledger = (SELECT number FROM ledgers WHERE id = $1)",
                 "DELETE FROM events WHERE ledger_id = $1",
                 "DELETE FROM merkle_nodes WHERE ledger_id = $1",
                 "DELETE FROM checkpoints WHERE ledger_id = $1",

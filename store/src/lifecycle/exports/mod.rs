@@ -21,7 +21,7 @@ pub use self::records::{
     ExportFilter, ExportRecord, ExportRequest, ExportStatus, MAX_LISTED, MAX_UNFINISHED_PER_ACCOUNT,
 };
 pub use self::zip_file::{ExportHead, ExportProof, ExportZip};
-use crate::crypto::records::Dek;
+use crate::crypto::records::{Dek, Term};
 use crate::ledger::events::filter_terms;
 use crate::ledger::indexer::terms_of;
 use crate::{EventFilter, Ledger, Store, StoreError, StoredEvent};
@@ -109,7 +109,7 @@ enum Pass {
 /// The filter of a filtered export, ready to match rows.
 struct Matcher {
     filter: EventFilter,
-    terms: Vec<[u8; 32]>,
+    terms: Vec<Term>,
     index: Arc<Dek>,
     /// The filter as the manifest records it.
     given: serde_json::Map<String, serde_json::Value>,
