@@ -9,7 +9,8 @@
 //! run and how long it takes to catch up once the load stops; beside the
 //! ceiling of the same run: SQLite's own bulk insert of as many rows of the
 //! same content (WAL, synchronous=FULL, primary key and unique id index,
-//! 10,000-row transactions).
+//! 10,000-row transactions), from Rust with multi-row statements and, as
+//! issue 13 first measured it, from Python's sqlite3 (`x python`).
 //!
 //! Run: `cargo build --release -p server --bin auditstore && cargo bench -p
 //! server --bench sustained` (`make bench` does both), with
@@ -142,16 +143,40 @@ async fn run(name: &str, database_url: Option<&str>, with_ids: bool, secs: u64) 
     }
 }
 
-/// SQLite's own bulk insert of `rows` rows like the runs' (the ceiling):
-/// rows/s and rows per CPU-second of this process.
-async fn ceiling(rows: usize) -> (f64, f64) {
+/// SQLite's own bulk insert of `rows` rows like the runs' (the ceiling),
+/// twice: from Rust with 500-row INSERT statements (rows/s and rows per
+/// CPU-second of this process), and as issue 13 first measured it, from
+/// Python's sqlite3 with `executemany` (`scripts/sqlite_ceiling.py`; `None`
+/// without a `python3`).
+async fn ceiling(rows: usize) -> ((f64, f64), Option<(f64, f64)>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let contents: Vec<Vec<u8>> =
         (0..rows).map(|n| serde_json::to_vec(&event(n % CLIENTS, n, true)).expect("json")).collect();
     let (cpu, start) = (own_cpu(), Instant::now());
     store::testing::sqlite_bulk_insert(&dir.path().join("ceiling.db"), &contents, 10_000).await.expect("bulk insert");
     let (secs, cpu) = (start.elapsed().as_secs_f64(), own_cpu().saturating_sub(cpu).as_secs_f64());
-    (rows as f64 / secs, rows as f64 / cpu.max(0.001))
+    let rust = (rows as f64 / secs, rows as f64 / cpu.max(0.001));
+    let lines = dir.path().join("contents.jsonl");
+    let mut text = Vec::with_capacity(contents.iter().map(|c| c.len() + 1).sum());
+    for content in &contents {
+        text.extend_from_slice(content);
+        text.push(b'\n');
+    }
+    std::fs::write(&lines, text).expect("contents file");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/sqlite_ceiling.py");
+    let python = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&lines)
+        .arg(dir.path().join("ceiling-python.db"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mut figures = text.split_whitespace().filter_map(|f| f.parse::<f64>().ok());
+            Some((figures.next()?, figures.next()?))
+        });
+    (rust, python)
 }
 
 #[tokio::main]
@@ -165,7 +190,7 @@ async fn main() {
     // sqlite-no-ids, postgres-ids); all of them by default.
     let wanted = std::env::var("BENCH_RUNS").unwrap_or_else(|_| "sqlite-ids,sqlite-no-ids,postgres-ids".into());
     let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
-    let (ceiling_rate, ceiling_per_cpu) = ceiling(1_000_000).await;
+    let ((ceiling_rate, ceiling_per_cpu), python) = ceiling(1_000_000).await;
     let mut runs = Vec::new();
     if wanted.contains(&"sqlite-ids") {
         runs.push(run("SQLite, client ids", None, true, secs).await);
@@ -182,11 +207,19 @@ async fn main() {
         ledger_count()
     );
     println!("ceiling: SQLite bulk insert of the same rows: {ceiling_rate:.0} rows/s, {ceiling_per_cpu:.0} rows per CPU-second");
+    match python {
+        Some((rate, per_cpu)) => println!(
+            "ceiling as issue 13 measured it (Python sqlite3, executemany): {rate:.0} rows/s, {per_cpu:.0} rows per CPU-second"
+        ),
+        None => println!("ceiling as issue 13 measured it: not measured (no python3)"),
+    }
+    let python_rate = python.map_or(f64::NAN, |(rate, _)| rate);
     println!(
-        "{:<24} {:>9} {:>9} {:>12} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "{:<24} {:>9} {:>9} {:>9} {:>12} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8}",
         "run",
         "events/s",
         "x ceiling",
+        "x python",
         "events/cpu-s",
         "server cpu",
         "client cpu",
@@ -198,10 +231,11 @@ async fn main() {
     for r in &runs {
         let rate = r.committed as f64 / r.secs;
         println!(
-            "{:<24} {:>9.0} {:>9.2} {:>12.0} {:>9.2}c {:>9.2}c {:>7}MB {:>9} {:>9} {:>7.1}s",
+            "{:<24} {:>9.0} {:>9.2} {:>9.2} {:>12.0} {:>9.2}c {:>9.2}c {:>7}MB {:>9} {:>9} {:>7.1}s",
             r.name,
             rate,
             rate / ceiling_rate,
+            rate / python_rate,
             r.committed as f64 / r.server_cpu.as_secs_f64().max(0.001),
             r.server_cpu.as_secs_f64() / r.secs,
             r.client_cpu.as_secs_f64() / r.secs,
