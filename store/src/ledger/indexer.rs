@@ -293,9 +293,9 @@ impl Store {
             // A tombstoned event has nothing left to search.
             let Some(record) = &raw.content else { continue };
             let row = raw.binding();
-            let terms_of_row = match self.keys.open(&ledger_id, &row, record).await {
+            let terms_of_row = match self.keys.open(ledger_id, &row, record).await {
                 Ok(plain) => {
-                    record_terms(&plain, &index).ok_or_else(|| integrity(ledger, &row, "does not hold a valid event"))
+                    record_terms(&plain, index).ok_or_else(|| integrity(ledger, &row, "does not hold a valid event"))
                 }
                 Err(error) => Err(error),
             };
@@ -304,7 +304,7 @@ impl Store {
                     let seq = to_i64(raw.seq)?;
                     terms.extend(found.into_iter().map(|t| (t, seq)));
                 }
-                Err(StoreError::Integrity(detail)) => self.record_finding(&ledger_id, raw.seq, &raw.id, &detail).await,
+                Err(StoreError::Integrity(detail)) => self.record_finding(ledger_id, raw.seq, &raw.id, &detail).await,
                 Err(error) => return Err(error),
             }
         }
