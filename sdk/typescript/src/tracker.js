@@ -102,11 +102,17 @@ export class CheckpointTracker {
 
   /** Checks `note` (signature, then consistency with what is stored) and
    * stores it when it is newer. One call per ledger at a time, so two
-   * concurrent calls cannot store an older tree over a newer one. */
+   * concurrent calls cannot store an older tree over a newer one. Calls
+   * are judged in the order they were made: the signature is checked
+   * inside the turn, since a check before it (asynchronous Web Crypto)
+   * could finish in another order and let an older note, tracked after a
+   * newer one, pass as the base the newer one extends. */
   async track(ledger, note) {
-    const seen = await verifyCheckpoint(note, await this.client.pinnedKey());
-    if (!originNamesLedger(seen.origin, ledger)) throw new VerificationError(`the checkpoint is of ${seen.origin}, not of ledger ${ledger}`);
-    return this.serial(ledger, () => this.judge(ledger, seen, note));
+    return this.serial(ledger, async () => {
+      const seen = await verifyCheckpoint(note, await this.client.pinnedKey());
+      if (!originNamesLedger(seen.origin, ledger)) throw new VerificationError(`the checkpoint is of ${seen.origin}, not of ledger ${ledger}`);
+      return this.judge(ledger, seen, note);
+    });
   }
 
   async judge(ledger, seen, note) {
