@@ -146,9 +146,9 @@ async fn run(name: &str, database_url: Option<&str>, with_ids: bool, secs: u64) 
 /// SQLite's own bulk insert of `rows` rows like the runs' (the ceiling),
 /// twice: from Rust with 500-row INSERT statements (rows/s and rows per
 /// CPU-second of this process), and as issue 13 first measured it, from
-/// Python's sqlite3 with `executemany` (`scripts/sqlite_ceiling.py`; `None`
-/// without a `python3`).
-async fn ceiling(rows: usize) -> ((f64, f64), Option<(f64, f64)>) {
+/// Python's sqlite3 with `executemany` (`scripts/sqlite_ceiling.py`, on the
+/// same schema; the reason when it could not be measured).
+async fn ceiling(rows: usize) -> ((f64, f64), Result<(f64, f64), String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let contents: Vec<Vec<u8>> =
         (0..rows).map(|n| serde_json::to_vec(&event(n % CLIENTS, n, true)).expect("json")).collect();
@@ -168,13 +168,20 @@ async fn ceiling(rows: usize) -> ((f64, f64), Option<(f64, f64)>) {
         .arg(script)
         .arg(&lines)
         .arg(dir.path().join("ceiling-python.db"))
+        .arg(store::testing::CEILING_SCHEMA)
         .output()
-        .ok()
-        .filter(|out| out.status.success())
+        .map_err(|error| format!("python3 did not start: {error}"))
         .and_then(|out| {
+            if !out.status.success() {
+                return Err(format!(
+                    "the script failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
             let mut figures = text.split_whitespace().filter_map(|f| f.parse::<f64>().ok());
-            Some((figures.next()?, figures.next()?))
+            figures.next().zip(figures.next()).ok_or_else(|| format!("the script printed {text:?}"))
         });
     (rust, python)
 }
@@ -207,11 +214,11 @@ async fn main() {
         ledger_count()
     );
     println!("ceiling: SQLite bulk insert of the same rows: {ceiling_rate:.0} rows/s, {ceiling_per_cpu:.0} rows per CPU-second");
-    match python {
-        Some((rate, per_cpu)) => println!(
+    match &python {
+        Ok((rate, per_cpu)) => println!(
             "ceiling as issue 13 measured it (Python sqlite3, executemany): {rate:.0} rows/s, {per_cpu:.0} rows per CPU-second"
         ),
-        None => println!("ceiling as issue 13 measured it: not measured (no python3)"),
+        Err(reason) => println!("ceiling as issue 13 measured it: not measured ({reason})"),
     }
     let python_rate = python.map_or(f64::NAN, |(rate, _)| rate);
     println!(

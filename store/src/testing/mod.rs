@@ -383,6 +383,15 @@ pub async fn raw_insert_baseline(
     Ok(())
 }
 
+/// The table the ceiling inserts into: the events table's columns, primary
+/// key and unique event id index, without AuditStore's triggers. The
+/// benchmark hands it to `scripts/sqlite_ceiling.py` too, so both ceilings
+/// measure one schema.
+pub const CEILING_SCHEMA: &str = "CREATE TABLE events (ledger_id TEXT NOT NULL, seq INTEGER NOT NULL, \
+     event_id TEXT NOT NULL, occurred_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, content BLOB, \
+     leaf_hash BLOB NOT NULL, chain_hash BLOB NOT NULL, PRIMARY KEY (ledger_id, seq)) WITHOUT ROWID; \
+     CREATE UNIQUE INDEX events_by_event_id ON events (ledger_id, event_id);";
+
 /// The sustained benchmark's ceiling: SQLite's own bulk insert of event
 /// rows like ours into a fresh file at `path` (WAL, synchronous=FULL, the
 /// primary key and the unique event id index, transactions of `batch`
@@ -395,14 +404,7 @@ pub async fn sqlite_bulk_insert(path: &std::path::Path, contents: &[Vec<u8>], ba
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
         .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
     let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
-    sqlx::raw_sql(
-        "CREATE TABLE events (ledger_id TEXT NOT NULL, seq INTEGER NOT NULL, event_id TEXT NOT NULL, \
-         occurred_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, content BLOB, leaf_hash BLOB NOT NULL, \
-         chain_hash BLOB NOT NULL, PRIMARY KEY (ledger_id, seq)) WITHOUT ROWID; \
-         CREATE UNIQUE INDEX events_by_event_id ON events (ledger_id, event_id);",
-    )
-    .execute(&mut conn)
-    .await?;
+    sqlx::raw_sql(CEILING_SCHEMA).execute(&mut conn).await?;
     let mut seq = 0i64;
     for chunk in contents.chunks(batch.max(1)) {
         let mut tx = conn.begin().await?;
