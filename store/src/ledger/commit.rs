@@ -155,6 +155,14 @@ impl Writer {
                 write_head((&mut *tx).into(), &ledger, &plan, &note, received_ms).await?;
             }
             tx.commit().await?;
+            // Durable now: the indexer may have the new events' terms. A
+            // commit with events that have none (outbox events) hands over
+            // nothing, and the indexer reads them back.
+            if let Some(first) = plan.rows.first() {
+                if let Some(terms) = plan.rows.iter().map(|row| row.terms).collect::<Option<Vec<_>>>() {
+                    self.handoff.push(&ledger, first.seq, terms);
+                }
+            }
             self.frontier = Some(plan.frontier);
             Ok(outcomes)
         })

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use super::event_rows::{raw_event, RawEvent, COLUMNS};
+use super::handoff::{EventTerms, Held};
 use crate::crypto::records::{integrity, Dek, Term, DESTROYED};
 use crate::db::{from_i64, on_db, to_i64, write_tx};
 use crate::{Backend, Store, StoreError};
@@ -56,19 +57,23 @@ pub(crate) const FIELDS: [(&str, &str, Option<&str>); 5] = [
 /// JSON): HMACs under the ledger's index key, so the index holds nothing a
 /// dictionary could reverse without the key.
 pub(crate) fn terms_of(event: &audit_core::Event, index: &Dek) -> Vec<Term> {
-    FIELDS
-        .iter()
-        .map(|(field, outer, inner)| {
-            let value = match (*outer, *inner) {
-                ("actor", Some("type")) => event.actor().kind(),
-                ("actor", _) => event.actor().id(),
-                ("resource", Some("type")) => event.resource().kind(),
-                ("resource", _) => event.resource().id(),
-                _ => event.action().as_str(),
-            };
-            index.term(field, value)
-        })
-        .collect()
+    event_terms(event, index).to_vec()
+}
+
+/// The same terms as an array, in the order of [`FIELDS`] (what the
+/// indexer writes, and the append path hands it; see `handoff.rs`).
+pub(crate) fn event_terms(event: &audit_core::Event, index: &Dek) -> EventTerms {
+    std::array::from_fn(|i| {
+        let (field, outer, inner) = FIELDS[i];
+        let value = match (outer, inner) {
+            ("actor", Some("type")) => event.actor().kind(),
+            ("actor", _) => event.actor().id(),
+            ("resource", Some("type")) => event.resource().kind(),
+            ("resource", _) => event.resource().id(),
+            _ => event.action().as_str(),
+        };
+        index.term(field, value)
+    })
 }
 
 /// The searchable fields of a stored record, parsed without building a
@@ -185,11 +190,45 @@ impl Store {
         let index = match self.keys.index_key(&ledger_id).await {
             Ok(index) => index,
             // Nothing of a shredded ledger is searchable any more.
-            Err(StoreError::KeysDestroyed) => return self.skip_range(ledger, to).await,
+            Err(StoreError::KeysDestroyed) => {
+                self.ingest.handoff.forget(&ledger_id);
+                return self.skip_range(ledger, to).await;
+            }
             Err(error) => return Err(error),
         };
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3");
+        // The terms this process's appends handed over need not be read
+        // back; up to the first event they do not cover, the stored records
+        // are read.
+        let (to, handed) = match self.ingest.handoff.take(&ledger_id, from, to) {
+            Held::From(held) if !held.is_empty() => (from + held.len() as u64, held),
+            Held::Gap(Some(next)) if next < to => (next, Vec::new()),
+            _ => (to, Vec::new()),
+        };
         let mut terms: Vec<(Term, i64)> = Vec::with_capacity(usize::try_from(to - from).unwrap_or(0) * FIELDS.len());
+        if handed.is_empty() {
+            self.read_terms(&ledger_id, &index, from, to, &mut terms).await?;
+        } else {
+            for (seq, found) in (from..to).zip(handed) {
+                let seq = to_i64(seq)?;
+                terms.extend(found.into_iter().map(|t| (t, seq)));
+            }
+        }
+        // Sorted bulk: neighbouring rows land on neighbouring pages.
+        terms.sort_unstable();
+        self.write_terms(ledger, from, to, &terms).await
+    }
+
+    /// Reads the events of `[from, to)` back and appends their terms.
+    async fn read_terms(
+        &self,
+        ledger_id: &audit_core::LedgerId,
+        index: &Dek,
+        from: u64,
+        to: u64,
+        terms: &mut Vec<(Term, i64)>,
+    ) -> Result<(), StoreError> {
+        let ledger = ledger_id.as_str();
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3");
         // The events are read a slice at a time: only their terms are kept
         // for the batch, not every record of it at once.
         for start in (from..to).step_by(READ_SLICE) {
@@ -205,10 +244,14 @@ impl Store {
                     .map(raw_event)
                     .collect::<Result<Vec<_>, _>>()?
             });
-            self.terms_of_rows(&ledger_id, &index, rows, &mut terms).await?;
+            self.terms_of_rows(ledger_id, index, rows, terms).await?;
         }
-        // Sorted bulk: neighbouring rows land on neighbouring pages.
-        terms.sort_unstable();
+        Ok(())
+    }
+
+    /// Writes the sorted terms of `[from, to)` and records the ledger as
+    /// indexed up to `to`; returns how many events that was.
+    async fn write_terms(&self, ledger: &str, from: u64, to: u64, terms: &[(Term, i64)]) -> Result<u64, StoreError> {
         let destroyed = write_tx!(&self.db, |tx, sql| {
             // The number the ledger's term rows name it by; none once the
             // ledger is deleted, and then nothing of it is indexed.
@@ -220,7 +263,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(0);
             };
-            super::bulk::insert_terms((&mut *tx).into(), number, &terms).await?;
+            super::bulk::insert_terms((&mut *tx).into(), number, terms).await?;
             // Keys destroyed since the terms were computed: none are kept.
             // FOR SHARE (PostgreSQL) waits for a concurrent destruction,
             // which locks the head row FOR UPDATE, and then sees it; one

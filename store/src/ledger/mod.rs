@@ -9,6 +9,7 @@ pub(crate) mod commit;
 pub(crate) mod event_rows;
 pub(crate) mod events;
 pub(crate) mod findings;
+pub(crate) mod handoff;
 pub(crate) mod indexer;
 pub(crate) mod integrity;
 pub(crate) mod nodes;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use audit_core::{chain_hash, CompactRange, Hash};
 
+use super::handoff::EventTerms;
 use super::nodes::is_stored_level;
 use super::sequencer::{Appended, AppendedEvent, NewEvent};
 use crate::crypto::records::{Dek, RowBinding};
@@ -21,6 +22,8 @@ pub(super) struct Row {
     pub(super) content: Vec<u8>,
     pub(super) leaf: Hash,
     pub(super) chain: Hash,
+    /// The event's filter-index terms, when computed before the commit.
+    pub(super) terms: Option<EventTerms>,
 }
 
 /// Everything one group commit writes.
@@ -112,7 +115,16 @@ pub(super) fn plan(
                 }
                 None => new.content().to_vec(),
             };
-            plan.rows.push(Row { seq, event_id: id.to_owned(), occurred_ms, received_ms, content, leaf, chain });
+            plan.rows.push(Row {
+                seq,
+                event_id: id.to_owned(),
+                occurred_ms,
+                received_ms,
+                content,
+                leaf,
+                chain,
+                terms: new.terms(),
+            });
             let record = AppendedEvent { id: event.id().clone(), seq, leaf_hash: leaf, chain_hash: chain };
             known.insert(id.to_owned(), record.clone());
             answered.push(record);

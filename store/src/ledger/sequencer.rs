@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use audit_core::{CompactRange, Event, EventId, Hash, LedgerId, VerifierKey};
 use tokio::sync::{mpsc, oneshot};
 
+use super::handoff::{EventTerms, TermHandoff};
 use super::signer::CheckpointSigner;
 use crate::crypto::keyring::Keyring;
 use crate::db::Db;
@@ -48,6 +49,9 @@ pub struct NewEvent {
     client_id: bool,
     leaf: Hash,
     content: Vec<u8>,
+    /// Its filter-index terms, when the request's task could compute them
+    /// (handed to the indexer after the commit; see `handoff.rs`).
+    terms: Option<EventTerms>,
 }
 
 impl NewEvent {
@@ -58,7 +62,7 @@ impl NewEvent {
         // The normalised event (the same JSON as `Event::to_input`, without
         // cloning it first).
         let content = serde_json::to_vec(&event).map_err(|_| StoreError::Corrupt("event does not serialise"))?;
-        Ok(Self { event, client_id, leaf, content })
+        Ok(Self { event, client_id, leaf, content, terms: None })
     }
 
     pub fn event(&self) -> &Event {
@@ -78,6 +82,11 @@ impl NewEvent {
     /// The stored JSON of the event, before sealing.
     pub(crate) fn content(&self) -> &[u8] {
         &self.content
+    }
+
+    /// The filter-index terms computed for the event, if any.
+    pub(crate) fn terms(&self) -> Option<EventTerms> {
+        self.terms
     }
 }
 
@@ -130,6 +139,8 @@ pub(crate) struct Sequencer {
     pub(crate) archival_crashes: std::sync::atomic::AtomicBool,
     /// Woken after every commit: there is something to index.
     pub(crate) indexer: Arc<tokio::sync::Notify>,
+    /// The terms of committed events, for the indexer.
+    pub(crate) handoff: Arc<TermHandoff>,
 }
 
 impl std::fmt::Debug for Sequencer {
@@ -155,6 +166,7 @@ impl Sequencer {
             #[cfg(feature = "testing")]
             archival_crashes: std::sync::atomic::AtomicBool::new(false),
             indexer: Arc::new(tokio::sync::Notify::new()),
+            handoff: Arc::default(),
         }
     }
 
@@ -188,6 +200,7 @@ impl Sequencer {
             backlog: self.backlog.clone(),
             keys: self.keys.clone(),
             indexer: self.indexer.clone(),
+            handoff: self.handoff.clone(),
         };
         tokio::spawn(writer.run(receiver, idle));
         writers.insert(ledger.id.clone(), sender.clone());
@@ -230,7 +243,17 @@ impl Store {
 
     /// Queues a request on the ledger's writer and waits for its commit. A
     /// request without events is a drain of a system ledger's outbox.
-    pub(crate) async fn submit(&self, ledger: &Ledger, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+    pub(crate) async fn submit(&self, ledger: &Ledger, mut events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        // The filter-index terms are computed here, in the request's own
+        // task, while the writer commits other requests. Without the index
+        // key (a KMS outage) the indexer reads the events back later.
+        if !events.is_empty() {
+            if let Ok(index) = self.keys.index_key(&ledger.id).await {
+                for new in &mut events {
+                    new.terms = Some(super::indexer::event_terms(new.event(), &index));
+                }
+            }
+        }
         let (reply, answer) = oneshot::channel();
         let ingest = self.ingest.clone();
         if ledger.kind != LedgerKind::System {
@@ -290,6 +313,7 @@ pub(super) struct Writer {
     backlog: Arc<std::sync::atomic::AtomicIsize>,
     pub(super) keys: Arc<Keyring>,
     indexer: Arc<tokio::sync::Notify>,
+    pub(super) handoff: Arc<TermHandoff>,
 }
 
 impl Writer {

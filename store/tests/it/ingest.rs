@@ -125,6 +125,72 @@ async fn concurrent_appends_share_commits_without_forking_the_chain() {
     }
 }
 
+/// The terms of a ledger's event index, as `term:seq` in hex, in order.
+async fn term_rows(url: &str, ledger: &audit_core::LedgerId) -> Vec<String> {
+    let of = format!(
+        "FROM event_terms WHERE ledger = (SELECT number FROM ledgers WHERE id = '{ledger}') ORDER BY seq, term"
+    );
+    let terms = store::testing::fetch_blobs(url, &format!("SELECT term {of}")).await.expect("terms");
+    let seqs = store::testing::fetch_texts(url, &format!("SELECT CAST(seq AS TEXT) {of}")).await.expect("seqs");
+    terms.iter().zip(seqs).map(|(term, seq)| format!("{}:{seq}", hex::encode(term))).collect()
+}
+
+/// Forgets a ledger's filter index, behind the application's back.
+async fn unindex(url: &str, ledger: &audit_core::LedgerId) {
+    store::testing::execute_raw(
+        url,
+        &format!(
+            "DELETE FROM event_terms WHERE ledger = (SELECT number FROM ledgers WHERE id = '{ledger}'); \
+             UPDATE index_progress SET indexed_size = 0 WHERE ledger_id = '{ledger}'"
+        ),
+    )
+    .await
+    .expect("unindexed");
+}
+
+/// The indexer writes the terms the append path handed it, without reading
+/// the events back, and they are the terms it reads back from the stored
+/// records when it was handed none (another process, a restart).
+#[tokio::test]
+async fn handed_over_terms_are_the_terms_read_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in both_backends(dir.path()).await {
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let ledger = store.create_ledger(&account.id, "handoff", &store::testing::origin()).await.expect("ledger");
+        for start in (0..3_000).step_by(500) {
+            let events = (start..start + 500).map(|n| event(None, &format!("u_{}", n % 7), n)).collect();
+            store.append(&ledger, events).await.expect("append");
+        }
+        // A second process on the database was handed nothing: it reads.
+        let reader = store::Store::open(&url, store::testing::options()).await.expect("second store");
+        reader.index_pending().await.expect("index by reading");
+        assert_eq!(reader.indexed_size(&ledger.id).await.expect("indexed"), 3_000);
+        let read_back = term_rows(&url, &ledger.id).await;
+        assert_eq!(read_back.len(), 3_000 * 5, "five terms an event ({url})");
+
+        // The stored records made unreadable: only handed-over terms can
+        // index them now.
+        unindex(&url, &ledger.id).await;
+        let garbage = store::testing::blob_literal(&url, b"not a sealed record");
+        store::testing::tamper(
+            &url,
+            &format!("UPDATE events SET content = {garbage} WHERE ledger_id = '{}'", ledger.id),
+        )
+        .await
+        .expect("tampered");
+        store.index_pending().await.expect("index the handed-over terms");
+        assert_eq!(store.indexed_size(&ledger.id).await.expect("indexed"), 3_000);
+        assert_eq!(term_rows(&url, &ledger.id).await, read_back, "the same rows ({url})");
+
+        // The tampered twin: what is read back from these records indexes
+        // nothing (they do not open).
+        unindex(&url, &ledger.id).await;
+        let another = store::Store::open(&url, store::testing::options()).await.expect("third store");
+        another.index_pending().await.expect("index by reading");
+        assert!(term_rows(&url, &ledger.id).await.is_empty(), "nothing indexed from tampered records ({url})");
+    }
+}
+
 /// One indexing transaction covers many events, read a few thousand at a
 /// time: none is lost or indexed twice at the seams between reads.
 #[tokio::test]
@@ -138,7 +204,9 @@ async fn a_large_index_batch_finds_every_event_across_its_reads() {
             let events = (start..(start + 1_000).min(total)).map(|n| event(None, "jane", n)).collect();
             store.append(&ledger, events).await.expect("append");
         }
-        store.index_pending().await.expect("index");
+        // Another process, which was handed no terms, reads every event.
+        let reader = store::Store::open(&url, store::testing::options()).await.expect("second store");
+        reader.index_pending().await.expect("index");
         assert_eq!(store.indexed_size(&ledger.id).await.expect("indexed"), total, "one batch ({url})");
         for n in [0, 4_999, 5_000, 5_001, 9_999, 10_000, 12_000] {
             let filter = EventFilter { resource_id: Some(format!("inv_{n}")), ..EventFilter::default() };

@@ -249,6 +249,7 @@ impl Store {
             }
             tx.commit().await?;
         });
+        self.ingest.handoff.forget(&deletion.ledger);
         if staged.is_some() {
             self.drain_outbox(&deletion.account).await;
         }
