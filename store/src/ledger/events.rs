@@ -6,7 +6,7 @@ use base64::Engine as _;
 use sqlx::Row as _;
 
 use super::event_rows::{raw_event, RawEvent, StoredEvent, COLUMNS, COLUMNS_E};
-use super::indexer::{terms_of, FIELDS};
+use super::indexer::{event_terms, FIELDS};
 use crate::crypto::records::{Dek, Term};
 use crate::db::{on_db, to_hash, to_i64};
 use crate::{Store, StoreError};
@@ -170,7 +170,7 @@ impl Store {
                 scanned += 1;
                 let event = self.reveal(ledger, raw).await?;
                 let matches = event.event.as_ref().is_some_and(|content| {
-                    let have = terms_of(content, &index);
+                    let have = event_terms(content, &index);
                     terms.iter().all(|t| have.contains(t))
                 });
                 if matches {

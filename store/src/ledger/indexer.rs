@@ -53,15 +53,10 @@ pub(crate) const FIELDS: [(&str, &str, Option<&str>); 5] = [
     ("resource.id", "resource", Some("id")),
 ];
 
-/// The blind-index terms of a stored event's content (the normalised ingest
-/// JSON): HMACs under the ledger's index key, so the index holds nothing a
-/// dictionary could reverse without the key.
-pub(crate) fn terms_of(event: &audit_core::Event, index: &Dek) -> Vec<Term> {
-    event_terms(event, index).to_vec()
-}
-
-/// The same terms as an array, in the order of [`FIELDS`] (what the
-/// indexer writes, and the append path hands it; see `handoff.rs`).
+/// The blind-index terms of an event, in the order of [`FIELDS`]: HMACs
+/// under the ledger's index key, so the index holds nothing a dictionary
+/// could reverse without the key. The append path hands them to the indexer
+/// (see `handoff.rs`); filters of unindexed events compare against them.
 pub(crate) fn event_terms(event: &audit_core::Event, index: &Dek) -> EventTerms {
     std::array::from_fn(|i| {
         let (field, outer, inner) = FIELDS[i];

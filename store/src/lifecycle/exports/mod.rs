@@ -23,7 +23,7 @@ pub use self::records::{
 pub use self::zip_file::{ExportHead, ExportProof, ExportZip};
 use crate::crypto::records::{Dek, Term};
 use crate::ledger::events::filter_terms;
-use crate::ledger::indexer::terms_of;
+use crate::ledger::indexer::event_terms;
 use crate::{EventFilter, Ledger, Store, StoreError, StoredEvent};
 
 /// The most rows read and written per round trip.
@@ -133,7 +133,7 @@ impl Matcher {
         if self.terms.is_empty() {
             return true;
         }
-        let have = terms_of(event, &self.index);
+        let have = event_terms(event, &self.index);
         self.terms.iter().all(|term| have.contains(term))
     }
 }
