@@ -14,7 +14,7 @@ use audit_core::{EventId, Hash, LedgerId};
 
 use super::plan::Plan;
 use super::sequencer::AppendedEvent;
-use crate::crypto::records::Term;
+use super::term_blocks::StoredTerm;
 use crate::db::{from_i64, to_hash, to_i64, Conn, PerBackend};
 use crate::StoreError;
 
@@ -170,7 +170,7 @@ pub(super) async fn write_plan(conn: Conn<'_>, ledger: &LedgerId, plan: &Plan) -
 /// Inserts filter-index terms `(term, seq)` of the ledger numbered
 /// `ledger` (`ledgers.number`), those already there left as they are
 /// (indexing is idempotent).
-pub(super) async fn insert_terms(conn: Conn<'_>, ledger: i64, terms: &[(Term, i64)]) -> Result<(), StoreError> {
+pub(super) async fn insert_terms(conn: Conn<'_>, ledger: i64, terms: &[(StoredTerm, i64)]) -> Result<(), StoreError> {
     match conn {
         PerBackend::Sqlite(c) => {
             for chunk in terms.chunks(CHUNK) {

@@ -7,6 +7,7 @@ use sqlx::Row as _;
 
 use super::event_rows::{raw_event, RawEvent, StoredEvent, COLUMNS, COLUMNS_E};
 use super::indexer::{event_terms, FIELDS};
+use super::term_blocks::{StoredTerm, TermLayout};
 use crate::crypto::records::{Dek, Term};
 use crate::db::{on_db, to_hash, to_i64};
 use crate::{Store, StoreError};
@@ -225,11 +226,44 @@ impl Store {
         before: Option<u64>,
         fetch: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let events = on_db!(&self.db.pool, |p| {
-            // With a term filter, the walk is driven by the first term's
-            // index run, newest first, so a page costs O(limit) index reads
-            // however large the ledger is; further terms are point lookups.
-            let mut query = match terms.split_first() {
+        if terms.is_empty() {
+            let events = self.query_block(ledger, filter, None, before, fetch).await?;
+            return self.reveal_all(ledger, events).await;
+        }
+        // With a term filter, the walk is driven by the first term's index
+        // run, block by block and newest first (see `term_blocks.rs`), so a
+        // page costs O(limit) index reads plus a seek per block passed.
+        let layout = TermLayout::of(self.backend());
+        let below = match before {
+            Some(before) => before,
+            None => self.indexed_size(ledger).await?,
+        };
+        let mut events = Vec::new();
+        for block in layout.blocks_below(below) {
+            let wanted = fetch - events.len() as i64;
+            if wanted <= 0 {
+                break;
+            }
+            let stored: Vec<StoredTerm> = terms.iter().map(|term| layout.in_block(term, block)).collect();
+            events.extend(self.query_block(ledger, filter, Some(&stored), Some(below), wanted).await?);
+        }
+        self.reveal_all(ledger, events).await
+    }
+
+    /// Up to `fetch` events below `before` in the time range, newest first:
+    /// with `terms` (stored terms of one block), the events of that block
+    /// indexed under every one of them.
+    async fn query_block(
+        &self,
+        ledger: &LedgerId,
+        filter: &EventFilter,
+        terms: Option<&[StoredTerm]>,
+        before: Option<u64>,
+        fetch: i64,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        Ok(on_db!(&self.db.pool, |p| {
+            // Further terms are point lookups of the first term's rows.
+            let mut query = match terms.and_then(|terms| terms.split_first()) {
                 Some((first, _)) => {
                     let mut q = sqlx::QueryBuilder::new(format!(
                         "SELECT {COLUMNS_E} FROM event_terms t JOIN events e ON e.seq = t.seq AND e.ledger_id = "
@@ -245,7 +279,7 @@ impl Store {
                     q
                 }
             };
-            let order = if terms.is_empty() { "e.seq" } else { "t.seq" };
+            let order = if terms.is_none() { "e.seq" } else { "t.seq" };
             if let Some(before) = before {
                 query.push(format!(" AND {order} < ")).push_bind(to_i64(before)?);
             }
@@ -255,7 +289,7 @@ impl Store {
             if let Some(to) = filter.to_ms {
                 query.push(" AND e.occurred_ms < ").push_bind(to);
             }
-            for term in terms.iter().skip(1) {
+            for term in terms.unwrap_or_default().iter().skip(1) {
                 query
                     .push(
                         " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
@@ -265,8 +299,7 @@ impl Store {
             }
             query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(fetch);
             query.build().fetch_all(p).await?.iter().map(raw_event).collect::<Result<Vec<_>, _>>()?
-        });
-        self.reveal_all(ledger, events).await
+        }))
     }
 
     /// Up to `limit` events of `[start, end)` in seq order, each verified as

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::event_rows::{raw_event, RawEvent, COLUMNS};
 use super::handoff::{EventTerms, Held};
+use super::term_blocks::{StoredTerm, TermLayout};
 use crate::crypto::records::{integrity, Dek, Term, DESTROYED};
 use crate::db::{from_i64, on_db, to_i64, write_tx};
 use crate::{Backend, Store, StoreError};
@@ -208,9 +209,17 @@ impl Store {
                 terms.extend(found.into_iter().map(|t| (t, seq)));
             }
         }
-        // Sorted bulk: neighbouring rows land on neighbouring pages.
-        terms.sort_unstable();
-        self.write_terms(ledger, from, to, &terms).await
+        // Stored as the backend's layout has them, in sorted bulk:
+        // neighbouring rows land on neighbouring pages. Both happen here,
+        // before the writer's turn is taken.
+        let layout = TermLayout::of(self.backend());
+        let mut rows = terms
+            .iter()
+            .map(|(term, seq)| Ok((layout.stored(term, from_i64(*seq)?), *seq)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        drop(terms);
+        rows.sort_unstable();
+        self.write_terms(ledger, from, to, &rows).await
     }
 
     /// Reads the events of `[from, to)` back and appends their terms.
@@ -246,7 +255,13 @@ impl Store {
 
     /// Writes the sorted terms of `[from, to)` and records the ledger as
     /// indexed up to `to`; returns how many events that was.
-    async fn write_terms(&self, ledger: &str, from: u64, to: u64, terms: &[(Term, i64)]) -> Result<u64, StoreError> {
+    async fn write_terms(
+        &self,
+        ledger: &str,
+        from: u64,
+        to: u64,
+        terms: &[(StoredTerm, i64)],
+    ) -> Result<u64, StoreError> {
         let destroyed = write_tx!(&self.db, |tx, sql| {
             // The number the ledger's term rows name it by; none once the
             // ledger is deleted, and then nothing of it is indexed.

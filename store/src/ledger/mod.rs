@@ -17,3 +17,4 @@ pub(crate) mod plan;
 pub(crate) mod proofs;
 pub(crate) mod sequencer;
 pub(crate) mod signer;
+pub(crate) mod term_blocks;

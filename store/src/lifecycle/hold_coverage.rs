@@ -11,6 +11,7 @@ use crate::crypto::records::Term;
 use crate::db::{on_db, to_i64};
 use crate::ledger::event_rows::{raw_event, COLUMNS};
 use crate::ledger::events::filter_terms;
+use crate::ledger::term_blocks::{StoredTerm, TermLayout};
 use crate::{EventFilter, Ledger, Store, StoreError, MAX_TAIL_SCAN};
 
 /// Rows read per round trip from a ledger's unindexed tail.
@@ -108,12 +109,33 @@ impl Store {
     }
 
     /// Events of `ledger` with content in the filter's time range and, with
-    /// `terms`, indexed under every one of them below seq `indexed`.
+    /// `terms`, indexed under every one of them below seq `indexed`: summed
+    /// over the index's blocks (see `term_blocks.rs`).
     async fn count_with_content(
         &self,
         ledger: &LedgerId,
         filter: &EventFilter,
         terms: Option<(&[Term], u64)>,
+    ) -> Result<u64, StoreError> {
+        let Some((terms, indexed)) = terms.filter(|(terms, _)| !terms.is_empty()) else {
+            return self.count_block(ledger, filter, None).await;
+        };
+        let layout = TermLayout::of(self.backend());
+        let mut total = 0u64;
+        for block in layout.blocks_below(indexed) {
+            let stored: Vec<StoredTerm> = terms.iter().map(|term| layout.in_block(term, block)).collect();
+            total += self.count_block(ledger, filter, Some((&stored, indexed))).await?;
+        }
+        Ok(total)
+    }
+
+    /// [`Self::count_with_content`] without terms, or within the block of
+    /// the stored `terms`.
+    async fn count_block(
+        &self,
+        ledger: &LedgerId,
+        filter: &EventFilter,
+        terms: Option<(&[StoredTerm], u64)>,
     ) -> Result<u64, StoreError> {
         let count: i64 = on_db!(&self.db.pool, |p| {
             // With terms, the count is driven by the first term's index run,

@@ -14,6 +14,7 @@ mod lifecycle;
 mod monitor;
 mod sessions;
 mod system;
+mod term_blocks;
 mod upgrades;
 mod users;
 mod verified_reads;

@@ -60,14 +60,20 @@ async fn the_old_term_index_keeps_each_rows_ledger_and_the_first_half_of_its_ter
             let url = url.clone();
             async move { fetch_blobs(&url, &sql).await.expect("terms") }
         };
-        let prefix = |fill: u8| (0..16u8).map(|i| fill.wrapping_add(i)).collect::<Vec<u8>>();
+        // The first half of each term; on SQLite after the block its event
+        // is in (the term blocks migration; all of these are in block 0).
+        let prefix = |fill: u8| {
+            let block: &[u8] = if sqlite { &[0; 6] } else { &[] };
+            [block, &(0..16u8).map(|i| fill.wrapping_add(i)).collect::<Vec<u8>>()].concat()
+        };
         assert_eq!(rows(&first).await, [prefix(0x10), prefix(0x10), prefix(0x80)], "{url}");
         assert_eq!(rows(&second).await, [prefix(0x10)], "{url}");
         let all = fetch_blobs(&url, "SELECT term FROM event_terms").await.expect("terms");
         assert_eq!(all.len(), 4, "the row of a ledger that no longer exists is gone ({url})");
 
         // A ledger made after the upgrade takes a number of its own, and its
-        // terms are indexed under it, 16 bytes each.
+        // terms are indexed under it, 16 bytes each (after the 6 of their
+        // block on SQLite).
         let (account, _) = store.ensure_account("after").await.expect("account");
         let later = store.create_ledger(&account.id, "later", &store::testing::origin()).await.expect("ledger");
         let third = number_of(&url, later.id.as_str()).await;
@@ -76,7 +82,8 @@ async fn the_old_term_index_keeps_each_rows_ledger_and_the_first_half_of_its_ter
         while store.index_pending().await.expect("index") > 0 {}
         let terms = rows(&third).await;
         assert_eq!(terms.len(), 15, "five terms an event ({url})");
-        assert!(terms.iter().all(|t| t.len() == 16), "{url}");
+        let stored = if sqlite { 22 } else { 16 };
+        assert!(terms.iter().all(|t| t.len() == stored), "{url}");
         let found = store
             .list_events(
                 &later.id,
@@ -95,4 +102,44 @@ async fn the_old_term_index_keeps_each_rows_ledger_and_the_first_half_of_its_ter
         let text = error.to_string();
         assert!(text.contains("immutable") || text.contains("can only be updated to DEFAULT"), "{text}");
     }
+}
+
+/// The migration that put SQLite's filter index in blocks.
+const TERM_BLOCKS: i64 = 20261212000000;
+
+#[tokio::test]
+async fn the_sqlite_term_index_is_moved_into_blocks_with_every_row_found_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = sqlite_url_in(dir.path());
+    let scratch = dir.path().join("migrations");
+    std::fs::create_dir(&scratch).expect("scratch");
+    migrate_before(&url, TERM_BLOCKS, &scratch).await.expect("the earlier schema");
+    // Term rows as the earlier release wrote them (16 bytes, no block), at
+    // seqs on both sides of block boundaries.
+    let term = |fill: u8| format!("X'{}'", (0..16u8).map(|i| format!("{:02x}", fill ^ i)).collect::<String>());
+    execute_raw(
+        &url,
+        &format!(
+            "INSERT INTO accounts (id, name, created_ms) VALUES ('acc_u', 'upgraded', 0); \
+             INSERT INTO ledgers (id, account_id, name, kind, origin, created_ms) VALUES \
+               ('ldg_a', 'acc_u', 'first', 'user', 'h/ledgers/ldg_a', 1); \
+             INSERT INTO event_terms (ledger, term, seq) VALUES \
+               (1, {a}, 0), (1, {a}, 65535), (1, {a}, 65536), (1, {b}, 65536), (1, {a}, 200000), (2, {b}, 7);",
+            a = term(0x10),
+            b = term(0xA0),
+        ),
+    )
+    .await
+    .expect("an earlier release's rows");
+    Store::open(&url, options()).await.expect("opens and migrates");
+    let rows = fetch_blobs(&url, "SELECT term FROM event_terms ORDER BY ledger, term, seq").await.expect("terms");
+    let stored = |block: u8, fill: u8| [vec![0, 0, 0, 0, 0, block], (0..16u8).map(|i| fill ^ i).collect()].concat();
+    assert_eq!(
+        rows,
+        [stored(0, 0x10), stored(0, 0x10), stored(1, 0x10), stored(1, 0xA0), stored(3, 0x10), stored(0, 0xA0)],
+        "each row leads with seq >> 16, as six bytes"
+    );
+    let seqs =
+        fetch_texts(&url, "SELECT CAST(seq AS TEXT) FROM event_terms ORDER BY ledger, term, seq").await.expect("seqs");
+    assert_eq!(seqs, ["0", "65535", "65536", "65536", "200000", "7"]);
 }
