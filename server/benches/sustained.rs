@@ -6,7 +6,9 @@
 //! events/s, events per server CPU-second (the server process's own user +
 //! system time, so the load generator sharing the cores neither hides nor
 //! excuses anything), the server's peak RSS, the filter index's lag over the
-//! run and how long it takes to catch up once the load stops; beside the
+//! run and how long it takes to catch up once the load stops, and how long
+//! searches of the loaded ledger then take (the newest page, one actor's
+//! events, a resource no event has); beside the
 //! ceiling of the same run: SQLite's own bulk insert of as many rows of the
 //! same content (WAL, synchronous=FULL, primary key and unique id index,
 //! 10,000-row transactions), from Rust with multi-row statements and, as
@@ -68,6 +70,31 @@ struct Run {
     worst_lag: u64,
     final_lag: u64,
     catch_up: Duration,
+    searches: Searches,
+}
+
+/// Median latencies of listings of the loaded ledger once it is indexed,
+/// as a dashboard user searches it (pages of 50).
+struct Searches {
+    /// The newest page, unfiltered: the baseline.
+    newest: Duration,
+    /// One actor's events (one in 1,000).
+    actor: Duration,
+    /// A resource no event has: every part of the index is looked in.
+    nothing: Duration,
+}
+
+/// The median of 21 sequential listings of `query` in `ledger`.
+async fn median_listing(server: &harness::Server, key: &str, ledger: &str, query: &str) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..21 {
+        let started = Instant::now();
+        let page = server.get(&format!("/v1/ledgers/{ledger}/events?limit=50{query}"), key).await;
+        times.push(started.elapsed());
+        assert!(page["events"].is_array(), "{page}");
+    }
+    times.sort();
+    times[times.len() / 2]
 }
 
 async fn run(name: &str, database_url: Option<&str>, with_ids: bool, secs: u64) -> Run {
@@ -130,6 +157,18 @@ async fn run(name: &str, database_url: Option<&str>, with_ids: bool, secs: u64) 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let catch_up = stopped.elapsed();
+    // Searched with a read key, as the dashboard's users and SDKs do (an
+    // admin key manages keys and ledgers but reads no events).
+    let reader = server.post("/v1/keys", &server.admin, json!({"name": "r", "permission": "read"})).await["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let searches = Searches {
+        newest: median_listing(&server, &reader, &ledgers[0], "").await,
+        actor: median_listing(&server, &reader, &ledgers[0], "&actor_id=user_1").await,
+        nothing: median_listing(&server, &reader, &ledgers[0], "&resource_id=inv_none").await,
+    };
     Run {
         name: name.to_owned(),
         committed: committed.load(Ordering::Relaxed),
@@ -139,7 +178,8 @@ async fn run(name: &str, database_url: Option<&str>, with_ids: bool, secs: u64) 
         peak_rss,
         worst_lag,
         final_lag,
-        catch_up: stopped.elapsed(),
+        catch_up,
+        searches,
     }
 }
 
@@ -250,6 +290,20 @@ async fn main() {
             r.worst_lag,
             r.final_lag,
             r.catch_up.as_secs_f64()
+        );
+    }
+    println!("searches of the first ledger after the load (median of 21, pages of 50):");
+    let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
+    for r in &runs {
+        let s = &r.searches;
+        println!(
+            "{:<24} newest page {:.1} ms, one actor's {:.1} ms ({:.1}x), a resource no event has {:.1} ms ({:.1}x)",
+            r.name,
+            ms(s.newest),
+            ms(s.actor),
+            ms(s.actor) / ms(s.newest).max(0.001),
+            ms(s.nothing),
+            ms(s.nothing) / ms(s.newest).max(0.001)
         );
     }
 }
