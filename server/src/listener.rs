@@ -1,4 +1,5 @@
-//! What protects the HTTPS listener from slow and greedy clients: a cap on open connections,
+//! What protects the HTTPS listener from slow and greedy clients (and sends its responses at
+//! once, `TCP_NODELAY`): a cap on open connections,
 //! and timeouts for the TLS handshake, the first request, every request head (which also ends
 //! idle keep-alive connections) and request bodies. Without them a few hundred slowloris
 //! connections, each sending a byte now and then, would hold the server's sockets and memory.
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use axum_server::accept::Accept;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The listener's limits (each a setting of `auditstore serve`).
@@ -52,12 +54,19 @@ impl ConnectionLimit {
     }
 }
 
-impl<I, S> Accept<I, S> for ConnectionLimit {
-    type Stream = Counted<I>;
+impl<S> Accept<TcpStream, S> for ConnectionLimit {
+    type Stream = Counted<TcpStream>;
     type Service = S;
-    type Future = std::future::Ready<io::Result<(Counted<I>, S)>>;
+    type Future = std::future::Ready<io::Result<(Counted<TcpStream>, S)>>;
 
-    fn accept(&self, stream: I, service: S) -> Self::Future {
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        // Responses are written whole (a TLS record, an HTTP/2 frame), so
+        // Nagle's algorithm only holds their last segment back until the
+        // client's delayed ACK, 40 ms on Linux: every response of more than
+        // a segment took at least that long.
+        if let Err(error) = stream.set_nodelay(true) {
+            return std::future::ready(Err(error));
+        }
         std::future::ready(match self.open.clone().try_acquire_owned() {
             Ok(permit) => Ok((Counted { inner: stream, _permit: permit }, service)),
             // Dropping the stream closes it: a full server says so at once rather than
@@ -103,5 +112,38 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use axum_server::accept::Accept as _;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::ConnectionLimit;
+
+    async fn accepted_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_waiting_for_acks_and_count_against_the_limit() {
+        let limit = ConnectionLimit::new(NonZeroU32::MIN);
+        let (server, _client) = accepted_pair().await;
+        assert!(!server.nodelay().expect("nodelay"), "a new socket waits for ACKs (Nagle)");
+        let (counted, ()) = limit.accept(server, ()).await.expect("admitted");
+        assert!(counted.inner.nodelay().expect("nodelay"), "TCP_NODELAY is set");
+
+        // The one permit is held by the first connection: the second is refused.
+        let (second, _client) = accepted_pair().await;
+        assert!(limit.accept(second, ()).await.is_err());
+        drop(counted);
+        let (third, _client) = accepted_pair().await;
+        assert!(limit.accept(third, ()).await.is_ok(), "a closed connection frees its permit");
     }
 }
