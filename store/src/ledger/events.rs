@@ -7,7 +7,7 @@ use sqlx::Row as _;
 
 use super::event_rows::{raw_event, RawEvent, StoredEvent, COLUMNS, COLUMNS_E};
 use super::indexer::{event_terms, FIELDS};
-use super::term_blocks::{StoredTerm, TermLayout};
+use super::term_blocks::{TermLayout, TermRuns, IN_BLOCK_OF_T};
 use crate::crypto::records::{Dek, Term};
 use crate::db::{on_db, to_hash, to_i64};
 use crate::{Store, StoreError};
@@ -226,50 +226,55 @@ impl Store {
         before: Option<u64>,
         fetch: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if terms.is_empty() {
-            let events = self.query_block(ledger, filter, None, before, fetch).await?;
+        let Some((first, further)) = terms.split_first() else {
+            let events = self.query_runs(ledger, filter, None, before, fetch).await?;
             return self.reveal_all(ledger, events).await;
-        }
+        };
         // With a term filter, the walk is driven by the first term's index
-        // run, block by block and newest first (see `term_blocks.rs`), so a
-        // page costs O(limit) index reads plus a seek per block passed.
+        // run, newest block first (see `term_blocks.rs`), so a page costs
+        // O(limit) index reads plus a seek per block passed. `before` is at
+        // most the indexed size here (`list_events`), so the blocks walked
+        // are the ledger's.
         let layout = TermLayout::of(self.backend());
         let below = match before {
             Some(before) => before,
             None => self.indexed_size(ledger).await?,
         };
         let mut events = Vec::new();
-        for block in layout.blocks_below(below) {
+        for run in layout.runs_below(*first, below) {
             let wanted = fetch - events.len() as i64;
             if wanted <= 0 {
                 break;
             }
-            let stored: Vec<StoredTerm> = terms.iter().map(|term| layout.in_block(term, block)).collect();
-            events.extend(self.query_block(ledger, filter, Some(&stored), Some(below), wanted).await?);
+            let terms = TermRuns { first: &run, further, layout };
+            events.extend(self.query_runs(ledger, filter, Some(terms), Some(below), wanted).await?);
         }
         self.reveal_all(ledger, events).await
     }
 
     /// Up to `fetch` events below `before` in the time range, newest first:
-    /// with `terms` (stored terms of one block), the events of that block
-    /// indexed under every one of them.
-    async fn query_block(
+    /// with `terms`, the events of their blocks indexed under every term.
+    async fn query_runs(
         &self,
         ledger: &LedgerId,
         filter: &EventFilter,
-        terms: Option<&[StoredTerm]>,
+        terms: Option<TermRuns<'_>>,
         before: Option<u64>,
         fetch: i64,
     ) -> Result<Vec<RawEvent>, StoreError> {
         Ok(on_db!(&self.db.pool, |p| {
-            // Further terms are point lookups of the first term's rows.
-            let mut query = match terms.and_then(|terms| terms.split_first()) {
-                Some((first, _)) => {
+            let mut query = match &terms {
+                Some(terms) => {
                     let mut q = sqlx::QueryBuilder::new(format!(
                         "SELECT {COLUMNS_E} FROM event_terms t JOIN events e ON e.seq = t.seq AND e.ledger_id = "
                     ));
                     q.push_bind(ledger.as_str()).push(" WHERE t.ledger = (SELECT number FROM ledgers WHERE id = ");
-                    q.push_bind(ledger.as_str()).push(") AND t.term = ").push_bind(first.as_slice());
+                    q.push_bind(ledger.as_str()).push(") AND t.term IN (");
+                    let mut first = q.separated(", ");
+                    for stored in terms.first {
+                        first.push_bind(stored.as_slice().to_vec());
+                    }
+                    q.push(")");
                     q
                 }
                 None => {
@@ -279,9 +284,9 @@ impl Store {
                     q
                 }
             };
-            let order = if terms.is_none() { "e.seq" } else { "t.seq" };
+            let seq = if terms.is_none() { "e.seq" } else { "t.seq" };
             if let Some(before) = before {
-                query.push(format!(" AND {order} < ")).push_bind(to_i64(before)?);
+                query.push(format!(" AND {seq} < ")).push_bind(to_i64(before)?);
             }
             if let Some(from) = filter.from_ms {
                 query.push(" AND e.occurred_ms >= ").push_bind(from);
@@ -289,15 +294,21 @@ impl Store {
             if let Some(to) = filter.to_ms {
                 query.push(" AND e.occurred_ms < ").push_bind(to);
             }
-            for term in terms.unwrap_or_default().iter().skip(1) {
-                query
-                    .push(
-                        " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
-                    )
-                    .push_bind(term.as_slice())
-                    .push(")");
+            // Further terms are point lookups of the first term's rows, in
+            // the same block.
+            for term in terms.as_ref().map_or(&[][..], |t| t.further) {
+                query.push(
+                    " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
+                );
+                match terms.as_ref().map(|t| t.layout.is_blocked()) {
+                    Some(true) => query.push(IN_BLOCK_OF_T).push_bind(hex::encode_upper(term)).push("))"),
+                    _ => query.push_bind(term.to_vec()).push(")"),
+                };
             }
-            query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(fetch);
+            // In block order and then seq order, which is seq order: SQLite
+            // walks the `IN` list backwards along the primary key, no sort.
+            let order = if terms.is_none() { "e.seq DESC" } else { "t.term DESC, t.seq DESC" };
+            query.push(format!(" ORDER BY {order} LIMIT ")).push_bind(fetch);
             query.build().fetch_all(p).await?.iter().map(raw_event).collect::<Result<Vec<_>, _>>()?
         }))
     }

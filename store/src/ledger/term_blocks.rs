@@ -11,7 +11,8 @@
 //! block, `seq >> BLOCK_BITS`: a batch's rows land in the subtree of the one
 //! or two blocks it covers, whatever the ledger's size (447 bytes an
 //! event, with a cost that stays flat). A search walks the blocks newest
-//! first, one seek per block, as a search of a time-partitioned index does.
+//! first, one seek per block, as a search of a time-partitioned index does,
+//! up to [`BLOCKS_PER_QUERY`] blocks a query.
 //!
 //! PostgreSQL keeps one block per ledger (no prefix): its writers run side
 //! by side, and there a search's walk would be a round trip per block.
@@ -28,7 +29,25 @@ pub(crate) const BLOCK_BITS: u32 = 16;
 /// Bytes of the block number that lead a stored term on SQLite: a `u64`
 /// seq shifted by `BLOCK_BITS` fits in 48 bits.
 const BLOCK_LEN: usize = 6;
+/// Blocks one search query looks in (16.7 million events on SQLite): the
+/// first term's stored forms go in one `IN` list, which SQLite walks in
+/// descending order along the index, newest block first, with no sort.
+pub(crate) const BLOCKS_PER_QUERY: usize = 256;
 const STORED_LEN: usize = BLOCK_LEN + TERM_LEN;
+
+/// A search's terms for one query: the first one as stored in each block
+/// of a run of blocks (newest first), the further ones as computed.
+pub(crate) struct TermRuns<'a> {
+    pub(crate) first: &'a [StoredTerm],
+    pub(crate) further: &'a [Term],
+    pub(crate) layout: TermLayout,
+}
+
+/// On SQLite, a further term as stored in the block of the row `t`: the
+/// block bytes of `t.term` and then the term, bound as hex (SQLite's `||`
+/// concatenates text, so the blob is put together from hex and unhexed).
+/// Closed with `))` after the bind.
+pub(crate) const IN_BLOCK_OF_T: &str = "unhex(hex(substr(t.term, 1, 6)) || ";
 
 /// A term as the index stores it: on SQLite its event's block (big endian,
 /// so byte order is block order) and then the term; on PostgreSQL the term.
@@ -82,16 +101,31 @@ impl TermLayout {
         self.in_block(term, self.block_of(seq))
     }
 
+    /// Whether stored terms lead with their block (SQLite).
+    pub(crate) fn is_blocked(self) -> bool {
+        self.blocked
+    }
+
     /// The blocks that hold the events below `before`, newest first.
     pub(crate) fn blocks_below(self, before: u64) -> impl Iterator<Item = u64> {
         let top = before.checked_sub(1).map(|last| self.block_of(last));
         top.into_iter().flat_map(|top| (0..=top).rev())
     }
+
+    /// `term` as stored in each block below `before`, newest first, in runs
+    /// of at most [`BLOCKS_PER_QUERY`]: one search query each.
+    pub(crate) fn runs_below(self, term: Term, before: u64) -> impl Iterator<Item = Vec<StoredTerm>> {
+        let mut blocks = self.blocks_below(before).peekable();
+        std::iter::from_fn(move || {
+            blocks.peek()?;
+            Some(blocks.by_ref().take(BLOCKS_PER_QUERY).map(|block| self.in_block(&term, block)).collect())
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{TermLayout, BLOCK_BITS};
+    use super::{TermLayout, BLOCK_BITS, BLOCK_LEN, IN_BLOCK_OF_T};
     use crate::Backend;
 
     const SQLITE: TermLayout = TermLayout { blocked: true };
@@ -120,11 +154,28 @@ mod tests {
     }
 
     #[test]
+    fn the_sql_takes_as_many_block_bytes_as_a_stored_term_has() {
+        assert!(IN_BLOCK_OF_T.contains(&format!("substr(t.term, 1, {BLOCK_LEN})")), "{IN_BLOCK_OF_T}");
+    }
+
+    #[test]
     fn a_postgres_term_is_the_term() {
         let term = [7u8; 16];
         assert_eq!(POSTGRES.stored(&term, 0).as_slice(), term);
         assert_eq!(POSTGRES.stored(&term, 1 << 40).as_slice(), term);
         assert_eq!(POSTGRES.blocks_below(1 << 40).collect::<Vec<_>>(), [0]);
+    }
+
+    #[test]
+    fn a_search_looks_in_runs_of_blocks_newest_first() {
+        let term = [3u8; 16];
+        let block = 1u64 << BLOCK_BITS;
+        let runs: Vec<Vec<_>> = SQLITE.runs_below(term, 600 * block).collect();
+        assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [256, 256, 88]);
+        assert_eq!(runs[0][0], SQLITE.in_block(&term, 599), "the newest block first");
+        assert_eq!(runs[2][87], SQLITE.in_block(&term, 0), "the oldest last");
+        assert_eq!(SQLITE.runs_below(term, 0).count(), 0);
+        assert_eq!(POSTGRES.runs_below(term, 600 * block).collect::<Vec<_>>(), [vec![POSTGRES.stored(&term, 0)]]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::crypto::records::Term;
 use crate::db::{on_db, to_i64};
 use crate::ledger::event_rows::{raw_event, COLUMNS};
 use crate::ledger::events::filter_terms;
-use crate::ledger::term_blocks::{StoredTerm, TermLayout};
+use crate::ledger::term_blocks::{TermLayout, TermRuns, IN_BLOCK_OF_T};
 use crate::{EventFilter, Ledger, Store, StoreError, MAX_TAIL_SCAN};
 
 /// Rows read per round trip from a ledger's unindexed tail.
@@ -110,45 +110,51 @@ impl Store {
 
     /// Events of `ledger` with content in the filter's time range and, with
     /// `terms`, indexed under every one of them below seq `indexed`: summed
-    /// over the index's blocks (see `term_blocks.rs`).
+    /// over runs of the index's blocks (see `term_blocks.rs`).
     async fn count_with_content(
         &self,
         ledger: &LedgerId,
         filter: &EventFilter,
         terms: Option<(&[Term], u64)>,
     ) -> Result<u64, StoreError> {
-        let Some((terms, indexed)) = terms.filter(|(terms, _)| !terms.is_empty()) else {
-            return self.count_block(ledger, filter, None).await;
+        let Some(((first, further), indexed)) =
+            terms.and_then(|(terms, indexed)| terms.split_first().zip(Some(indexed)))
+        else {
+            return self.count_runs(ledger, filter, None).await;
         };
         let layout = TermLayout::of(self.backend());
         let mut total = 0u64;
-        for block in layout.blocks_below(indexed) {
-            let stored: Vec<StoredTerm> = terms.iter().map(|term| layout.in_block(term, block)).collect();
-            total += self.count_block(ledger, filter, Some((&stored, indexed))).await?;
+        for run in layout.runs_below(*first, indexed) {
+            total +=
+                self.count_runs(ledger, filter, Some((TermRuns { first: &run, further, layout }, indexed))).await?;
         }
         Ok(total)
     }
 
-    /// [`Self::count_with_content`] without terms, or within the block of
-    /// the stored `terms`.
-    async fn count_block(
+    /// [`Self::count_with_content`] without terms, or within one run of
+    /// blocks.
+    async fn count_runs(
         &self,
         ledger: &LedgerId,
         filter: &EventFilter,
-        terms: Option<(&[StoredTerm], u64)>,
+        terms: Option<(TermRuns<'_>, u64)>,
     ) -> Result<u64, StoreError> {
         let count: i64 = on_db!(&self.db.pool, |p| {
             // With terms, the count is driven by the first term's index run,
             // not by a walk over the whole ledger.
-            let mut query = match terms.and_then(|(terms, indexed)| terms.split_first().map(|f| (f, indexed))) {
-                Some(((first, _), indexed)) => {
+            let mut query = match &terms {
+                Some((terms, indexed)) => {
                     let mut q = sqlx::QueryBuilder::new(
                         "SELECT COUNT(*) FROM event_terms t JOIN events e ON e.seq = t.seq AND e.ledger_id = ",
                     );
                     q.push_bind(ledger.as_str());
                     q.push(" WHERE e.content IS NOT NULL AND t.ledger = (SELECT number FROM ledgers WHERE id = ");
-                    q.push_bind(ledger.as_str()).push(") AND t.term = ").push_bind(first.as_slice());
-                    q.push(" AND t.seq < ").push_bind(to_i64(indexed)?);
+                    q.push_bind(ledger.as_str()).push(") AND t.term IN (");
+                    let mut first = q.separated(", ");
+                    for stored in terms.first {
+                        first.push_bind(stored.as_slice().to_vec());
+                    }
+                    q.push(") AND t.seq < ").push_bind(to_i64(*indexed)?);
                     q
                 }
                 None => {
@@ -165,13 +171,14 @@ impl Store {
             if let Some(to) = filter.to_ms {
                 query.push(" AND e.occurred_ms < ").push_bind(to);
             }
-            for term in terms.map(|(terms, _)| terms).unwrap_or_default().iter().skip(1) {
-                query
-                    .push(
-                        " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
-                    )
-                    .push_bind(term.as_slice())
-                    .push(")");
+            for term in terms.as_ref().map_or(&[][..], |(t, _)| t.further) {
+                query.push(
+                    " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
+                );
+                match terms.as_ref().map(|(t, _)| t.layout.is_blocked()) {
+                    Some(true) => query.push(IN_BLOCK_OF_T).push_bind(hex::encode_upper(term)).push("))"),
+                    _ => query.push_bind(term.to_vec()).push(")"),
+                };
             }
             query.build_query_scalar().fetch_one(p).await?
         });
