@@ -100,6 +100,19 @@ fn record_terms(record: &[u8], index: &Dek) -> Option<[Term; 5]> {
     Some(std::array::from_fn(|i| index.term(FIELDS[i].0, values[i])))
 }
 
+/// Appends the term rows of the event `seq`, as the backend's layout
+/// stores them (see `term_blocks.rs`).
+fn push_stored(
+    terms: &mut Vec<(StoredTerm, i64)>,
+    layout: TermLayout,
+    seq: u64,
+    found: EventTerms,
+) -> Result<(), StoreError> {
+    let stored_seq = to_i64(seq)?;
+    terms.extend(found.iter().map(|term| (layout.stored(term, seq), stored_seq)));
+    Ok(())
+}
+
 impl Store {
     /// Starts the background indexer of this process. It wakes after every
     /// commit (and at least every half second) and indexes what trails.
@@ -200,26 +213,19 @@ impl Store {
             Held::Gap(Some(next)) if next < to => (next, Vec::new()),
             _ => (to, Vec::new()),
         };
-        let mut terms: Vec<(Term, i64)> = Vec::with_capacity(usize::try_from(to - from).unwrap_or(0) * FIELDS.len());
+        let mut terms = Vec::with_capacity(usize::try_from(to - from).unwrap_or(0) * FIELDS.len());
         if handed.is_empty() {
             self.read_terms(&ledger_id, &index, from, to, &mut terms).await?;
         } else {
+            let layout = TermLayout::of(self.backend());
             for (seq, found) in (from..to).zip(handed) {
-                let seq = to_i64(seq)?;
-                terms.extend(found.into_iter().map(|t| (t, seq)));
+                push_stored(&mut terms, layout, seq, found)?;
             }
         }
-        // Stored as the backend's layout has them, in sorted bulk:
-        // neighbouring rows land on neighbouring pages. Both happen here,
-        // before the writer's turn is taken.
-        let layout = TermLayout::of(self.backend());
-        let mut rows = terms
-            .iter()
-            .map(|(term, seq)| Ok((layout.stored(term, from_i64(*seq)?), *seq)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        drop(terms);
-        rows.sort_unstable();
-        self.write_terms(ledger, from, to, &rows).await
+        // Sorted bulk, before the writer's turn is taken: neighbouring rows
+        // land on neighbouring pages.
+        terms.sort_unstable();
+        self.write_terms(ledger, from, to, &terms).await
     }
 
     /// Reads the events of `[from, to)` back and appends their terms.
@@ -229,7 +235,7 @@ impl Store {
         index: &Dek,
         from: u64,
         to: u64,
-        terms: &mut Vec<(Term, i64)>,
+        terms: &mut Vec<(StoredTerm, i64)>,
     ) -> Result<(), StoreError> {
         let ledger = ledger_id.as_str();
         let sql = format!("SELECT {COLUMNS} FROM events WHERE ledger_id = $1 AND seq >= $2 AND seq < $3");
@@ -339,9 +345,10 @@ impl Store {
         ledger_id: &audit_core::LedgerId,
         index: &Dek,
         rows: Vec<RawEvent>,
-        terms: &mut Vec<(Term, i64)>,
+        terms: &mut Vec<(StoredTerm, i64)>,
     ) -> Result<(), StoreError> {
         let ledger = ledger_id.as_str();
+        let layout = TermLayout::of(self.backend());
         for raw in rows {
             // A tombstoned event has nothing left to search.
             let Some(record) = &raw.content else { continue };
@@ -353,10 +360,7 @@ impl Store {
                 Err(error) => Err(error),
             };
             match terms_of_row {
-                Ok(found) => {
-                    let seq = to_i64(raw.seq)?;
-                    terms.extend(found.into_iter().map(|t| (t, seq)));
-                }
+                Ok(found) => push_stored(terms, layout, raw.seq, found)?,
                 Err(StoreError::Integrity(detail)) => self.record_finding(ledger_id, raw.seq, &raw.id, &detail).await,
                 Err(error) => return Err(error),
             }
