@@ -7,7 +7,7 @@ use sqlx::Row as _;
 
 use super::event_rows::{raw_event, RawEvent, StoredEvent, COLUMNS, COLUMNS_E};
 use super::indexer::{event_terms, FIELDS};
-use super::term_blocks::{TermLayout, TermRuns, IN_BLOCK_OF_T};
+use super::term_blocks::{TermLayout, TermRuns};
 use crate::crypto::records::{Dek, Term};
 use crate::db::{on_db, to_hash, to_i64};
 use crate::{Store, StoreError};
@@ -269,12 +269,8 @@ impl Store {
                         "SELECT {COLUMNS_E} FROM event_terms t JOIN events e ON e.seq = t.seq AND e.ledger_id = "
                     ));
                     q.push_bind(ledger.as_str()).push(" WHERE t.ledger = (SELECT number FROM ledgers WHERE id = ");
-                    q.push_bind(ledger.as_str()).push(") AND t.term IN (");
-                    let mut first = q.separated(", ");
-                    for stored in terms.first {
-                        first.push_bind(stored.as_slice().to_vec());
-                    }
-                    q.push(")");
+                    q.push_bind(ledger.as_str()).push(") AND ");
+                    terms.push_first(&mut q);
                     q
                 }
                 None => {
@@ -294,16 +290,8 @@ impl Store {
             if let Some(to) = filter.to_ms {
                 query.push(" AND e.occurred_ms < ").push_bind(to);
             }
-            // Further terms are point lookups of the first term's rows, in
-            // the same block.
-            for term in terms.as_ref().map_or(&[][..], |t| t.further) {
-                query.push(
-                    " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
-                );
-                match terms.as_ref().map(|t| t.layout.is_blocked()) {
-                    Some(true) => query.push(IN_BLOCK_OF_T).push_bind(hex::encode_upper(term)).push("))"),
-                    _ => query.push_bind(term.to_vec()).push(")"),
-                };
+            if let Some(terms) = &terms {
+                terms.push_further(&mut query);
             }
             // In block order and then seq order, which is seq order: SQLite
             // walks the `IN` list backwards along the primary key, no sort.

@@ -47,7 +47,43 @@ pub(crate) struct TermRuns<'a> {
 /// block bytes of `t.term` and then the term, bound as hex (SQLite's `||`
 /// concatenates text, so the blob is put together from hex and unhexed).
 /// Closed with `))` after the bind.
-pub(crate) const IN_BLOCK_OF_T: &str = "unhex(hex(substr(t.term, 1, 6)) || ";
+const IN_BLOCK_OF_T: &str = "unhex(hex(substr(t.term, 1, 6)) || ";
+
+impl TermRuns<'_> {
+    /// `t.term IN (...)`: the first term's rows (`t`) in the run's blocks.
+    pub(crate) fn push_first<'q, DB>(&self, query: &mut sqlx::QueryBuilder<'q, DB>)
+    where
+        DB: sqlx::Database,
+        Vec<u8>: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        query.push("t.term IN (");
+        let mut first = query.separated(", ");
+        for stored in self.first {
+            first.push_bind(stored.as_slice().to_vec());
+        }
+        query.push(")");
+    }
+
+    /// ` AND EXISTS (...)` for each further term: point lookups of the first
+    /// term's rows, in the same block.
+    pub(crate) fn push_further<'q, DB>(&self, query: &mut sqlx::QueryBuilder<'q, DB>)
+    where
+        DB: sqlx::Database,
+        Vec<u8>: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        String: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        for term in self.further {
+            query.push(
+                " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
+            );
+            if self.layout.blocked {
+                query.push(IN_BLOCK_OF_T).push_bind(hex::encode_upper(term)).push("))");
+            } else {
+                query.push_bind(term.to_vec()).push(")");
+            }
+        }
+    }
+}
 
 /// A term as the index stores it: on SQLite its event's block (big endian,
 /// so byte order is block order) and then the term; on PostgreSQL the term.
@@ -99,11 +135,6 @@ impl TermLayout {
     /// `term` as stored for the event `seq`.
     pub(crate) fn stored(self, term: &Term, seq: u64) -> StoredTerm {
         self.in_block(term, self.block_of(seq))
-    }
-
-    /// Whether stored terms lead with their block (SQLite).
-    pub(crate) fn is_blocked(self) -> bool {
-        self.blocked
     }
 
     /// The blocks that hold the events below `before`, newest first.

@@ -11,7 +11,7 @@ use crate::crypto::records::Term;
 use crate::db::{on_db, to_i64};
 use crate::ledger::event_rows::{raw_event, COLUMNS};
 use crate::ledger::events::filter_terms;
-use crate::ledger::term_blocks::{TermLayout, TermRuns, IN_BLOCK_OF_T};
+use crate::ledger::term_blocks::{TermLayout, TermRuns};
 use crate::{EventFilter, Ledger, Store, StoreError, MAX_TAIL_SCAN};
 
 /// Rows read per round trip from a ledger's unindexed tail.
@@ -149,12 +149,9 @@ impl Store {
                     );
                     q.push_bind(ledger.as_str());
                     q.push(" WHERE e.content IS NOT NULL AND t.ledger = (SELECT number FROM ledgers WHERE id = ");
-                    q.push_bind(ledger.as_str()).push(") AND t.term IN (");
-                    let mut first = q.separated(", ");
-                    for stored in terms.first {
-                        first.push_bind(stored.as_slice().to_vec());
-                    }
-                    q.push(") AND t.seq < ").push_bind(to_i64(*indexed)?);
+                    q.push_bind(ledger.as_str()).push(") AND ");
+                    terms.push_first(&mut q);
+                    q.push(" AND t.seq < ").push_bind(to_i64(*indexed)?);
                     q
                 }
                 None => {
@@ -171,14 +168,8 @@ impl Store {
             if let Some(to) = filter.to_ms {
                 query.push(" AND e.occurred_ms < ").push_bind(to);
             }
-            for term in terms.as_ref().map_or(&[][..], |(t, _)| t.further) {
-                query.push(
-                    " AND EXISTS (SELECT 1 FROM event_terms x WHERE x.ledger = t.ledger AND x.seq = t.seq AND x.term = ",
-                );
-                match terms.as_ref().map(|(t, _)| t.layout.is_blocked()) {
-                    Some(true) => query.push(IN_BLOCK_OF_T).push_bind(hex::encode_upper(term)).push("))"),
-                    _ => query.push_bind(term.to_vec()).push(")"),
-                };
+            if let Some((terms, _)) = &terms {
+                terms.push_further(&mut query);
             }
             query.build_query_scalar().fetch_one(p).await?
         });
