@@ -125,6 +125,80 @@ async fn concurrent_appends_share_commits_without_forking_the_chain() {
     }
 }
 
+/// Copies of a batch (a client's retries) sent while the batch is being
+/// committed, or just after, are answered with the records it wrote and
+/// stored once, whether they land in its group or a later one.
+#[tokio::test]
+async fn retries_sent_while_their_batch_commits_are_answered_with_its_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (store, url) in both_backends(dir.path()).await {
+        let (account, _) = store.ensure_account("acme").await.expect("account");
+        let ledger = store.create_ledger(&account.id, "retries", &store::testing::origin()).await.expect("ledger");
+        store.append(&ledger, vec![event(None, "u_r", 0)]).await.expect("first commit");
+        for round in 0..2u64 {
+            // A batch large enough that its transaction takes a while, and
+            // copies of it sent a moment apart: some land in its group,
+            // some in the next.
+            let mut tasks = Vec::new();
+            for delay_ms in [0, 2, 5, 10, 20, 40, 80] {
+                let (store, ledger) = (store.clone(), ledger.clone());
+                tasks.push(tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                    let batch = (0..3_000)
+                        .map(|i| event(Some(&format!("evt_{round}_{i}")), "u_r", round * 10_000 + i))
+                        .collect();
+                    store.append(&ledger, batch).await.expect("append or retry")
+                }));
+            }
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.expect("task"));
+            }
+            for copy in &answers {
+                assert_eq!(copy.events, answers[0].events, "round {round}: every copy has the same records ({url})");
+            }
+        }
+        let ledger = store.ledger(&account.id, &ledger.id).await.expect("ledger");
+        assert_eq!(ledger.tree_size, 1 + 2 * 3_000, "each event stored once ({url})");
+        let first = store.checkpoint_sizes(&ledger.id, 0, 1).await.expect("sizes")[0];
+        verify_everything(&store, &account.id, &ledger.id, first).await;
+    }
+}
+
+/// A writer keeps the Merkle frontier its own last commit left. Two
+/// processes appending in turns to one ledger each find it stale every time
+/// (the other moved the head): it must be reloaded, or the chain would fork
+/// or the insert collide. A retry of an id the other process committed is
+/// still answered with its stored record, and the same id with other
+/// content is still a conflict.
+#[tokio::test]
+async fn two_processes_appending_in_turns_neither_fork_the_chain_nor_lose_retries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (first_process, url) in both_backends(dir.path()).await {
+        let second_process = store::Store::open(&url, store::testing::options()).await.expect("second store");
+        let (account, _) = first_process.ensure_account("acme").await.expect("account");
+        let ledger =
+            first_process.create_ledger(&account.id, "turns", &store::testing::origin()).await.expect("ledger");
+        let processes = [&first_process, &second_process];
+        for round in 0..6u64 {
+            let process = processes[usize::from(round % 2 == 1)];
+            let batch = (0..7).map(|i| event(Some(&format!("evt_{round}_{i}")), "u_t", round * 10 + i)).collect();
+            let appended = process.append(&ledger, batch).await.expect("append");
+            assert_eq!(appended.tree_size, (round + 1) * 7, "round {round} ({url})");
+        }
+        // The first process last committed round 4; round 5 is the second's.
+        let retry = first_process.append(&ledger, vec![event(Some("evt_5_3"), "u_t", 53)]).await.expect("retry");
+        assert_eq!((retry.tree_size, retry.events[0].seq), (42, 38), "the stored record ({url})");
+        let conflict =
+            first_process.append(&ledger, vec![event(Some("evt_5_4"), "u_other", 54)]).await.expect_err("conflict");
+        assert!(matches!(conflict, StoreError::Conflict(_)), "{conflict:?} ({url})");
+        let ledger = first_process.ledger(&account.id, &ledger.id).await.expect("ledger");
+        assert_eq!(ledger.tree_size, 42, "nothing added by the retry or the conflict ({url})");
+        let first = first_process.checkpoint_sizes(&ledger.id, 0, 1).await.expect("sizes")[0];
+        verify_everything(&first_process, &account.id, &ledger.id, first).await;
+        verify_everything(&second_process, &account.id, &ledger.id, first).await;
+    }
+}
 /// The terms of a ledger's event index, as `term:seq` in hex, in order.
 async fn term_rows(url: &str, ledger: &audit_core::LedgerId) -> Vec<String> {
     let of = format!(
