@@ -8,6 +8,7 @@ pub(crate) mod bulk;
 pub(crate) mod commit;
 pub(crate) mod event_rows;
 pub(crate) mod events;
+pub(crate) mod filter_query;
 pub(crate) mod findings;
 pub(crate) mod handoff;
 pub(crate) mod indexer;

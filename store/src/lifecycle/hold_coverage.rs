@@ -11,6 +11,7 @@ use crate::crypto::records::Term;
 use crate::db::{on_db, to_i64};
 use crate::ledger::event_rows::{raw_event, COLUMNS};
 use crate::ledger::events::filter_terms;
+use crate::ledger::filter_query::filtered_query;
 use crate::ledger::term_blocks::{TermLayout, TermRuns};
 use crate::{EventFilter, Ledger, Store, StoreError, MAX_TAIL_SCAN};
 
@@ -139,38 +140,13 @@ impl Store {
         filter: &EventFilter,
         terms: Option<(TermRuns<'_>, u64)>,
     ) -> Result<u64, StoreError> {
+        let (terms, below) = match &terms {
+            Some((terms, indexed)) => (Some(terms), Some(to_i64(*indexed)?)),
+            None => (None, None),
+        };
         let count: i64 = on_db!(&self.db.pool, |p| {
-            // With terms, the count is driven by the first term's index run,
-            // not by a walk over the whole ledger.
-            let mut query = match &terms {
-                Some((terms, indexed)) => {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "SELECT COUNT(*) FROM event_terms t JOIN events e ON e.seq = t.seq AND e.ledger_id = ",
-                    );
-                    q.push_bind(ledger.as_str());
-                    q.push(" WHERE e.content IS NOT NULL AND t.ledger = (SELECT number FROM ledgers WHERE id = ");
-                    q.push_bind(ledger.as_str()).push(") AND ");
-                    terms.push_first(&mut q);
-                    q.push(" AND t.seq < ").push_bind(to_i64(*indexed)?);
-                    q
-                }
-                None => {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "SELECT COUNT(*) FROM events e WHERE e.content IS NOT NULL AND e.ledger_id = ",
-                    );
-                    q.push_bind(ledger.as_str());
-                    q
-                }
-            };
-            if let Some(from) = filter.from_ms {
-                query.push(" AND e.occurred_ms >= ").push_bind(from);
-            }
-            if let Some(to) = filter.to_ms {
-                query.push(" AND e.occurred_ms < ").push_bind(to);
-            }
-            if let Some((terms, _)) = &terms {
-                terms.push_further(&mut query);
-            }
+            let mut query = filtered_query("SELECT COUNT(*)", ledger.as_str(), filter, terms, below);
+            query.push(" AND e.content IS NOT NULL");
             query.build_query_scalar().fetch_one(p).await?
         });
         u64::try_from(count).map_err(|_| StoreError::Corrupt("a count is negative"))
