@@ -100,9 +100,12 @@ func checkReplace(ledger string, stored, next TrackedCheckpoint) error {
 // {ledger: {tree_size, root, note}}, replaced atomically: written to a
 // temporary file beside it, synced and renamed, so a crash leaves the old
 // file or the new one, never half of one.
+//
+// Saves take turns across the goroutines and (on Unix) the processes
+// sharing the file, holding a lock of "<file>.lock" beside it, so none
+// loses another's ledger.
 type FileStore struct {
 	path string
-	mu   sync.Mutex
 }
 
 // NewFileStore keeps checkpoints in the file at path (made on first save).
@@ -127,8 +130,7 @@ func (f *FileStore) read() (map[string]TrackedCheckpoint, error) {
 
 // Load answers the ledger's checkpoint, or nil.
 func (f *FileStore) Load(_ context.Context, ledger string) (*TrackedCheckpoint, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	// No lock: the file is only ever replaced whole, by a rename.
 	all, err := f.read()
 	if err != nil {
 		return nil, err
@@ -141,10 +143,13 @@ func (f *FileStore) Load(_ context.Context, ledger string) (*TrackedCheckpoint, 
 
 // Save replaces the ledger's checkpoint in the file, unless the one kept is
 // of a larger tree (ErrStore) or of the same size with another root
-// (ErrFork). The file is not locked: one process at a time may use it.
+// (ErrFork).
 func (f *FileStore) Save(_ context.Context, ledger string, checkpoint TrackedCheckpoint) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	release, err := takeFileTurn(f.path)
+	if err != nil {
+		return &Error{Kind: ErrStore, Message: "locking " + f.path, Err: err}
+	}
+	defer release()
 	all, err := f.read()
 	if err != nil {
 		return err

@@ -8,8 +8,13 @@ package auditstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -87,5 +92,79 @@ func TestTwoTrackersSharingAStoreCannotTakeItBackToASmallerTree(t *testing.T) {
 	}
 	if kept, _ := store.Load(ctx, "acme-prod"); kept == nil || kept.TreeSize != 12 || kept.Note != large {
 		t.Fatalf("kept %+v", kept)
+	}
+}
+
+// Saves for many ledgers made at once, each goroutine through a store of
+// its own and some through another spelling of the path, all land: each
+// save rewrites the whole file, so only the file's turn keeps them apart.
+func TestSavesThroughManyStoresOfOneFileAllLand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	spellings := []string{filepath.Join(dir, "checkpoints.json"), dir + "/./checkpoints.json"}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			store := NewFileStore(spellings[g%2])
+			for i := 0; i < 10; i++ {
+				if err := store.Save(ctx, fmt.Sprintf("ledger-%d-%d", g, i), TrackedCheckpoint{TreeSize: uint64(i + 1)}); err != nil {
+					t.Errorf("saving: %v", err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	assertAllSaved(t, spellings[0], "ledger", 8, 10)
+}
+
+// The child processes of the test below: each saves its own ledgers.
+func TestFileStoreChildProcess(t *testing.T) {
+	file, child := os.Getenv("AUDITSTORE_FILESTORE_FILE"), os.Getenv("AUDITSTORE_FILESTORE_CHILD")
+	if file == "" {
+		t.Skip("run by TestSavesFromManyProcessesSharingOneFileAllLand")
+	}
+	store := NewFileStore(file)
+	for i := 0; i < 15; i++ {
+		if err := store.Save(context.Background(), fmt.Sprintf("process-%s-%d", child, i), TrackedCheckpoint{TreeSize: uint64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSavesFromManyProcessesSharingOneFileAllLand(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("processes do not take turns on Windows (filelock_other.go)")
+	}
+	file := filepath.Join(t.TempDir(), "checkpoints.json")
+	var children []*exec.Cmd
+	for p := 0; p < 6; p++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFileStoreChildProcess$")
+		cmd.Env = append(os.Environ(), "AUDITSTORE_FILESTORE_FILE="+file, fmt.Sprintf("AUDITSTORE_FILESTORE_CHILD=%d", p))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		children = append(children, cmd)
+	}
+	for _, cmd := range children {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("a child process: %v", err)
+		}
+	}
+	assertAllSaved(t, file, "process", 6, 15)
+}
+
+func assertAllSaved(t *testing.T, file, prefix string, writers, each int) {
+	t.Helper()
+	every := NewFileStore(file)
+	for w := 0; w < writers; w++ {
+		for i := 0; i < each; i++ {
+			ledger := fmt.Sprintf("%s-%d-%d", prefix, w, i)
+			if kept, err := every.Load(context.Background(), ledger); err != nil || kept == nil || kept.TreeSize != uint64(i+1) {
+				t.Errorf("%s: kept %+v (%v)", ledger, kept, err)
+			}
+		}
 	}
 }

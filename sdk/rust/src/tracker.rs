@@ -47,16 +47,17 @@ impl CheckpointStore for MemoryStore {
 
 /// A JSON file of `{ledger: checkpoint}`, replaced atomically (written to a
 /// temporary file beside it and renamed), so a crash leaves the old or the
-/// new one.
+/// new one. Saves hold an exclusive lock on `<file>.lock` beside it, so the
+/// stores of every thread and process sharing the file take turns and none
+/// loses another's ledger.
 #[derive(Debug)]
 pub struct FileStore {
     path: PathBuf,
-    lock: Mutex<()>,
 }
 
 impl FileStore {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), lock: Mutex::new(()) }
+        Self { path: path.into() }
     }
 
     fn read(&self) -> Result<HashMap<String, TrackedCheckpoint>, Error> {
@@ -67,25 +68,40 @@ impl FileStore {
             Err(e) => Err(Error::Store(format!("{}: {e}", self.path.display()))),
         }
     }
+
+    /// `<file><suffix>` beside the store.
+    fn beside(&self, suffix: &str) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(suffix);
+        self.path.with_file_name(name)
+    }
 }
 
 impl CheckpointStore for FileStore {
     fn load(&self, ledger: &str) -> Result<Option<TrackedCheckpoint>, Error> {
-        let _held = self.lock.lock().map_err(|_| Error::Store("poisoned".into()))?;
+        // No lock: the file is only ever replaced whole, by a rename.
         Ok(self.read()?.remove(ledger))
     }
 
     fn save(&self, ledger: &str, checkpoint: &TrackedCheckpoint) -> Result<(), Error> {
-        let _held = self.lock.lock().map_err(|_| Error::Store("poisoned".into()))?;
+        let io = |e: std::io::Error| Error::Store(format!("{}: {e}", self.path.display()));
+        // Each save rewrites the whole file from what it read, so two at once
+        // would lose one ledger. The lock is the operating system's (flock,
+        // LockFileEx), held on a file that is never replaced, and let go when
+        // the handle is dropped, a crash included.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.beside(".lock"))
+            .map_err(io)?;
+        lock.lock().map_err(io)?;
         let mut all = self.read()?;
         all.insert(ledger.to_owned(), checkpoint.clone());
         let bytes = serde_json::to_vec_pretty(&all).map_err(|e| Error::Store(e.to_string()))?;
-        // A temporary file of this process beside the store, flushed to disk
-        // before it replaces the store: a crash leaves the old or the new.
-        let mut name = self.path.file_name().unwrap_or_default().to_owned();
-        name.push(format!(".{}.tmp", std::process::id()));
-        let temporary = self.path.with_file_name(name);
-        let io = |e: std::io::Error| Error::Store(format!("{}: {e}", self.path.display()));
+        // A temporary file beside the store, flushed to disk before it
+        // replaces the store: a crash leaves the old or the new.
+        let temporary = self.beside(&format!(".{}.tmp", std::process::id()));
         let mut file = std::fs::File::create(&temporary).map_err(io)?;
         std::io::Write::write_all(&mut file, &bytes).map_err(io)?;
         file.sync_all().map_err(io)?;
@@ -182,5 +198,44 @@ impl<S: CheckpointStore> CheckpointTracker<S> {
             note: checkpoint.note.clone(),
         };
         self.store.save(ledger, &tracked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(tree_size: u64) -> TrackedCheckpoint {
+        TrackedCheckpoint { tree_size, root: String::new(), note: String::new() }
+    }
+
+    #[test]
+    fn saves_made_at_once_through_many_stores_of_one_file_all_land() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("checkpoints.json");
+        // Each thread has a store of its own, so only the file lock keeps
+        // their read, change and rename apart.
+        std::thread::scope(|scope| {
+            for thread in 0..8u64 {
+                let file = &file;
+                scope.spawn(move || {
+                    let store = FileStore::new(file);
+                    for i in 0..10 {
+                        store.save(&format!("ledger-{thread}-{i}"), &checkpoint(thread * 10 + i + 1)).expect("a save");
+                    }
+                });
+            }
+        });
+        let all = FileStore::new(&file);
+        for thread in 0..8u64 {
+            for i in 0..10 {
+                let stored = all.load(&format!("ledger-{thread}-{i}")).expect("a load");
+                assert_eq!(stored.map(|c| c.tree_size), Some(thread * 10 + i + 1), "ledger-{thread}-{i}");
+            }
+        }
+        let mut left: Vec<_> =
+            std::fs::read_dir(dir.path()).expect("the folder").filter_map(Result::ok).map(|e| e.file_name()).collect();
+        left.sort();
+        assert_eq!(left, ["checkpoints.json", "checkpoints.json.lock"], "no temporary file left");
     }
 }

@@ -21,6 +21,12 @@ function serialiser() {
   };
 }
 
+// One save at a time per file, across every FileStore of this process:
+// each save rewrites the whole file, so two at once (for two ledgers, from
+// two stores or trackers opened on one path) would lose one. Node has no
+// file lock, so processes are not excluded: give each process its own file.
+const fileTurns = serialiser();
+
 /** In memory. */
 export class MemoryStore {
   constructor() {
@@ -36,12 +42,13 @@ export class MemoryStore {
 
 /** A JSON file of `{ledger: {tree_size, root, note}}` (Node), replaced
  * atomically: written to a temporary file beside it, flushed to disk and
- * renamed, so a crash leaves the old or the new one. */
+ * renamed, so a crash leaves the old or the new one. Every FileStore of one
+ * path in a process shares one turn to save; one process per file. */
 export class FileStore {
   constructor(path) {
     this.path = path;
-    // One save at a time: each rewrites the whole file, so two at once
-    // (for two ledgers) would lose one.
+    // This store's saves keep the order they were made in, before they
+    // queue for the file's turn.
     this.serial = serialiser();
   }
   async read() {
@@ -60,7 +67,10 @@ export class FileStore {
     return (await this.read())[ledger] ?? null;
   }
   async save(ledger, checkpoint) {
-    return this.serial('', () => this.write(ledger, checkpoint));
+    return this.serial('', async () => {
+      const { resolve } = await import('node:path');
+      return fileTurns(resolve(this.path), () => this.write(ledger, checkpoint));
+    });
   }
   async write(ledger, checkpoint) {
     const [fs, { randomBytes }] = await Promise.all([import('node:fs/promises'), import('node:crypto')]);

@@ -10,7 +10,13 @@ import json
 import os
 import tempfile
 import threading
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Protocol
+
+try:
+    import fcntl
+except ImportError:  # Windows: the stores of one process still take turns.
+    fcntl = None  # type: ignore[assignment]
 
 from .errors import ForkError, RollbackError, VerificationError
 from .verify import Checkpoint, check_origin, verify_checkpoint, verify_consistency
@@ -41,14 +47,38 @@ class MemoryStore:
         self._map[ledger] = checkpoint
 
 
+# One lock per file for every FileStore of this process, whichever thread
+# or spelling of the path it was made with.
+_file_locks: Dict[str, threading.Lock] = {}
+_file_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _file_turn(path: str) -> Iterator[None]:
+    """Holds the file's turn to save: the process's lock of that path, then
+    an exclusive `flock` of `<file>.lock` beside it, so processes sharing the
+    file take turns too. The operating system lets it go when the process
+    ends, a crash included."""
+    key = os.path.realpath(path)
+    with _file_locks_guard:
+        lock = _file_locks.setdefault(key, threading.Lock())
+    with lock:
+        if fcntl is None:
+            yield
+            return
+        with open(key + ".lock", "a", encoding="utf-8") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            yield
+
+
 class FileStore:
     """A JSON file of `{ledger: {tree_size, root, note}}`, replaced atomically:
     written to a temporary file beside it, flushed to disk and renamed, so a
-    crash leaves the old or the new one."""
+    crash leaves the old or the new one. Saves take turns across the threads
+    and processes sharing the file, so none loses another's ledger."""
 
     def __init__(self, path: os.PathLike[str] | str) -> None:
         self.path = os.fspath(path)
-        self._lock = threading.Lock()
 
     def _read(self) -> Dict[str, Stored]:
         try:
@@ -61,11 +91,13 @@ class FileStore:
         return data
 
     def load(self, ledger: str) -> Optional[Stored]:
-        with self._lock:
-            return self._read().get(ledger)
+        # No lock: the file is only ever replaced whole, by a rename.
+        return self._read().get(ledger)
 
     def save(self, ledger: str, checkpoint: Stored) -> None:
-        with self._lock:
+        # Each save rewrites the whole file from what it read, so two at once
+        # would lose one ledger.
+        with _file_turn(self.path):
             data = self._read()
             data[ledger] = checkpoint
             folder = os.path.dirname(os.path.abspath(self.path))
