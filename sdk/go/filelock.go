@@ -1,7 +1,6 @@
 package auditstore
 
 import (
-	"os"
 	"path/filepath"
 	"sync"
 )
@@ -36,10 +35,4 @@ func takeFileTurn(path string) (release func(), err error) {
 		unlock()
 		mu.Unlock()
 	}, nil
-}
-
-// openLockFile opens (making it if need be) the file the lock is held on;
-// it is never replaced, unlike the store beside it.
-func openLockFile(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 }

@@ -2,11 +2,16 @@
 
 package auditstore
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // lockAcrossProcesses takes an exclusive flock(2) of path, waiting for it.
+// The file is made if need be and never replaced, unlike the store beside
+// it.
 func lockAcrossProcesses(path string) (unlock func(), err error) {
-	file, err := openLockFile(path)
+	file, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
